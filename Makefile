@@ -1,0 +1,40 @@
+# The two commands that matter: `make run` and `make test`. Both work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench install migrations clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/portal migrate
+	$(BIN)/portal serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)
+	@if [ -f tests/node/package.json ] && command -v npm >/dev/null 2>&1; then \
+		(cd tests/node && npm ci --silent --no-audit --no-fund); fi
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy api schema models identity support mail
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+# Until the first release every model change regenerates the single initial migration.
+migrations: $(STAMP)
+	rm -f models/migrations/0001_initial.py
+	$(BIN)/python -m tortoise -c models.TORTOISE_ORM makemigrations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

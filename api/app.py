@@ -1,0 +1,59 @@
+"""The ASGI application: routes, middleware and the process lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from api import db
+from api.clock import Clock
+from api.graphql import GraphQLEndpoint
+from api.runtime import Runtime
+from api.settings import Settings, load_settings
+from schema import build_schema
+
+log = logging.getLogger("portal")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    manage_database: bool = True,
+    runtime: Runtime | None = None,
+) -> Starlette:
+    """Builds the app. Tests that own the database connection pass `manage_database=False`."""
+    rt = runtime or Runtime(settings or load_settings(), clock or Clock())
+
+    async def healthz(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> JSONResponse:
+        ok = await db.ping()
+        return JSONResponse({"database": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if manage_database:
+            await db.connect(rt.settings)
+        try:
+            yield
+        finally:
+            if manage_database:
+                await db.disconnect()
+
+    graphql = GraphQLEndpoint(rt, build_schema())
+    routes = [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = rt
+    return app

@@ -1,0 +1,43 @@
+"""Database lifecycle: migrations, connecting, closing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from api.settings import Settings
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite://") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite://").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def migrate(settings: Settings) -> None:
+    """Applies every migration not applied yet; running it twice changes nothing."""
+    _ensure_sqlite_dir(settings.database_url)
+    try:
+        await tortoise_migrate(config=settings.tortoise_config())
+    finally:
+        await Tortoise.close_connections()
+
+
+async def connect(settings: Settings) -> None:
+    _ensure_sqlite_dir(settings.database_url)
+    await Tortoise.init(config=settings.tortoise_config(), _enable_global_fallback=True)
+
+
+async def disconnect() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping() -> bool:
+    from tortoise.connection import get_connection
+
+    try:
+        await get_connection("default").execute_query("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - readiness answers "no" for any database failure
+        return False

@@ -1,0 +1,157 @@
+"""`POST /graphql`: JSON in, JSON out, one operation per request, the session from a bearer token or cookie."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from api.http import bearer_token, client_info, session_cookie_name
+from api.runtime import Runtime
+from identity.sessions import IssuedSession, authenticate
+from schema.context import Context
+
+log = logging.getLogger("portal.http")
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class GraphQLEndpoint:
+    """A deliberately small transport: only `POST` with `application/json`, no batching, no GET queries."""
+
+    def __init__(self, rt: Runtime, schema: strawberry.Schema) -> None:
+        self.rt = rt
+        self.schema = schema
+        self.cookie_name = session_cookie_name(rt.settings)
+        self.allowed_origins = {rt.settings.public_origin, *(o.rstrip("/").lower() for o in rt.settings.cors_origin_list)}
+
+    async def handle(self, request: Request) -> Response:
+        request_id = uuid.uuid4().hex
+        if request.method == "GET":
+            if not self.rt.settings.production and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(_graphiql_html())
+            return _problem(405, "METHOD_NOT_ALLOWED", "Use POST with a JSON body.", request_id, {"Allow": "POST"})
+        if request.method != "POST":
+            return _problem(405, "METHOD_NOT_ALLOWED", "Use POST with a JSON body.", request_id, {"Allow": "POST"})
+
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            return _problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send the operation as application/json.", request_id)
+
+        body = await _read_limited(request, MAX_BODY_BYTES)
+        if body is None:
+            return _problem(413, "REQUEST_TOO_LARGE", f"The request body is limited to {MAX_BODY_BYTES} bytes.", request_id)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _problem(400, "INVALID_JSON", "The request body is not valid JSON.", request_id)
+        if isinstance(payload, list):
+            return _problem(400, "BATCHING_NOT_SUPPORTED", "Send one operation per request.", request_id)
+        if not isinstance(payload, dict):
+            return _problem(400, "INVALID_REQUEST", "The request body must be a JSON object.", request_id)
+        query = payload.get("query")
+        variables = payload.get("variables")
+        operation_name = payload.get("operationName")
+        if not isinstance(query, str) or not query.strip():
+            return _problem(400, "INVALID_REQUEST", "The request has no query.", request_id)
+        if variables is not None and not isinstance(variables, dict):
+            return _problem(400, "INVALID_REQUEST", "`variables` must be an object.", request_id)
+        if operation_name is not None and not isinstance(operation_name, str):
+            return _problem(400, "INVALID_REQUEST", "`operationName` must be a string.", request_id)
+
+        settings = self.rt.settings
+        token = bearer_token(request)
+        from_cookie = False
+        if token is None:
+            token = request.cookies.get(self.cookie_name)
+            from_cookie = token is not None
+        if from_cookie:
+            origin = request.headers.get("origin")
+            if origin is not None and origin.rstrip("/").lower() not in self.allowed_origins:
+                return _problem(403, "ORIGIN_NOT_ALLOWED", "This origin may not use the session cookie.", request_id)
+        session = await authenticate(self.rt, token) if token else None
+
+        changes: list[IssuedSession | None] = []
+        context = Context(
+            rt=self.rt,
+            client=client_info(request, settings),
+            request_id=request_id,
+            session=session,
+            on_session_change=changes.append,
+        )
+        result = await self.schema.execute(
+            query, variable_values=variables, context_value=context, operation_name=operation_name
+        )
+        data: dict[str, Any] = {}
+        if result.errors:
+            data["errors"] = [_format_error(e, request_id) for e in result.errors]
+        data["data"] = result.data
+        status = 200 if result.data is not None or not result.errors else 400
+        response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id})
+        for change in changes:
+            self._apply_cookie(response, change)
+        if from_cookie and session is None and not changes:
+            self._apply_cookie(response, None)  # a dead cookie is cleared
+        return response
+
+    def _apply_cookie(self, response: Response, issued: IssuedSession | None) -> None:
+        secure = self.rt.settings.secure_cookies
+        if issued is None:
+            response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="lax")
+            return
+        max_age = max(1, int((issued.session.expires_at - self.rt.clock.now()).total_seconds()))
+        response.set_cookie(
+            self.cookie_name,
+            issued.access_token,
+            max_age=min(max_age, self.rt.settings.access_token_ttl),
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+
+def _format_error(error: Any, request_id: str) -> dict[str, Any]:
+    formatted = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.original_error is None else "BAD_REQUEST")
+    extensions.setdefault("requestId", request_id)
+    formatted["extensions"] = extensions
+    return formatted
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                return None
+        except ValueError:
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _problem(status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}], "data": None},
+        status_code=status,
+        headers={"X-Request-Id": request_id, **(headers or {})},
+    )
+
+
+def _graphiql_html() -> str:
+    from strawberry.http.ides import get_graphql_ide_html
+
+    return get_graphql_ide_html(graphql_ide="graphiql")

@@ -1,0 +1,23 @@
+"""Everything a service function needs from the process, built once at start-up and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from api.clock import Clock
+from api.settings import Settings
+from identity.passwords import Passwords
+from identity.tokens import TokenHasher
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock = field(default_factory=Clock)
+    passwords: Passwords = field(init=False)
+    tokens: TokenHasher = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.passwords = Passwords(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism, s.hash_concurrency)
+        self.tokens = TokenHasher(s.secret)

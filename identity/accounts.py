@@ -1,0 +1,108 @@
+"""Creating local accounts and finding them by what a resident types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from api.runtime import Runtime
+from identity.errors import FieldProblem, Invalid
+from identity.identifiers import (
+    Identifier,
+    has_control_characters,
+    normalize_email,
+    normalize_login,
+    normalize_phone,
+)
+from identity.passwords import check_password_policy
+from models.accounts import Account, Role
+
+FULL_NAME_MAX = 200
+
+
+@dataclass
+class NewAccount:
+    full_name: str
+    email: str | None = None
+    phone: str | None = None
+    login: str | None = None
+    role: Role = Role.RESIDENT
+    password: str | None = None
+    email_verified: bool = False
+    preferred_language: str = "ru"
+
+
+def clean_full_name(raw: str, field: str = "fullName") -> str:
+    value = " ".join(raw.split())
+    if not value:
+        raise FieldProblem(field, "REQUIRED")
+    if len(value) > FULL_NAME_MAX:
+        raise FieldProblem(field, "TOO_LONG", max=FULL_NAME_MAX)
+    if has_control_characters(raw.replace("\t", " ").replace("\n", " ").replace("\r", " ")):
+        raise FieldProblem(field, "INVALID_CHARACTERS")
+    return value
+
+
+async def create_account(rt: Runtime, new: NewAccount) -> Account | Invalid:
+    """Validates everything first, then writes one row; a duplicate identifier is a field problem."""
+    problems: list[FieldProblem] = []
+    email = phone = login = None
+    full_name = ""
+
+    def attempt(fn, *args):  # type: ignore[no-untyped-def]
+        try:
+            return fn(*args)
+        except FieldProblem as problem:
+            problems.append(problem)
+            return None
+
+    full_name = attempt(clean_full_name, new.full_name) or ""
+    if new.email is not None:
+        email = attempt(normalize_email, new.email, "email")
+    if new.phone is not None:
+        phone = attempt(normalize_phone, new.phone, rt.settings.default_region, "phone")
+    if new.login is not None:
+        login = attempt(normalize_login, new.login, "login")
+    if new.email is None and new.phone is None and new.login is None:
+        problems.append(FieldProblem("email", "REQUIRED"))
+    if new.password is not None:
+        attempt(
+            lambda: check_password_policy(
+                new.password or "",
+                min_length=rt.settings.password_min_length,
+                max_length=rt.settings.password_max_length,
+                context=(email, login, phone),
+            )
+        )
+    if problems:
+        return Invalid(problems)
+
+    for field, value in (("email", email), ("phone", phone), ("login", login)):
+        if value is not None and await Account.filter(**{field: value}).exists():
+            problems.append(FieldProblem(field, "ALREADY_EXISTS"))
+    if problems:
+        return Invalid(problems)
+
+    password_hash = await rt.passwords.hash(new.password) if new.password is not None else None
+    now = rt.clock.now()
+    try:
+        async with in_transaction():
+            return await Account.create(
+                full_name=full_name,
+                email=email,
+                email_verified=new.email_verified,
+                phone=phone,
+                login=login,
+                role=new.role,
+                password_hash=password_hash,
+                password_changed_at=now if password_hash else None,
+                preferred_language=new.preferred_language,
+            )
+    except IntegrityError:  # a concurrent creation took the identifier between the check and the insert
+        return Invalid.of(FieldProblem("email" if email else "phone" if phone else "login", "ALREADY_EXISTS"))
+
+
+async def find_account(identifier: Identifier) -> Account | None:
+    return await Account.filter(**{identifier.kind: identifier.value}).first()

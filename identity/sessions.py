@@ -1,0 +1,133 @@
+"""Server-side sessions: an access token, a rotating refresh token, all revocable at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from tortoise.transactions import in_transaction
+
+from api.runtime import Runtime
+from identity.client import ClientInfo
+from identity.tokens import new_token
+from models.accounts import Account, AccountStatus, RefreshToken, Session
+
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    session: Session
+    account: Account
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+async def issue_session(rt: Runtime, account: Account, client: ClientInfo, auth_method: str = "pwd") -> IssuedSession:
+    """A brand-new session (never an adopted one) with fresh access and refresh tokens."""
+    now = rt.clock.now()
+    s = rt.settings
+    access, refresh = new_token(), new_token()
+    absolute = now + timedelta(seconds=s.session_max_age)
+    access_expires = min(now + timedelta(seconds=s.access_token_ttl), absolute)
+    async with in_transaction():
+        session = await Session.create(
+            account=account,
+            access_hash=rt.tokens.digest(ACCESS, access),
+            access_expires_at=access_expires,
+            expires_at=absolute,
+            created_at=now,
+            last_used_at=now,
+            auth_method=auth_method,
+            client_address=client.address,
+            user_agent=(client.user_agent or "")[:300] or None,
+        )
+        await RefreshToken.create(
+            session=session,
+            token_hash=rt.tokens.digest(REFRESH, refresh),
+            expires_at=min(now + timedelta(seconds=s.refresh_token_ttl), absolute),
+        )
+    return IssuedSession(session, account, access, refresh, access_expires)
+
+
+async def authenticate(rt: Runtime, access_token: str) -> Session | None:
+    """The live session behind an access token, with its account loaded: one indexed query."""
+    if not access_token or len(access_token) > 128:
+        return None
+    now = rt.clock.now()
+    session = (
+        await Session.filter(
+            access_hash=rt.tokens.digest(ACCESS, access_token),
+            revoked_at__isnull=True,
+            access_expires_at__gt=now,
+            account__status=AccountStatus.ACTIVE,
+        )
+        .select_related("account")
+        .first()
+    )
+    return session
+
+
+async def rotate(rt: Runtime, refresh_token: str, client: ClientInfo) -> IssuedSession | None:
+    """Spends a refresh token for a new pair. A token already spent revokes its whole session."""
+    if not refresh_token or len(refresh_token) > 128:
+        return None
+    now = rt.clock.now()
+    s = rt.settings
+    token_hash = rt.tokens.digest(REFRESH, refresh_token)
+    async with in_transaction():
+        spent = await RefreshToken.filter(token_hash=token_hash, used_at__isnull=True, expires_at__gt=now).update(
+            used_at=now
+        )
+        row = await RefreshToken.filter(token_hash=token_hash).select_related("session__account").first()
+        if row is None:
+            return None
+        session = row.session
+        if not spent:
+            if row.used_at is not None:  # replay of a rotated token: the family is compromised
+                await revoke_sessions(rt, session_ids=[session.id])
+            return None
+        account = session.account
+        if session.revoked_at is not None or session.expires_at <= now or account.status != AccountStatus.ACTIVE:
+            return None
+        access, refresh = new_token(), new_token()
+        access_expires = min(now + timedelta(seconds=s.access_token_ttl), session.expires_at)
+        session.access_hash = rt.tokens.digest(ACCESS, access)
+        session.access_expires_at = access_expires
+        session.last_used_at = now
+        session.client_address = client.address or session.client_address
+        await session.save(update_fields=["access_hash", "access_expires_at", "last_used_at", "client_address"])
+        await RefreshToken.create(
+            session=session,
+            token_hash=rt.tokens.digest(REFRESH, refresh),
+            expires_at=min(now + timedelta(seconds=s.refresh_token_ttl), session.expires_at),
+        )
+    return IssuedSession(session, account, access, refresh, access_expires)
+
+
+async def revoke_sessions(
+    rt: Runtime,
+    *,
+    session_ids: list[UUID] | None = None,
+    account_id: UUID | None = None,
+    keep: UUID | None = None,
+) -> int:
+    """Ends sessions now: their access tokens fail on the next request, their refresh tokens too."""
+    query = Session.filter(revoked_at__isnull=True)
+    if session_ids is not None:
+        query = query.filter(id__in=session_ids)
+    if account_id is not None:
+        query = query.filter(account_id=account_id)
+    if keep is not None:
+        query = query.exclude(id=keep)
+    return await query.update(revoked_at=rt.clock.now())
+
+
+async def active_sessions(rt: Runtime, account_id: UUID) -> list[Session]:
+    now = rt.clock.now()
+    return await Session.filter(account_id=account_id, revoked_at__isnull=True, expires_at__gt=now).order_by(
+        "-last_used_at"
+    )

@@ -1,0 +1,26 @@
+"""Tortoise models, one module per aggregate, and the migrations that create them."""
+
+from __future__ import annotations
+
+MODEL_MODULES = [
+    "models.accounts",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, object]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# For Tortoise's own CLI (`python -m tortoise -c models.TORTOISE_ORM makemigrations`); no connection is opened.
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")

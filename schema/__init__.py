@@ -1,0 +1,51 @@
+"""The GraphQL schema: one module per domain, merged into Query and Mutation here."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.tools import merge_types
+
+from schema.errors import ERROR_TYPES, Error
+from schema.identity import IdentityMutation, IdentityQuery
+
+log = logging.getLogger("portal.graphql")
+
+QUERIES: tuple[type, ...] = (IdentityQuery,)
+MUTATIONS: tuple[type, ...] = (IdentityMutation,)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Expected failures are payload types; any exception here is a bug: log it, tell the caller little."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_unexpected, error_message="Internal error")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=error.original_error)
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
+        return masked
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=merge_types("Query", QUERIES),
+        mutation=merge_types("Mutation", MUTATIONS),
+        types=[Error, *ERROR_TYPES],
+        extensions=[
+            # Factories: the caches live at module level and are shared by every request.
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            MaskUnexpectedErrors,
+        ],
+    )

@@ -1,0 +1,36 @@
+"""What every resolver gets: the runtime, the caller, the client and a way to set the session cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from api.runtime import Runtime
+from identity.client import ClientInfo
+from identity.sessions import IssuedSession
+from models.accounts import Account, Session
+
+
+@dataclass
+class Context:
+    rt: Runtime
+    client: ClientInfo
+    request_id: str
+    session: Session | None = None  # resolved by the HTTP layer before the operation runs
+    # Called by sign-in and sign-out so the HTTP layer can set or clear the browser's cookie.
+    on_session_change: Callable[[IssuedSession | None], None] = lambda _issued: None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lang(self) -> str:
+        return self.client.locale
+
+    @property
+    def account(self) -> Account | None:
+        return self.session.account if self.session else None
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,145 @@
+"""Accounts, sign-in and sessions: thin resolvers over `identity`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from api.i18n import t
+from identity import sessions as session_service
+from identity import signin
+from identity.errors import Invalid, TooMany
+from identity.sessions import IssuedSession
+from models.accounts import Account as AccountModel
+from schema.context import Info
+from schema.errors import (
+    InvalidCredentials,
+    NotAuthenticated,
+    TooManyAttempts,
+    ValidationError,
+    error,
+    too_many,
+    validation_error,
+)
+
+
+@strawberry.enum
+class AccountRole(Enum):
+    RESIDENT = "resident"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+@strawberry.type
+class LinkedIdentity:
+    provider: str
+    provider_name: str
+    email: str | None
+    linked_at: datetime
+
+
+@strawberry.type
+class Account:
+    id: strawberry.ID
+    full_name: str
+    email: str | None
+    email_verified: bool
+    phone: str | None
+    login: str | None
+    role: AccountRole
+    has_password: bool
+    linked_identities: list[LinkedIdentity]
+
+    @classmethod
+    def from_model(cls, account: AccountModel) -> Account:
+        return cls(
+            id=strawberry.ID(str(account.id)),
+            full_name=account.full_name,
+            email=account.email,
+            email_verified=account.email_verified,
+            phone=account.phone,
+            login=account.login,
+            role=AccountRole(account.role.value if hasattr(account.role, "value") else account.role),
+            has_password=account.password_hash is not None,
+            linked_identities=[],
+        )
+
+
+@strawberry.type
+class Session:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    account: Account
+
+    @classmethod
+    def from_issued(cls, issued: IssuedSession) -> Session:
+        return cls(
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            expires_at=issued.expires_at,
+            account=Account.from_model(issued.account),
+        )
+
+
+@strawberry.type
+class LoginSuccess:
+    session: Session
+
+
+@strawberry.type
+class LoggedOut:
+    message: str
+
+
+LoginResult = Annotated[
+    LoginSuccess | InvalidCredentials | TooManyAttempts | ValidationError, strawberry.union("LoginResult")
+]
+LogoutResult = Annotated[LoggedOut | NotAuthenticated, strawberry.union("LogoutResult")]
+
+
+def login_result(outcome: object, info: Info) -> LoginResult:
+    """Maps any sign-in outcome (password, refresh, mobile code) onto the LoginResult union."""
+    lang = info.context.lang
+    if isinstance(outcome, IssuedSession):
+        info.context.on_session_change(outcome)
+        return LoginSuccess(session=Session.from_issued(outcome))
+    if isinstance(outcome, TooMany):
+        return too_many(outcome, lang)
+    if isinstance(outcome, Invalid):
+        return validation_error(outcome, lang)
+    return error(InvalidCredentials, lang)  # type: ignore[return-value]
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The signed-in account; null when not signed in.")
+    def me(self, info: Info) -> Account | None:
+        account = info.context.account
+        return Account.from_model(account) if account else None
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Sign in with an e-mail, phone number or login name and a password.")
+    async def login(self, info: Info, identifier: str, password: str) -> LoginResult:
+        ctx = info.context
+        return login_result(await signin.login(ctx.rt, identifier, password, ctx.client), info)
+
+    @strawberry.mutation(description="Trade a refresh token for a new pair; each refresh token works once.")
+    async def refresh_session(self, info: Info, refresh_token: str) -> LoginResult:
+        ctx = info.context
+        issued = await session_service.rotate(ctx.rt, refresh_token, ctx.client)
+        return login_result(issued, info)
+
+    @strawberry.mutation(description="End the current session (its access and refresh tokens).")
+    async def logout(self, info: Info) -> LogoutResult:
+        ctx = info.context
+        if ctx.session is None:
+            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+        await session_service.revoke_sessions(ctx.rt, session_ids=[ctx.session.id])
+        ctx.on_session_change(None)
+        return LoggedOut(message=t("LoggedOut", ctx.lang))
