@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from api.clock import Clock
 from api.settings import Settings
 from identity.passwords import Passwords
+from identity.throttle import MemoryStore, Throttle
 from identity.tokens import TokenHasher
 
 
@@ -16,8 +17,10 @@ class Runtime:
     clock: Clock = field(default_factory=Clock)
     passwords: Passwords = field(init=False)
     tokens: TokenHasher = field(init=False)
+    throttle: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.passwords = Passwords(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism, s.hash_concurrency)
         self.tokens = TokenHasher(s.secret)
+        self.throttle = Throttle(MemoryStore(), self.clock)
