@@ -10,6 +10,7 @@ from identity.client import ClientInfo
 from identity.errors import FieldProblem, Invalid, TooMany
 from identity.identifiers import has_control_characters, parse_identifier
 from identity.sessions import IssuedSession, issue_session
+from support.audit import record
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
     usable = account is not None and account.is_active and account.password_hash is not None
     ok = await rt.passwords.verify(account.password_hash if usable and account else None, password)
     if not ok or account is None or not usable:
+        # Written for unknown identifiers too, so every failure costs the same work.
+        await record(rt, "signin.failure", subject_id=account.id if account else None, client=client)
         return BadCredentials()
 
     if account.password_hash and rt.passwords.needs_rehash(account.password_hash):
@@ -47,4 +50,6 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
     if client.locale != account.preferred_language:
         account.preferred_language = client.locale
         await account.save(update_fields=["preferred_language"])
-    return await issue_session(rt, account, client, "pwd")
+    issued = await issue_session(rt, account, client, "pwd")
+    await record(rt, "signin.success", actor_id=account.id, subject_id=account.id, client=client)
+    return issued

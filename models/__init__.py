@@ -4,6 +4,7 @@ from __future__ import annotations
 
 MODEL_MODULES = [
     "models.accounts",
+    "models.audit",
 ]
 
 

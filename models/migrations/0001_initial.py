@@ -1,5 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
 from models.accounts import AccountStatus, Role
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
@@ -27,6 +29,22 @@ class Migration(migrations.Migration):
                 ('password_changed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'accounts', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AuditEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('occurred_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('action', fields.CharField(db_index=True, max_length=64)),
+                ('actor_id', fields.UUIDField(null=True, db_index=True)),
+                ('subject_id', fields.UUIDField(null=True, db_index=True)),
+                ('ticket_number', fields.CharField(null=True, db_index=True, max_length=32)),
+                ('client_address', fields.CharField(null=True, max_length=64)),
+                ('user_agent', fields.CharField(null=True, max_length=300)),
+                ('details', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+            ],
+            options={'table': 'audit_events', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
