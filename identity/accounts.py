@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -20,6 +22,7 @@ from identity.passwords import check_password_policy
 from models.accounts import Account, Role
 
 FULL_NAME_MAX = 200
+T = TypeVar("T")
 
 
 @dataclass
@@ -45,36 +48,39 @@ def clean_full_name(raw: str, field: str = "fullName") -> str:
     return value
 
 
+def collect(problems: list[FieldProblem], check: Callable[[], T]) -> T | None:
+    """Runs one field check; a FieldProblem is collected instead of raised, so every field is reported."""
+    try:
+        return check()
+    except FieldProblem as problem:
+        problems.append(problem)
+        return None
+
+
 async def create_account(rt: Runtime, new: NewAccount) -> Account | Invalid:
     """Validates everything first, then writes one row; a duplicate identifier is a field problem."""
     problems: list[FieldProblem] = []
     email = phone = login = None
     full_name = ""
 
-    def attempt(fn, *args):  # type: ignore[no-untyped-def]
-        try:
-            return fn(*args)
-        except FieldProblem as problem:
-            problems.append(problem)
-            return None
-
-    full_name = attempt(clean_full_name, new.full_name) or ""
+    full_name = collect(problems, lambda: clean_full_name(new.full_name)) or ""
     if new.email is not None:
-        email = attempt(normalize_email, new.email, "email")
+        email = collect(problems, lambda: normalize_email(new.email or "", "email"))
     if new.phone is not None:
-        phone = attempt(normalize_phone, new.phone, rt.settings.default_region, "phone")
+        phone = collect(problems, lambda: normalize_phone(new.phone or "", rt.settings.default_region, "phone"))
     if new.login is not None:
-        login = attempt(normalize_login, new.login, "login")
+        login = collect(problems, lambda: normalize_login(new.login or "", "login"))
     if new.email is None and new.phone is None and new.login is None:
         problems.append(FieldProblem("email", "REQUIRED"))
     if new.password is not None:
-        attempt(
+        collect(
+            problems,
             lambda: check_password_policy(
                 new.password or "",
                 min_length=rt.settings.password_min_length,
                 max_length=rt.settings.password_max_length,
                 context=(email, login, phone),
-            )
+            ),
         )
     if problems:
         return Invalid(problems)

@@ -17,7 +17,7 @@ class AuditEvent(Model):
     ticket_number = fields.CharField(max_length=32, null=True, db_index=True)
     client_address = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=300, null=True)
-    details = fields.JSONField(default=dict)
+    details: fields.Field[dict] = fields.JSONField(default=dict)  # type: ignore[type-arg]
 
     class Meta:
         table = "audit_events"
