@@ -5,6 +5,8 @@ from __future__ import annotations
 MODEL_MODULES = [
     "models.accounts",
     "models.audit",
+    "models.desk",
+    "models.provider",
 ]
 
 

@@ -3,6 +3,7 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from models.accounts import AccountStatus, Role
+from models.desk import RecoveryKind, RecoveryStatus, VerificationOutcome
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
@@ -27,6 +28,8 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
                 ('password_changed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('personal_account_number', fields.CharField(null=True, db_index=True, max_length=32)),
+                ('erased_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'accounts', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
@@ -45,6 +48,43 @@ class Migration(migrations.Migration):
                 ('details', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
             ],
             options={'table': 'audit_events', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OwnershipVerification',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('ticket_number', fields.CharField(db_index=True, max_length=32)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='ownership_verifications', on_delete=OnDelete.SET_NULL)),
+                ('staff', fields.ForeignKeyField('models.Account', source_field='staff_id', null=True, db_constraint=True, to_field='id', related_name='ownership_verifications_made', on_delete=OnDelete.SET_NULL)),
+                ('evidence', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('documents', fields.CharField(null=True, max_length=300)),
+                ('comment', fields.TextField(null=True, unique=False)),
+                ('outcome', fields.CharEnumField(description='VERIFIED: verified\nNOT_VERIFIED: not_verified', enum_type=VerificationOutcome, max_length=16)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'desk_verifications', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RecoveryRequest',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('ticket_number', fields.CharField(db_index=True, max_length=32)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='recovery_requests', on_delete=OnDelete.SET_NULL)),
+                ('kind', fields.CharEnumField(description='RESET_LINK: reset_link\nEMAIL_CHANGE: email_change', enum_type=RecoveryKind, max_length=16)),
+                ('status', fields.CharEnumField(description='AWAITING_APPROVAL: awaiting_approval\nSENT: sent\nCOMPLETED: completed\nREJECTED: rejected\nSUPERSEDED: superseded', enum_type=RecoveryStatus, max_length=20)),
+                ('new_email', fields.CharField(null=True, max_length=254)),
+                ('old_email', fields.CharField(null=True, max_length=254)),
+                ('requested_by', fields.ForeignKeyField('models.Account', source_field='requested_by_id', null=True, db_constraint=True, to_field='id', related_name='recoveries_requested', on_delete=OnDelete.SET_NULL)),
+                ('decided_by', fields.ForeignKeyField('models.Account', source_field='decided_by_id', null=True, db_constraint=True, to_field='id', related_name='recoveries_decided', on_delete=OnDelete.SET_NULL)),
+                ('reset_token_ref', fields.CharField(null=True, db_index=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('decided_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('completed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'desk_recoveries', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -75,6 +115,28 @@ class Migration(migrations.Migration):
                 ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'refresh_tokens', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TicketAssignment',
+            fields=[
+                ('ticket_number', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=32)),
+                ('staff', fields.ForeignKeyField('models.Account', source_field='staff_id', null=True, db_constraint=True, to_field='id', related_name='desk_assignments', on_delete=OnDelete.SET_NULL)),
+                ('assigned_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'desk_assignments', 'app': 'models', 'pk_attr': 'ticket_number'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TicketNote',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('ticket_number', fields.CharField(db_index=True, max_length=32)),
+                ('author', fields.ForeignKeyField('models.Account', source_field='author_id', null=True, db_constraint=True, to_field='id', related_name='desk_notes_written', on_delete=OnDelete.SET_NULL)),
+                ('body', fields.TextField(unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'desk_notes', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]
