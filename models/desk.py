@@ -1,5 +1,7 @@
 """The staff desk: internal notes, ownership checks and assisted recoveries, each tied to a ticket number.
 
+Assignment and status history live on the ticket itself (models.support).
+
 Tickets are referred to by their unique number rather than a foreign key, so the desk does not depend on
 how the ticket aggregate stores itself; accounts are foreign keys that survive erasure (SET NULL).
 """
@@ -50,18 +52,6 @@ class TicketNote(Model):
 
     class Meta:
         table = "desk_notes"
-
-
-class TicketAssignment(Model):
-    # Who works on a ticket now (one row per ticket; reassigning replaces it, the audit log keeps the history).
-    ticket_number = fields.CharField(max_length=32, primary_key=True)
-    staff: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
-        "models.Account", related_name="desk_assignments", null=True, on_delete=fields.SET_NULL
-    )
-    assigned_at = fields.DatetimeField()
-
-    class Meta:
-        table = "desk_assignments"
 
 
 class OwnershipVerification(Model):
