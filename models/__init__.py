@@ -7,6 +7,8 @@ MODEL_MODULES = [
     "models.audit",
     "models.desk",
     "models.provider",
+    "models.mail",
+    "models.reset",
 ]
 
 
