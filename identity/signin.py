@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from api.runtime import Runtime
 from identity.accounts import find_account
@@ -53,3 +54,11 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
     issued = await issue_session(rt, account, client, "pwd")
     await record(rt, "signin.success", actor_id=account.id, subject_id=account.id, client=client)
     return issued
+
+
+async def clear_signin_lock(rt: Runtime, account_id: UUID) -> None:
+    """Lifts any sign-in lock on the account: called after a completed password reset and an operator's unlock.
+
+    A seam until the sign-in lock exists: the throttling work fills it in (`rt.throttle.reset(<its Limit>, key)`).
+    """
+    return None
