@@ -30,6 +30,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Please check what you entered.",
     },
     "LoggedOut": {"ru": "Вы вышли из личного кабинета.", "en": "You have signed out."},
+    # Password reset (identity/reset.py): one answer for every identifier
+    "PasswordResetRequested": {
+        "ru": "Если такая учётная запись есть и у неё указана электронная почта, мы отправили на неё письмо "
+        "со ссылкой для восстановления пароля. Ссылка действует {minutes} мин. Если письма нет, проверьте "
+        "папку «Спам». Если почта не указана или письмо так и не пришло, обратитесь в поддержку.",
+        "en": "If such an account exists and has an e-mail address, we have sent it a letter with a link to "
+        "reset the password. The link is valid for {minutes} minutes. If the letter is not there, check the "
+        "spam folder. If no e-mail address is on file or the letter never arrives, please contact support.",
+    },
+    "PasswordResetSucceeded": {
+        "ru": "Пароль изменён. Войдите с новым паролем; все прежние входы завершены.",
+        "en": "Your password has been changed. Sign in with the new password; every earlier sign-in has been ended.",
+    },
+    "RESET_PAGE_TITLE": {"ru": "Новый пароль", "en": "Choose a new password"},
+    "RESET_PAGE_PASSWORD": {"ru": "Новый пароль", "en": "New password"},
+    "RESET_PAGE_CONFIRMATION": {"ru": "Повторите пароль", "en": "Repeat the password"},
+    "RESET_PAGE_SUBMIT": {"ru": "Сохранить пароль", "en": "Save the password"},
+    "RESET_PAGE_HINT": {
+        "ru": "Не короче {min} символов. Подойдёт фраза из нескольких слов.",
+        "en": "At least {min} characters. A phrase of several words works well.",
+    },
+    "RESET_PAGE_SIGN_IN": {"ru": "Войти", "en": "Sign in"},
+    "RESET_PAGE_AGAIN": {"ru": "Запросить новую ссылку", "en": "Request a new link"},
     "InternalError": {
         "ru": "Внутренняя ошибка. Попробуйте позже или обратитесь в поддержку.",
         "en": "Internal error. Please try again later or contact support.",
