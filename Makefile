@@ -28,8 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy api schema models identity support mail
 
+# Needs Debian's wrk (apt-get install wrk) and two cores; PostgreSQL on 127.0.0.1:5432 when present.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Until the first release every model change regenerates the single initial migration.
 migrations: $(STAMP)

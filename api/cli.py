@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--password-stdin", action="store_true")
     create.set_defaults(handler=cmd_accounts_create)
 
+    from api.cli_staff import register_account_commands, register_audit_commands  # the operators' desk tools
+
+    register_account_commands(accounts)
+    register_audit_commands(sub)
+
+    from api.cli_oidc import register_oidc_commands  # partner single sign-on: clients and signing keys
+
+    register_oidc_commands(sub)
     for register in EXTRA_COMMANDS:
         register(sub)
     return parser
@@ -85,10 +93,15 @@ def run_with_database(settings: Settings, work: Callable[[], Awaitable[int]]) ->
     return asyncio.run(runner())
 
 
+def serve_options(host: str, port: int) -> dict[str, object]:
+    """uvicorn's settings for `portal serve` (the benchmark's baseline apps run under the same)."""
+    return dict(host=host, port=port, proxy_headers=False, server_header=False, log_level="info")
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    options = dict(host=args.host, port=args.port, proxy_headers=False, server_header=False, log_level="info")
+    options = serve_options(args.host, args.port)
     if args.workers > 1:
         uvicorn.run("api.asgi:app", workers=args.workers, **options)  # type: ignore[arg-type]
     else:

@@ -1,0 +1,137 @@
+"""`python -m bench` (`make bench`): runs every figure on SQLite and PostgreSQL and prints one table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import wrk
+from bench.report import Row, format_table
+from bench.run import PORTAL, Database, Pass
+
+POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kib / 1024 / 1024:.1f} GiB memory, Python {platform.python_version()}"
+
+
+def schema_mutations() -> set[str]:
+    sdl = subprocess.run([PORTAL, "schema"], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    block = re.search(r"type Mutation \{(.*?)\n\}", sdl, re.S)
+    return set(re.findall(r"^\s+(\w+)\(", block.group(1), re.M)) if block else set()
+
+
+async def _postgres(admin: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def postgres_database(admin: str) -> Database | None:
+    name = f"portal_bench_{os.getpid()}_{int(time.time())}"
+    try:
+        asyncio.run(_postgres(admin, f"CREATE DATABASE {name}"))
+    except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: its rows are skipped, and the table says so
+        log(f"PostgreSQL not reachable at {admin} ({exc}); its figures are skipped")
+        return None
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    return Database(
+        "PostgreSQL", url, lambda: asyncio.run(_postgres(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("PORTAL_BENCH_SECONDS", 8)),
+        help="length of each load run (default 8)",
+    )
+    parser.add_argument("--accounts", type=int, default=1000, help="accounts seeded (default 1000)")
+    parser.add_argument("--databases", default=os.environ.get("PORTAL_BENCH_DATABASES", "sqlite,postgres"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("PORTAL_BENCH_POSTGRES_URL", POSTGRES_ADMIN),
+        help="a PostgreSQL URL whose user may create databases",
+    )
+    parser.add_argument(
+        "--million",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("PORTAL_BENCH_MILLION", "1") != "0",
+        help="also load 10^6 accounts on PostgreSQL for the login p50 figure (default on)",
+    )
+    args = parser.parse_args(argv)
+    if not wrk.available():
+        log("`wrk` and `taskset` are needed: apt-get install wrk util-linux")
+        return 2
+    if (os.cpu_count() or 1) < 2:
+        log("two cores are needed: one for the server, one for the load generator")
+        return 2
+
+    began = time.monotonic()
+    mutations = schema_mutations()
+    log(f"machine: {machine()}")
+    rows: list[Row] = []
+    wanted = [d.strip().lower() for d in args.databases.split(",") if d.strip()]
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        for kind in wanted:
+            workdir = Path(tmp) / kind
+            (workdir / "data").mkdir(parents=True)
+            if kind == "sqlite":
+                database: Database | None = Database("SQLite", f"sqlite://{workdir / 'data' / 'portal.sqlite3'}")
+            elif kind == "postgres":
+                database = postgres_database(args.postgres)
+            else:
+                log(f"unknown database {kind!r}: use sqlite and/or postgres")
+                return 2
+            if database is None:
+                continue
+            bench = Pass(database, workdir, args.seconds, args.accounts, args.million, mutations, log)
+            try:
+                bench.run()
+            finally:
+                rows.extend(bench.rows())
+                database.cleanup()
+
+    print()
+    print(f"machine: {machine()}")
+    print(
+        f"server: `portal serve` (uvicorn, one worker) pinned to core 0; load: wrk pinned to core 1; "
+        f"{args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"
+    )
+    print()
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

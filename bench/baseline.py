@@ -1,0 +1,111 @@
+"""The baselines: a plain Starlette JSON endpoint, a bare single-row ORM insert, and Argon2 on one core.
+
+`python -m bench.baseline serve --port P` serves the two endpoints under `portal serve`'s uvicorn settings;
+`python -m bench.baseline argon2 verify|hash --seconds S` prints operations per second on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+
+PLAIN_ANSWER = {
+    "data": {
+        "me": {
+            "id": "6f1c1f9e-3a51-4f0e-9d8a-4d9f0b2a7c11",
+            "fullName": "Иван Петров",
+            "email": "bench@example.com",
+            "role": "RESIDENT",
+        }
+    }
+}
+
+
+def create_app():  # type: ignore[no-untyped-def]
+    """Two routes with nothing of ours in between: what the framework and the ORM cost on their own."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from api import db
+    from api.clock import Clock
+    from api.settings import load_settings
+    from models.audit import AuditEvent
+
+    settings = load_settings()
+    clock = Clock()
+
+    async def plain(request: Request) -> JSONResponse:
+        json.loads(await request.body())
+        return JSONResponse(PLAIN_ANSWER)
+
+    async def insert(request: Request) -> JSONResponse:
+        json.loads(await request.body())
+        row = await AuditEvent.create(occurred_at=clock.now(), action="bench.insert", details={})
+        return JSONResponse({"data": {"inserted": row.id}})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await db.connect(settings)
+        try:
+            yield
+        finally:
+            await db.disconnect()
+
+    return Starlette(
+        routes=[Route("/plain", plain, methods=["POST"]), Route("/insert", insert, methods=["POST"])], lifespan=lifespan
+    )
+
+
+def argon2_rate(operation: str, stored: str, password: str, seconds: float) -> float:
+    """Verifies `password` against `stored` (or hashes it with the same parameters) in a loop on this thread."""
+    from argon2 import PasswordHasher, extract_parameters
+
+    params = extract_parameters(stored)
+    hasher = PasswordHasher(
+        time_cost=params.time_cost,
+        memory_cost=params.memory_cost,
+        parallelism=params.parallelism,
+        hash_len=params.hash_len,
+        salt_len=params.salt_len,
+        type=params.type,
+    )
+    work = (lambda: hasher.verify(stored, password)) if operation == "verify" else (lambda: hasher.hash(password))
+    work()  # warm up
+    count = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        work()
+        count += 1
+    return count / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.baseline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve")
+    serve.add_argument("--port", type=int, required=True)
+    argon = sub.add_parser("argon2")
+    argon.add_argument("operation", choices=["verify", "hash"])
+    argon.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        import uvicorn
+
+        from api.cli import serve_options
+
+        uvicorn.run(create_app(), **serve_options("127.0.0.1", args.port))  # type: ignore[arg-type]
+        return 0
+    stored, password = sys.stdin.read().split("\n")[:2]
+    print(json.dumps({"per_second": argon2_rate(args.operation, stored, password, args.seconds)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,497 @@
+"""One benchmark pass on one database: seed, baselines, the real server, the figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench import wrk
+from bench.report import Row, Target
+from bench.seed import email
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PORTAL = str(Path(sys.executable).parent / "portal")
+PASSWORD = "Bench-password 9f3k2q"
+SECRET = "bench-secret-key-" + "s" * 40
+TASKSET = shutil.which("taskset") or "taskset"
+SERVER_CORE = "0"
+LOAD_CORE = "1"
+
+LOGIN = (
+    "mutation Login($i: String!, $p: String!) { login(identifier: $i, password: $p) { __typename "
+    "... on LoginSuccess { session { accessToken account { id } } } ... on Error { message } } }"
+)
+ME = "query Me { me { id fullName email role } }"
+REQUEST_RESET = (
+    "mutation Forgot($i: String!) { requestPasswordReset(identifier: $i) { __typename ... on Error { message } } }"
+)
+RESET = (
+    "mutation Reset($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p, "
+    "newPasswordConfirmation: $p) { __typename ... on Error { message } } }"
+)
+TICKET = (
+    "mutation Ticket($input: SupportTicketInput!) { submitSupportTicket(input: $input) { __typename "
+    "... on SupportTicketSubmitted { ticket { number } } ... on Error { message } } }"
+)
+
+
+def body(query: str, variables: dict[str, object] | None = None) -> str:
+    return json.dumps({"query": query, "variables": variables or {}}, ensure_ascii=False)
+
+
+def address(i: int) -> str:
+    """A client behind the proxy, from the range set aside for benchmarks (RFC 2544): never a target."""
+    return f"198.18.{(i // 250) % 256}.{i % 250 + 1}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Database:
+    name: str  # "SQLite" | "PostgreSQL"
+    url: str
+    cleanup: Callable[[], None] = lambda: None
+
+    @property
+    def postgres(self) -> bool:
+        return self.name == "PostgreSQL"
+
+
+class Server:
+    """A process serving HTTP on loopback, pinned with `taskset`; stopped by its own pid."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], workdir: Path, cores: str, health: str | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"server-{self.port}.log"
+        env = {**env, "PORTAL_PUBLIC_URL": self.url}
+        argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.process = subprocess.Popen(  # noqa: S603
+            [TASKSET, "-c", cores, *argv], env=env, cwd=workdir, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
+        self._wait(health)
+
+    def _wait(self, health: str | None) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if health is None:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return
+                elif httpx.get(self.url + health, timeout=2).status_code == 200:
+                    return
+            except (OSError, httpx.HTTPError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class Pass:
+    """Everything measured on one database; rows are built from it at the end."""
+
+    db: Database
+    workdir: Path
+    seconds: float
+    accounts: int
+    million: bool
+    mutations: set[str]
+    log: Callable[[str], None]
+    results: dict[str, wrk.Result] = field(default_factory=dict)
+    history: dict[str, list[wrk.Result]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    stored_hash: str = ""
+    tokens: list[str] = field(default_factory=list)
+
+    # -- environment ------------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        return {
+            **base,
+            "PYTHONPATH": str(ROOT),
+            "PORTAL_ENV": "production",
+            "PORTAL_DATABASE_URL": self.db.url,
+            "PORTAL_DATA_DIR": str(self.workdir / "data"),
+            "PORTAL_SECRET_KEY": SECRET,
+            "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+            # Production delivers mail from `portal worker`; the request path only writes the outbox row.
+            "PORTAL_DELIVER_MAIL_IN_PROCESS": "false",
+        }
+
+    def portal(self, workers: int = 1, cores: str = SERVER_CORE) -> Server:
+        argv = [PORTAL, "serve", "--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers)]
+        server = Server(argv, self.env(), self.workdir, cores, "/readyz")
+        if workers > 1:
+            time.sleep(2.0)  # the supervisor binds first; let every worker finish its start-up
+        return server
+
+    def baseline_server(self) -> Server:
+        return Server(
+            [PYTHON, "-m", "bench.baseline", "serve", "--port", "{port}"], self.env(), self.workdir, SERVER_CORE, None
+        )
+
+    def python(self, *args: str, stdin: str = "") -> str:
+        done = subprocess.run(  # noqa: S603
+            [PYTHON, *args], input=stdin, env=self.env(), cwd=self.workdir, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def drive(
+        self,
+        name: str,
+        url: str,
+        requests: list[wrk.Request],
+        expect: str,
+        connections: int,
+        seconds: float | None = None,
+    ) -> wrk.Result:
+        result = wrk.run(
+            url,
+            requests,
+            expect,
+            workdir=self.workdir,
+            connections=connections,
+            seconds=seconds or self.seconds,
+            cores=LOAD_CORE,
+        )
+        self.results[name] = result
+        self.history.setdefault(name, []).append(result)
+        state = (
+            ""
+            if result.clean
+            else f"  ({result.bad} wrong answers, {result.socket_errors} socket errors: {result.sample[:200]})"
+        )
+        self.log(
+            f"  {name}: {result.ok_per_second:,.1f} ok/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{state}"
+        )
+        return result
+
+    # -- the steps --------------------------------------------------------------------------------------
+    def seed(self) -> None:
+        self.log(f"{self.db.name}: migrating and seeding {self.accounts} accounts (one precomputed hash)")
+        out = self.python(
+            "-m", "bench.seed", "--count", str(self.accounts), "--migrate", "--analyze", stdin=PASSWORD + "\n"
+        )
+        self.stored_hash = out.strip().splitlines()[-1]
+
+    def argon2(self) -> None:
+        for op in ("verify", "hash"):
+            out = subprocess.run(  # noqa: S603
+                [TASKSET, "-c", SERVER_CORE, PYTHON, "-m", "bench.baseline", "argon2", op, "--seconds", "4"],
+                input=f"{self.stored_hash}\n{PASSWORD}\n",
+                env=self.env(),
+                cwd=self.workdir,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            self.rates[f"argon2_{op}"] = json.loads(out.stdout)["per_second"]
+            self.log(f"  Argon2 {op} on one core: {self.rates[f'argon2_{op}']:.1f}/s")
+
+    def baselines(self) -> None:
+        self.log(f"{self.db.name}: baselines (plain Starlette JSON, bare ORM insert, Argon2 on one core)")
+        plain = [wrk.Request(address(i), body(ME), "x" * 43) for i in range(1000)]
+        insert = [wrk.Request(address(i), body("mutation { insert }")) for i in range(1000)]
+        with self.baseline_server() as server:
+            self.drive("plain", server.url + "/plain", plain, '"me":{"id":"', 32)
+            self.drive("insert", server.url + "/insert", insert, '"inserted":', 32)
+        self.argon2()
+
+    def login_requests(self, count: int | None = None) -> list[wrk.Request]:
+        n = count or self.accounts
+        return [wrk.Request(address(i), body(LOGIN, {"i": email(i), "p": PASSWORD})) for i in range(n)]
+
+    def sign_in(self, server: Server, count: int) -> list[str]:
+        tokens = []
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for i in range(count):
+                r = client.post(
+                    "/graphql",
+                    json={"query": LOGIN, "variables": {"i": email(i), "p": PASSWORD}},
+                    headers={"X-Forwarded-For": address(10_000 + i)},
+                )
+                data = r.json()["data"]["login"]
+                if data["__typename"] != "LoginSuccess":
+                    raise RuntimeError(f"sign-in for the benchmark failed: {r.text}")
+                tokens.append(data["session"]["accessToken"])
+        return tokens
+
+    def portal_figures(self) -> None:
+        self.log(f"{self.db.name}: portal serve, one worker on core {SERVER_CORE}, wrk on core {LOAD_CORE}")
+        with self.portal() as server:
+            url = server.url + "/graphql"
+            tokens = self.sign_in(server, 20)
+            self.drive("login", url, self.login_requests(), '"__typename":"LoginSuccess"', 8)
+            me = [wrk.Request(address(i), body(ME), tokens[i % len(tokens)]) for i in range(1000)]
+            self.drive("me", url, me, '"me":{"id":"', 32)
+            if self.db.postgres:
+                self.drive("login_c1_small", url, self.login_requests(), '"__typename":"LoginSuccess"', 1)
+            if "requestPasswordReset" in self.mutations:
+                self.reset_requests(url)
+            if "submitSupportTicket" in self.mutations:
+                self.tickets(url)
+        if "resetPassword" in self.mutations:
+            self.reset_passwords()
+
+    def reset_requests(self, url: str) -> None:
+        known = [wrk.Request(address(i), body(REQUEST_RESET, {"i": email(i)})) for i in range(self.accounts)]
+        unknown = [
+            wrk.Request(address(i), body(REQUEST_RESET, {"i": f"nobody{i}@example.com"})) for i in range(self.accounts)
+        ]
+        expect = '"__typename":"PasswordResetRequested"'
+        for _ in range(2):  # interleaved, so drift in the machine touches both alike
+            self.drive("reset_known_c1", url, known, expect, 1, self.seconds / 2)
+            self.drive("reset_unknown_c1", url, unknown, expect, 1, self.seconds / 2)
+        self.drive("reset_request", url, known, expect, 32)
+
+    def tickets(self, url: str) -> None:
+        requests = []
+        for i in range(2000):
+            ticket = {
+                "fullName": f"Житель {i}",
+                "registrationAddress": f"ул. Ленина, д. {i % 200 + 1}, кв. {i % 90 + 1}",
+                "phone": f"+7912{i:07d}",
+                "accountIdentifier": email(i),
+                "replyEmail": email(i),
+                "category": "ACCOUNT_ACCESS",
+                "description": "Не могу войти в личный кабинет после смены номера телефона.",
+                "personalDataConsent": True,
+            }
+            requests.append(wrk.Request(address(i), body(TICKET, {"input": ticket})))
+        self.drive("ticket", url, requests, '"__typename":"SupportTicketSubmitted"', 32)
+
+    def reset_passwords(self) -> None:
+        """Needs one unused reset token per request: issued before the server starts, by the service itself."""
+        count = int(self.rates.get("argon2_hash", 80) * self.seconds * 2) + 200
+        out = self.python("-m", "bench.tokens", "--count", str(min(count, self.accounts)))
+        tokens = out.split()
+        requests = [
+            wrk.Request(address(i), body(RESET, {"t": t, "p": f"Новый пароль {i} для проверки"}))
+            for i, t in enumerate(tokens)
+        ]
+        with self.portal() as server:
+            self.drive("reset_password", server.url + "/graphql", requests, '"__typename":"PasswordResetSucceeded"', 8)
+
+    def two_workers(self) -> None:
+        self.log(f"{self.db.name}: portal serve --workers 2 on cores 0,1 (wrk shares core {LOAD_CORE})")
+        with self.portal(workers=2, cores="0,1") as server:
+            self.drive("login_2w", server.url + "/graphql", self.login_requests(), '"__typename":"LoginSuccess"', 16)
+
+    def million_accounts(self) -> None:
+        extra = 1_000_000 - self.accounts
+        self.log(f"{self.db.name}: bulk-loading {extra:,} more accounts with COPY (one precomputed hash)")
+        began = time.perf_counter()
+        self.python(
+            "-m", "bench.seed", "--start", str(self.accounts), "--count", str(extra), "--analyze", stdin=PASSWORD + "\n"
+        )
+        self.log(f"  loaded in {time.perf_counter() - began:.0f} s")
+        with self.portal() as server:
+            self.drive(
+                "login_c1_million", server.url + "/graphql", self.login_requests(), '"__typename":"LoginSuccess"', 1
+            )
+
+    def run(self) -> None:
+        self.seed()
+        self.baselines()
+        self.portal_figures()
+        self.two_workers()
+        if self.db.postgres and self.million:
+            self.million_accounts()
+
+    # -- the figures ------------------------------------------------------------------------------------
+    def rows(self) -> list[Row]:
+        r, rates, db = self.results, self.rates, self.db.name
+        rows: list[Row] = []
+
+        def ok(name: str) -> float | None:
+            return r[name].ok_per_second if name in r else None
+
+        def note(*names: str) -> str:
+            bad = [f"{n}: {r[n].bad + r[n].socket_errors} failed" for n in names if n in r and not r[n].clean]
+            return "; ".join(bad)
+
+        verify = rates.get("argon2_verify")
+        rows.append(
+            Row(
+                "login successes/s, 1 worker",
+                db,
+                ok("login"),
+                "/s",
+                "Argon2 verify, 1 core",
+                verify,
+                "/s",
+                Target(low=0.85),
+                note("login"),
+            )
+        )
+        if "login" in r and verify:
+            extra = 1000 / r["login"].ok_per_second - 1000 / verify if r["login"].ok else None
+            rows.append(
+                Row(
+                    "time per sign-in beyond the hash",
+                    db,
+                    extra,
+                    "ms",
+                    "hash",
+                    1000 / verify,
+                    "ms",
+                    Target(high=1.5),
+                    judge_value=True,
+                )
+            )
+        rows.append(
+            Row(
+                "me req/s (authenticated)",
+                db,
+                ok("me"),
+                "/s",
+                "plain Starlette JSON",
+                ok("plain"),
+                "/s",
+                Target(low=0.25),
+                note("me", "plain"),
+            )
+        )
+        missing = "mutation not in the schema yet"
+        if "reset_known_c1" in r:
+            known = _median_p50(self, "reset_known_c1")
+            unknown = _median_p50(self, "reset_unknown_c1")
+            rows.append(
+                Row(
+                    "requestPasswordReset p50 known/unknown",
+                    db,
+                    known,
+                    "ms",
+                    "unknown p50",
+                    unknown,
+                    "ms",
+                    Target(0.9, 1.1),
+                    note("reset_known_c1", "reset_unknown_c1"),
+                )
+            )
+        else:
+            rows.append(
+                Row(
+                    "requestPasswordReset p50 known/unknown",
+                    db,
+                    None,
+                    "ms",
+                    "unknown p50",
+                    None,
+                    "ms",
+                    Target(0.9, 1.1),
+                    missing,
+                )
+            )
+        floor = 0.5 if self.db.postgres else 0.35
+        rows.append(
+            Row(
+                "requestPasswordReset req/s",
+                db,
+                ok("reset_request"),
+                "/s",
+                "bare ORM insert",
+                ok("insert"),
+                "/s",
+                Target(low=floor),
+                note("reset_request") if "reset_request" in r else missing,
+            )
+        )
+        rows.append(
+            Row(
+                "resetPassword req/s",
+                db,
+                ok("reset_password"),
+                "/s",
+                "Argon2 hash, 1 core",
+                rates.get("argon2_hash"),
+                "/s",
+                Target(low=0.7),
+                note("reset_password") if "reset_password" in r else missing,
+            )
+        )
+        rows.append(
+            Row(
+                "submitSupportTicket req/s",
+                db,
+                ok("ticket"),
+                "/s",
+                "bare ORM insert",
+                ok("insert"),
+                "/s",
+                Target(low=0.5),
+                note("ticket") if "ticket" in r else missing,
+            )
+        )
+        if self.db.postgres:
+            million = r["login_c1_million"].p50_ms if "login_c1_million" in r else None
+            small = r["login_c1_small"].p50_ms if "login_c1_small" in r else None
+            rows.append(
+                Row(
+                    "login p50, 10^6 vs 10^3 accounts",
+                    db,
+                    million,
+                    "ms",
+                    "10^3 accounts",
+                    small,
+                    "ms",
+                    Target(high=1.2),
+                    "" if self.million else "skipped: PORTAL_BENCH_MILLION=0",
+                )
+            )
+        rows.append(
+            Row(
+                "login successes/s, 2 workers vs 1",
+                db,
+                ok("login_2w"),
+                "/s",
+                "1 worker",
+                ok("login"),
+                "/s",
+                Target(low=1.7),
+                note("login_2w"),
+            )
+        )
+        return rows
+
+
+def _median_p50(p: Pass, name: str) -> float:
+    """The mean of the p50s of the interleaved runs of one kind."""
+    runs = p.history[name]
+    return sum(r.p50_ms for r in runs) / len(runs)
