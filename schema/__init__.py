@@ -11,11 +11,12 @@ from strawberry.tools import merge_types
 
 from schema.errors import ERROR_TYPES, Error
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.support import SupportMutation, SupportQuery
 
 log = logging.getLogger("portal.graphql")
 
-QUERIES: tuple[type, ...] = (IdentityQuery,)
-MUTATIONS: tuple[type, ...] = (IdentityMutation,)
+QUERIES: tuple[type, ...] = (IdentityQuery, SupportQuery)
+MUTATIONS: tuple[type, ...] = (IdentityMutation, SupportMutation)
 
 
 class MaskUnexpectedErrors(MaskErrors):

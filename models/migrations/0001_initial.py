@@ -5,6 +5,7 @@ from json import dumps, loads
 from models.accounts import AccountStatus, Role
 from models.desk import RecoveryKind, RecoveryStatus, VerificationOutcome
 from models.mail import OutboxStatus
+from models.support import TicketCategory, TicketStatus
 from tortoise.fields.base import OnDelete
 from uuid import uuid4
 from tortoise import fields
@@ -247,6 +248,70 @@ class Migration(migrations.Migration):
                 ('publish_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'oidc_signing_keys', 'app': 'models', 'pk_attr': 'kid'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Ticket',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('number', fields.CharField(unique=True, max_length=16)),
+                ('status', fields.CharEnumField(default=TicketStatus.NEW, db_index=True, description='NEW: new\nIN_PROGRESS: in_progress\nWAITING_FOR_RESIDENT: waiting_for_resident\nRESOLVED: resolved\nREJECTED: rejected', enum_type=TicketStatus, max_length=32)),
+                ('category', fields.CharEnumField(default=TicketCategory.ACCOUNT_ACCESS, description='ACCOUNT_ACCESS: account_access\nBILLING: billing\nMAINTENANCE: maintenance\nOTHER: other', enum_type=TicketCategory, max_length=32)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='support_tickets', on_delete=OnDelete.SET_NULL)),
+                ('assigned_to', fields.ForeignKeyField('models.Account', source_field='assigned_to_id', null=True, db_constraint=True, to_field='id', related_name='assigned_tickets', on_delete=OnDelete.SET_NULL)),
+                ('full_name', fields.CharField(max_length=200)),
+                ('registration_address', fields.CharField(max_length=500)),
+                ('phone', fields.CharField(max_length=20)),
+                ('account_identifier', fields.CharField(max_length=254)),
+                ('reply_email', fields.CharField(null=True, max_length=254)),
+                ('description', fields.TextField(unique=False)),
+                ('locale', fields.CharField(default='ru', max_length=8)),
+                ('access_key_hash', fields.CharField(max_length=64)),
+                ('idempotency_hash', fields.CharField(null=True, unique=True, max_length=64)),
+                ('content_hash', fields.CharField(max_length=64)),
+                ('consent_given_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('consent_version', fields.CharField(max_length=32)),
+                ('client_address', fields.CharField(null=True, max_length=64)),
+                ('user_agent', fields.CharField(null=True, max_length=300)),
+                ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'support_tickets', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TicketCounter',
+            fields=[
+                ('year', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('value', fields.BigIntField(default=0)),
+            ],
+            options={'table': 'support_ticket_counters', 'app': 'models', 'pk_attr': 'year'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TicketEvent',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('ticket', fields.ForeignKeyField('models.Ticket', source_field='ticket_id', db_constraint=True, to_field='id', related_name='events', on_delete=OnDelete.CASCADE)),
+                ('from_status', fields.CharEnumField(null=True, description='NEW: new\nIN_PROGRESS: in_progress\nWAITING_FOR_RESIDENT: waiting_for_resident\nRESOLVED: resolved\nREJECTED: rejected', enum_type=TicketStatus, max_length=32)),
+                ('to_status', fields.CharEnumField(description='NEW: new\nIN_PROGRESS: in_progress\nWAITING_FOR_RESIDENT: waiting_for_resident\nRESOLVED: resolved\nREJECTED: rejected', enum_type=TicketStatus, max_length=32)),
+                ('actor', fields.ForeignKeyField('models.Account', source_field='actor_id', null=True, db_constraint=True, to_field='id', related_name='ticket_events', on_delete=OnDelete.SET_NULL)),
+                ('occurred_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('public_message', fields.TextField(null=True, unique=False)),
+            ],
+            options={'table': 'support_ticket_events', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TicketMessage',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('ticket', fields.ForeignKeyField('models.Ticket', source_field='ticket_id', db_constraint=True, to_field='id', related_name='messages', on_delete=OnDelete.CASCADE)),
+                ('author', fields.ForeignKeyField('models.Account', source_field='author_id', null=True, db_constraint=True, to_field='id', related_name='ticket_messages', on_delete=OnDelete.SET_NULL)),
+                ('body', fields.TextField(unique=False)),
+                ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'support_ticket_messages', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
