@@ -14,6 +14,7 @@ from starlette.routing import Route
 from api import db
 from api.clock import Clock
 from api.graphql import GraphQLEndpoint
+from api.pages import page_routes
 from api.runtime import Runtime
 from api.settings import Settings, load_settings
 from schema import build_schema
@@ -53,6 +54,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        *page_routes(rt),  # the residents' web pages (api/pages)
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = rt

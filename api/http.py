@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from api.i18n import negotiate
 from api.settings import Settings
 from identity.client import ClientInfo
+from identity.sessions import IssuedSession
 
 LANG_COOKIE = "portal_lang"
 
@@ -60,3 +63,46 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     if header and header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return None
+
+
+# The browser session of the web pages: the access-token cookie (as set by /graphql) plus an HttpOnly
+# refresh-token cookie sent only under REFRESH_COOKIE_PATH, where the pages trade it for a new pair or
+# end the session (api/pages: /session/refresh, /session/logout).
+REFRESH_COOKIE_PATH = "/session"
+
+
+def refresh_cookie_name(settings: Settings) -> str:
+    """`__Secure-` (its Path is REFRESH_COOKIE_PATH, so not `__Host-`) outside plain-http loopback development."""
+    return "__Secure-portal_refresh" if settings.secure_cookies else "portal_refresh"
+
+
+def set_session_cookies(response: Response, settings: Settings, issued: IssuedSession, now: datetime) -> None:
+    """Access cookie for every path (15 minutes), refresh cookie for REFRESH_COOKIE_PATH only (until it expires)."""
+    secure = settings.secure_cookies
+    remaining = max(1, int((issued.session.expires_at - now).total_seconds()))
+    response.set_cookie(
+        session_cookie_name(settings),
+        issued.access_token,
+        max_age=min(remaining, settings.access_token_ttl),
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="lax",
+    )
+    response.set_cookie(
+        refresh_cookie_name(settings),
+        issued.refresh_token,
+        max_age=min(remaining, settings.refresh_token_ttl),
+        path=REFRESH_COOKIE_PATH,
+        secure=secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookies(response: Response, settings: Settings) -> None:
+    secure = settings.secure_cookies
+    response.delete_cookie(session_cookie_name(settings), path="/", secure=secure, httponly=True, samesite="lax")
+    response.delete_cookie(
+        refresh_cookie_name(settings), path=REFRESH_COOKIE_PATH, secure=secure, httponly=True, samesite="lax"
+    )

@@ -105,6 +105,163 @@ MESSAGES: dict[str, dict[str, str]] = {
     "UNKNOWN_PROVIDER": {"ru": "Неизвестный способ входа.", "en": "Unknown identity provider."},
 }
 
+# Web pages (api/pages, api/templates): the copy of the residents' pages, one key per text.
+MESSAGES.update(
+    {
+        "site.name": {"ru": "Личный кабинет жителя", "en": "Residents' account"},
+        "site.skip": {"ru": "Перейти к содержимому", "en": "Skip to content"},
+        "lang.switch": {"ru": "Язык", "en": "Language"},
+        "lang.ru": {"ru": "Русский", "en": "Русский"},
+        "lang.en": {"ru": "English", "en": "English"},
+        "footer.help": {"ru": "Не получается войти?", "en": "Cannot sign in?"},
+        "footer.support": {"ru": "Напишите в поддержку", "en": "Write to support"},
+        "footer.note": {
+            "ru": "Никогда не сообщайте пароль и коды из писем — сотрудники их не спрашивают.",
+            "en": "Never share your password or codes from letters: our staff never ask for them.",
+        },
+        "form.fix_errors": {"ru": "Исправьте ошибки в форме", "en": "Please correct the form"},
+        "form.error_prefix": {"ru": "Ошибка: ", "en": "Error: "},
+        "form.optional": {"ru": "(необязательно)", "en": "(optional)"},
+        "form.show_password": {"ru": "Показать", "en": "Show"},
+        "form.hide_password": {"ru": "Скрыть", "en": "Hide"},
+        "form.expired_title": {"ru": "Страница устарела", "en": "This page has expired"},
+        "form.expired": {
+            "ru": "Страница устарела. Проверьте данные и отправьте форму ещё раз.",
+            "en": "This page has expired. Please check the form and send it again.",
+        },
+        "device.unknown_browser": {"ru": "Неизвестный браузер", "en": "Unknown browser"},
+        "notice.signed_out": {"ru": "Вы вышли из личного кабинета.", "en": "You have signed out."},
+        "notice.session_ended": {
+            "ru": "Сеанс завершён. Войдите снова.",
+            "en": "Your session has ended. Please sign in again.",
+        },
+        "notice.others_ended": {
+            "ru": "Готово: вы вышли на всех других устройствах.",
+            "en": "Done: you have been signed out on all other devices.",
+        },
+        # /login
+        "login.title": {"ru": "Вход в личный кабинет", "en": "Sign in to your account"},
+        "login.lead": {
+            "ru": "Войдите по электронной почте, номеру телефона или логину.",
+            "en": "Sign in with your e-mail, phone number or login name.",
+        },
+        "login.identifier": {"ru": "Электронная почта, телефон или логин", "en": "E-mail, phone or login name"},
+        "login.identifier_hint": {
+            "ru": "Например: ivan@mail.ru или +7 912 345-67-89",
+            "en": "For example: ivan@mail.ru or +7 912 345-67-89",
+        },
+        "login.password": {"ru": "Пароль", "en": "Password"},
+        "login.forgot": {"ru": "Забыли пароль?", "en": "Forgot your password?"},
+        "login.submit": {"ru": "Войти", "en": "Sign in"},
+        "login.or": {"ru": "или", "en": "or"},
+        "login.with_provider": {"ru": "Войти через {name}", "en": "Sign in with {name}"},
+        "login.no_access_title": {
+            "ru": "Нет доступа к почте или телефону?",
+            "en": "No access to your e-mail or phone?",
+        },
+        "login.no_access_text": {
+            "ru": "Оставьте заявку — сотрудник управляющей компании поможет восстановить доступ.",
+            "en": "Send a request and the management company's staff will help you get back in.",
+        },
+        "login.no_access_link": {"ru": "Оставить заявку в поддержку", "en": "Send a request to support"},
+        # /account
+        "account.title": {"ru": "Личный кабинет", "en": "Your account"},
+        "account.back": {"ru": "Вернуться в личный кабинет", "en": "Back to your account"},
+        "account.sign_out": {"ru": "Выйти", "en": "Sign out"},
+        "account.profile": {"ru": "Ваши данные", "en": "Your details"},
+        "account.full_name": {"ru": "ФИО", "en": "Full name"},
+        "account.email": {"ru": "Электронная почта", "en": "E-mail"},
+        "account.phone": {"ru": "Телефон", "en": "Phone"},
+        "account.login": {"ru": "Логин", "en": "Login name"},
+        "account.password": {"ru": "Пароль", "en": "Password"},
+        "account.password_set": {"ru": "Задан", "en": "Set"},
+        "account.password_changed_at": {"ru": "Изменён", "en": "Changed"},
+        "account.no_password": {
+            "ru": "Не задан: вы входите через внешний сервис",
+            "en": "Not set: you sign in through an external service",
+        },
+        "account.verified": {"ru": "подтверждена", "en": "verified"},
+        "account.not_set": {"ru": "не указан", "en": "not set"},
+        "account.linked": {"ru": "Вход через другие сервисы", "en": "Sign-in through other services"},
+        "account.linked_at": {"ru": "Привязан", "en": "Linked"},
+        "account.linked_none": {
+            "ru": "Другие сервисы для входа не привязаны.",
+            "en": "No other sign-in services are linked.",
+        },
+        "account.devices": {"ru": "Где выполнен вход", "en": "Where you are signed in"},
+        "account.devices_lead": {
+            "ru": "Устройства и браузеры, в которых открыт ваш личный кабинет.",
+            "en": "Devices and browsers where your account is open.",
+        },
+        "account.this_device": {"ru": "это устройство", "en": "this device"},
+        "account.last_active": {"ru": "Последняя активность:", "en": "Last active:"},
+        "account.end_others": {"ru": "Выйти на всех других устройствах", "en": "Sign out of all other devices"},
+        "account.end_others_hint": {
+            "ru": "Используйте, если входили с чужого телефона или компьютера или не узнаёте устройство.",
+            "en": "Use this if you signed in on someone else's phone or computer or do not recognise a device.",
+        },
+        "account.only_this_device": {
+            "ru": "Вход выполнен только на этом устройстве.",
+            "en": "You are signed in on this device only.",
+        },
+        "account.events": {"ru": "Последние события безопасности", "en": "Recent security events"},
+        "account.events_none": {"ru": "Событий пока нет.", "en": "No events yet."},
+        "account.events_hint": {
+            "ru": "Не узнаёте событие? Смените пароль:",
+            "en": "Do not recognise an event? Change your password:",
+        },
+        "account.events_hint_link": {"ru": "восстановление пароля", "en": "reset your password"},
+        "event.signin_success": {"ru": "Вход в личный кабинет", "en": "Signed in"},
+        "event.signin_failure": {"ru": "Неудачная попытка входа", "en": "Failed sign-in attempt"},
+        "event.signin_locked": {"ru": "Вход временно заблокирован", "en": "Sign-in temporarily locked"},
+        "event.signin_federated": {"ru": "Вход через внешний сервис", "en": "Signed in through an external service"},
+        "event.reset_requested": {"ru": "Запрошено восстановление пароля", "en": "Password reset requested"},
+        "event.password_reset": {
+            "ru": "Пароль изменён по ссылке из письма",
+            "en": "Password changed with an e-mailed link",
+        },
+        "event.password_changed": {"ru": "Пароль изменён", "en": "Password changed"},
+        "event.sessions_revoked_others": {
+            "ru": "Выход на всех других устройствах",
+            "en": "Signed out of all other devices",
+        },
+        "event.identity_linked": {"ru": "Привязан способ входа", "en": "Sign-in method linked"},
+        "event.identity_unlinked": {"ru": "Отвязан способ входа", "en": "Sign-in method unlinked"},
+        "event.other": {"ru": "Событие безопасности", "en": "Security event"},
+    }
+)
+
+
+# The OpenID Provider's own pages (consent, logout confirmation, refusals): identity.provider, api/provider_routes.py.
+MESSAGES.update(
+    {
+        "oidc.consent.title": {"ru": "Разрешить доступ", "en": "Allow access"},
+        "oidc.consent.lead": {
+            "ru": "Сервис «{client}» просит войти с вашей учётной записью и получить:",
+            "en": "“{client}” asks to sign you in with your account and to receive:",
+        },
+        "oidc.consent.allow": {"ru": "Разрешить", "en": "Allow"},
+        "oidc.consent.deny": {"ru": "Отказать", "en": "Deny"},
+        "oidc.scope.openid": {"ru": "постоянный обезличенный идентификатор", "en": "a stable pseudonymous identifier"},
+        "oidc.scope.profile": {"ru": "ваше имя", "en": "your name"},
+        "oidc.scope.email": {"ru": "адрес электронной почты", "en": "your e-mail address"},
+        "oidc.scope.phone": {"ru": "номер телефона", "en": "your phone number"},
+        "oidc.error.title": {"ru": "Запрос на вход отклонён", "en": "Sign-in request refused"},
+        "oidc.error.lead": {
+            "ru": "Сервис, который вас сюда направил, прислал неверный запрос. Вернитесь в него и попробуйте ещё раз.",
+            "en": "The service that sent you here made an invalid request. Go back to it and try again.",
+        },
+        "oidc.logout.title": {"ru": "Выход", "en": "Sign out"},
+        "oidc.logout.lead": {
+            "ru": "Выйти из личного кабинета по запросу «{client}»?",
+            "en": "Sign out of the residents' account as “{client}” asks?",
+        },
+        "oidc.logout.confirm": {"ru": "Выйти", "en": "Sign out"},
+        "oidc.loggedout.title": {"ru": "Вы вышли", "en": "Signed out"},
+        "oidc.loggedout.lead": {"ru": "Вы вышли из личного кабинета.", "en": "You have signed out."},
+    }
+)
+
 
 def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
     """The first of our languages in the header's order of preference (q-values honoured)."""

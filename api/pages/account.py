@@ -1,0 +1,100 @@
+"""/account: the signed-in resident's profile, linked providers, devices and recent security events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.providers import linked_identities
+from api.pages.web import Pages, Visit, describe_device
+from identity import sessions
+from support import audit
+
+ACCOUNT_NOTICES = {"others-ended": "notice.others_ended"}
+# Audit actions a resident sees, by how they read; anything else shows as a generic security event.
+EVENT_LABELS = {
+    "signin.success": "event.signin_success",
+    "signin.failure": "event.signin_failure",
+    "signin.locked": "event.signin_locked",
+    "signin.federated": "event.signin_federated",
+    "password.reset_requested": "event.reset_requested",
+    "password.reset": "event.password_reset",
+    "password.changed": "event.password_changed",
+    "sessions.revoked_others": "event.sessions_revoked_others",
+    "identity.linked": "event.identity_linked",
+    "identity.unlinked": "event.identity_unlinked",
+}
+
+
+class AccountPages:
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.rt = pages.rt
+
+    async def show(self, request: Request) -> Response:
+        if switched := self.pages.language_switch(request):
+            return switched
+        visit = await self.pages.visit(request)
+        if visit.session is None:
+            return self.pages.sign_in_first(visit)
+        notice = ACCOUNT_NOTICES.get(request.query_params.get("notice", ""))
+        return self.pages.render(visit, "account.html", await self._context(visit, notice))
+
+    async def end_other_sessions(self, request: Request) -> Response:
+        """"Sign out of all other devices": every other session of the account ends now."""
+        visit = await self.pages.visit(request)
+        if visit.session is None or visit.account is None:
+            return self.pages.sign_in_first(visit)
+        if not await self.pages.read_form(visit):
+            context = await self._context(visit, None)
+            context["problem"] = visit.t("form.expired")
+            return self.pages.render(visit, "account.html", context, status=403)
+        account = visit.account
+        ended = await sessions.revoke_sessions(self.rt, account_id=account.id, keep=visit.session.id)
+        await audit.record(
+            self.rt,
+            "sessions.revoked_others",
+            actor_id=account.id,
+            subject_id=account.id,
+            client=visit.client,
+            details={"count": ended},
+        )
+        return self.pages.redirect(visit, "/account?notice=others-ended")
+
+    async def _context(self, visit: Visit, notice: str | None) -> dict[str, Any]:
+        assert visit.session is not None and visit.account is not None
+        account = visit.account
+        current_id = visit.session.id
+        devices = [
+            {
+                "current": s.id == current_id,
+                "device": describe_device(s.user_agent, visit.lang),
+                "address": s.client_address,
+                "created_at": s.created_at,
+                "last_used_at": s.last_used_at,
+                "federated": s.auth_method == "fed",
+            }
+            for s in await sessions.active_sessions(self.rt, account.id)
+        ]
+        devices.sort(key=lambda d: not d["current"])
+        events = [
+            {
+                "label": visit.t(EVENT_LABELS.get(e.action, "event.other")),
+                "action": e.action,
+                "occurred_at": e.occurred_at,
+                "address": e.client_address,
+                "device": describe_device(e.user_agent, visit.lang) if e.user_agent else None,
+                "warning": e.action in ("signin.failure", "signin.locked"),
+            }
+            for e in await audit.recent_for_account(account.id)
+        ]
+        return {
+            "profile": account,
+            "linked": await linked_identities(self.rt, account.id),
+            "devices": devices,
+            "others": sum(1 for d in devices if not d["current"]),
+            "events": events,
+            "notice": visit.t(notice) if notice else None,
+        }

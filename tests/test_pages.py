@@ -1,0 +1,304 @@
+"""The residents' web pages through the ASGI app: forms, CSRF, the browser session, `next`, language, headers."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import httpx
+import pytest
+
+from models.accounts import Session
+from tests.conftest import PASSWORD, PUBLIC_URL, unique
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', page)
+    assert match, f"no hidden field {name}"
+    return html.unescape(match.group(1))
+
+
+async def csrf_of(client: httpx.AsyncClient, path: str) -> str:
+    response = await client.get(path)
+    assert response.status_code == 200, response.text[:500]
+    return hidden(response.text, "csrf")
+
+
+async def page_sign_in(client: httpx.AsyncClient, identifier: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
+    token = await csrf_of(client, "/login")
+    return await client.post("/login", data={"csrf": token, "identifier": identifier, "password": password, **extra})
+
+
+def session_cookie(client: httpx.AsyncClient) -> str | None:
+    return client.cookies.get("portal_session")
+
+
+async def test_login_page_is_a_real_form_for_password_managers(client):
+    response = await client.get("/login")
+    assert response.status_code == 200
+    page = response.text
+    assert '<html lang="ru">' in page
+    assert '<form class="form" method="post" action="/login"' in page
+    assert re.search(r'<input[^>]+name="identifier"[^>]+autocomplete="username"', page)
+    assert re.search(r'<input[^>]+name="password"[^>]+type="password"[^>]+autocomplete="current-password"', page)
+    assert '<label class="field__label" for="f-identifier">' in page and 'for="f-password"' in page
+    # «Забыли пароль?» right under the password field, before the submit button.
+    password_at, forgot_at = page.index('name="password"'), page.index("Забыли пароль?")
+    assert password_at < forgot_at < page.index('type="submit"')
+    assert '<button class="btn btn--primary btn--wide" type="submit">Войти</button>' in page
+    assert 'href="/login?lang=en"' in page  # the language switch
+
+
+async def test_sign_in_through_the_form_then_account_then_sign_out(client, make_account):
+    account = await make_account(full_name="Анна Сергеевна Кузнецова")
+    planted = "planted-before-sign-in"
+    client.cookies.set("portal_session", planted, domain="127.0.0.1")
+    response = await page_sign_in(client, account.email.upper())
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account"
+    cookies = response.headers.get_list("set-cookie")
+    access = next(c for c in cookies if c.startswith("portal_session="))
+    refresh = next(c for c in cookies if c.startswith("portal_refresh="))
+    assert "HttpOnly" in access and "Path=/;" in access and "SameSite=lax" in access and "Max-Age=900" in access
+    assert "HttpOnly" in refresh and "Path=/session" in refresh and "SameSite=lax" in refresh
+    assert session_cookie(client) not in (None, planted)
+
+    page = await client.get("/account")
+    assert page.status_code == 200
+    assert "Анна Сергеевна Кузнецова" in page.text and account.email in page.text
+    assert "это устройство" in page.text
+    assert 'data-action="signin.success"' in page.text and "Вход в личный кабинет" in page.text
+
+    token = hidden(page.text, "csrf")
+    old_access = session_cookie(client)
+    out = await client.post("/session/logout", data={"csrf": token})
+    assert out.status_code == 303 and out.headers["location"] == "/login?notice=signed-out"
+    assert session_cookie(client) is None
+    client.cookies.set("portal_session", old_access, domain="127.0.0.1")  # a copied cookie replayed after sign-out
+    again = await client.get("/account")
+    assert again.status_code == 303 and again.headers["location"].startswith("/session/refresh")
+    landing = await client.get("/login?notice=signed-out")
+    assert "Вы вышли из личного кабинета." in landing.text
+
+
+async def test_a_failed_sign_in_is_one_answer_and_keeps_the_identifier_not_the_password(client, make_account):
+    account = await make_account()
+    answers = []
+    for identifier in (account.email, f"{unique('nobody')}@example.ru"):
+        response = await page_sign_in(client, identifier, "a wrong password of mine")
+        assert response.status_code == 401
+        assert "Неверный логин или пароль." in response.text
+        assert 'role="alert"' in response.text
+        assert f'value="{identifier}"' in response.text
+        assert "a wrong password of mine" not in response.text
+        assert session_cookie(client) is None
+        answers.append(response.text.replace(identifier, "X"))
+    csrf_free = [re.sub(r'name="csrf" value="[^"]+"', "", a) for a in answers]
+    assert csrf_free[0] == csrf_free[1]
+
+
+async def test_empty_fields_are_shown_next_to_the_fields(client):
+    response = await page_sign_in(client, "   ", "")
+    assert response.status_code == 400
+    assert 'id="e-password"' in response.text or 'id="e-identifier"' in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert re.search(r'aria-describedby="[^"]*e-(password|identifier)', response.text)
+
+
+@pytest.mark.parametrize(
+    "headers,token",
+    [
+        ({}, None),  # no token at all
+        ({}, "0" * 64),  # a made-up token
+        ({"origin": "https://evil.example"}, "valid"),
+        ({"sec-fetch-site": "cross-site"}, "valid"),
+        ({"origin": "null"}, "valid"),
+    ],
+)
+async def test_cross_site_posts_are_refused(client, make_account, headers, token):
+    account = await make_account()
+    valid = await csrf_of(client, "/login")
+    data = {"identifier": account.email, "password": PASSWORD}
+    if token is not None:
+        data["csrf"] = valid if token == "valid" else token
+    response = await client.post("/login", data=data, headers=headers)
+    assert response.status_code == 403
+    assert "Страница устарела" in response.text
+    assert session_cookie(client) is None
+    # The refused page carries a fresh token, so the resident can simply send it again.
+    again = await client.post("/login", data={**data, "csrf": hidden(response.text, "csrf")})
+    assert again.status_code == 303
+
+
+async def test_a_token_from_another_browser_does_not_work(app, client, make_account):
+    account = await make_account()
+    other_token = await csrf_of(client, "/login")
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as victim:
+        await victim.get("/login")  # the victim has a CSRF cookie of its own
+        response = await victim.post(
+            "/login", data={"csrf": other_token, "identifier": account.email, "password": PASSWORD}
+        )
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/account",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/%2F%2Fevil.example",
+        "/\t/evil.example",
+        " https://evil.example",
+        "javascript:alert(1)",
+        "http://127.0.0.1:8000@evil.example/account",
+        "https:evil.example",
+        "/account/../../evil",
+        "/graphql",
+        "/session/logout",
+        "evil.example",
+    ],
+)
+async def test_next_never_leaves_the_portal(client, make_account, target):
+    account = await make_account()
+    shown = await client.get("/login", params={"next": target})
+    assert hidden(shown.text, "next") == "/account"
+    response = await page_sign_in(client, account.email, next=target)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/account"
+
+
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        (
+            "/oauth/authorize?client_id=abc&redirect_uri=https%3A%2F%2Fpartner.example%2Fcb&state=xyz",
+            "/oauth/authorize?client_id=abc&redirect_uri=https%3A%2F%2Fpartner.example%2Fcb&state=xyz",
+        ),
+        (PUBLIC_URL + "/oauth/authorize?client_id=abc", "/oauth/authorize?client_id=abc"),
+        ("/support/status?number=2026-000001&key=k", "/support/status?number=2026-000001&key=k"),
+    ],
+)
+async def test_next_resumes_a_request_on_the_portal(client, make_account, target, expected):
+    account = await make_account()
+    shown = await client.get("/login", params={"next": target})
+    assert hidden(shown.text, "next") == expected
+    response = await page_sign_in(client, account.email, next=target)
+    assert response.status_code == 303
+    assert response.headers["location"] == expected
+
+
+async def test_signed_in_visitor_of_login_goes_to_next(client, make_account):
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    response = await client.get("/login", params={"next": "/oauth/authorize?client_id=abc"})
+    assert response.status_code == 303 and response.headers["location"] == "/oauth/authorize?client_id=abc"
+
+
+async def test_language_from_header_then_switch_remembered(client):
+    english = await client.get("/login", headers={"Accept-Language": "en-US,en;q=0.9,ru;q=0.5"})
+    assert '<html lang="en">' in english.text and "Forgot your password?" in english.text
+
+    switch = await client.get("/login", params={"next": "/account", "lang": "en"})
+    assert switch.status_code == 303
+    assert switch.headers["location"] == "/login?next=%2Faccount"
+    cookie = switch.headers["set-cookie"]
+    assert cookie.startswith("portal_lang=en;") and "Max-Age=31536000" in cookie
+    remembered = await client.get("/login", headers={"Accept-Language": "ru"})
+    assert '<html lang="en">' in remembered.text and "Sign in to your account" in remembered.text
+    assert 'href="/login?lang=ru"' in remembered.text
+
+    back = await client.get("/login", params={"lang": "ru"})
+    assert back.headers["set-cookie"].startswith("portal_lang=ru;")
+    assert "Вход в личный кабинет" in (await client.get("/login")).text
+    ignored = await client.get("/login", params={"lang": "xx"})
+    assert ignored.status_code == 303 and "set-cookie" not in ignored.headers
+
+
+async def test_sign_in_errors_follow_the_language(client):
+    await client.get("/login", params={"lang": "en"})
+    response = await page_sign_in(client, f"{unique('nobody')}@example.ru", "a wrong password of mine")
+    assert "Wrong sign-in name or password." in response.text
+
+
+async def test_expired_access_cookie_is_renewed_through_the_refresh_cookie(client, clock, make_account, rt):
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    first_access = session_cookie(client)
+    clock.advance(rt.settings.access_token_ttl + 5)
+    response = await client.get("/account")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/session/refresh?next=%2Faccount"
+    renewed = await client.get(response.headers["location"])
+    assert renewed.status_code == 303 and renewed.headers["location"] == "/account"
+    assert session_cookie(client) != first_access
+    page = await client.get("/account")
+    assert page.status_code == 200 and account.email in page.text
+    # Without a refresh cookie the resident lands on the sign-in page, `next` kept.
+    client.cookies.clear()
+    lost = await client.get("/session/refresh", params={"next": "/account"})
+    assert lost.status_code == 303 and lost.headers["location"] == "/login?next=%2Faccount"
+
+
+async def test_sign_out_of_all_other_devices(app, client, make_account, rt):
+    account = await make_account()
+    others: list[httpx.AsyncClient] = []
+    for port in (40011, 40012):
+        other = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", port)),
+            base_url=PUBLIC_URL,
+            headers={"User-Agent": "Mozilla/5.0 (Linux; Android 10) Chrome/120.0 Mobile Safari/537.36"},
+        )
+        assert (await page_sign_in(other, account.email)).status_code == 303
+        others.append(other)
+    await page_sign_in(client, account.email)
+    page = await client.get("/account")
+    assert page.text.count('class="row') >= 3 and "Chrome, Android" in page.text
+
+    refused = await client.post("/account/sessions/end-others", data={"csrf": "nope"})
+    assert refused.status_code == 403
+    assert (await others[0].get("/account")).status_code == 200
+
+    done = await client.post("/account/sessions/end-others", data={"csrf": hidden(page.text, "csrf")})
+    assert done.status_code == 303 and done.headers["location"] == "/account?notice=others-ended"
+    mine = await client.get(done.headers["location"])
+    assert "Готово: вы вышли на всех других устройствах." in mine.text
+    assert 'data-action="sessions.revoked_others"' in mine.text
+    assert "Вход выполнен только на этом устройстве." in mine.text
+    for other in others:
+        gone = await other.get("/account")
+        assert gone.status_code == 303
+        refreshed = await other.get(gone.headers["location"])  # the refresh token died with the session
+        assert refreshed.headers["location"].startswith("/login")
+        await other.aclose()
+    live = await Session.filter(account_id=account.id, revoked_at__isnull=True).count()
+    assert live == 1
+
+
+async def test_page_headers_and_no_inline_code(client):
+    response = await client.get("/login")
+    h = response.headers
+    assert h["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in h["content-security-policy"]
+    assert "unsafe-inline" not in h["content-security-policy"]
+    assert h["cache-control"] == "no-store"
+    assert h["x-content-type-options"] == "nosniff"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", response.text)
+    assert "<style" not in response.text and " style=" not in response.text
+    for asset in ("/static/portal.css", "/static/portal.js", "/static/icon.svg"):
+        static = await client.get(asset)
+        assert static.status_code == 200, asset
+
+
+async def test_forms_refuse_other_encodings_and_huge_bodies(client):
+    token = await csrf_of(client, "/login")
+    as_json = await client.post("/login", json={"csrf": token, "identifier": "a", "password": "b"})
+    assert as_json.status_code == 403
+    huge = await client.post(
+        "/login", content=b"csrf=" + token.encode() + b"&identifier=" + b"a" * 40_000, headers=FORM
+    )
+    assert huge.status_code == 403
