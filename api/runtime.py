@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from api.clock import Clock
 from api.settings import Settings
 from identity.passwords import Passwords
-from identity.throttle import MemoryStore, Throttle
+from identity.throttle import MemoryStore, RedisStore, Store, Throttle
 from identity.tokens import TokenHasher
 
 
@@ -23,4 +23,5 @@ class Runtime:
         s = self.settings
         self.passwords = Passwords(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism, s.hash_concurrency)
         self.tokens = TokenHasher(s.secret)
-        self.throttle = Throttle(MemoryStore(), self.clock)
+        store: Store = RedisStore.from_url(s.redis_url, s.redis_key_prefix) if s.redis_url else MemoryStore()
+        self.throttle = Throttle(store, self.clock)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     hash_concurrency: int | None = None  # threads for hashing; default: one per core
 
     deliver_mail_in_process: bool = True
+
+    # Abuse resistance (identity/throttle.py, api/graphql.py): see README "Throttling and limits".
+    redis_key_prefix: str = "portal:"  # several deployments may share one Redis
+    signin_client_max_failures: int = Field(default=100, ge=1)  # per client address per 10 minutes
+    request_timeout: float = Field(default=30.0, gt=0)  # seconds for reading a request and running it
     audit_retention_days: int = Field(default=365, ge=1)
 
     @field_validator("public_url")
