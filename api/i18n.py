@@ -103,6 +103,49 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Another account already uses this value.",
     },
     "UNKNOWN_PROVIDER": {"ru": "Неизвестный способ входа.", "en": "Unknown identity provider."},
+    # The staff desk (schema/staff.py): error types, refusal codes and field codes
+    "NotFound": {"ru": "Не найдено.", "en": "Not found."},
+    "ActionRefused": {"ru": "Это действие сейчас невозможно.", "en": "This action is not possible now."},
+    "AccountErased": {
+        "ru": "Персональные данные удалены, доступ отозван.",
+        "en": "Personal data erased and all access revoked.",
+    },
+    "INVALID_CURSOR": {"ru": "Недействительный курсор страницы.", "en": "Invalid page cursor."},
+    "OUT_OF_RANGE": {"ru": "Значение должно быть от {min} до {max}.", "en": "The value must be from {min} to {max}."},
+    "REFUSED_ADMIN_ONLY": {
+        "ru": "Это может сделать только администратор.",
+        "en": "Only an administrator can do this.",
+    },
+    "REFUSED_SELF": {
+        "ru": "Нельзя выполнить это действие над своей учётной записью.",
+        "en": "You cannot do this to your own account.",
+    },
+    "REFUSED_NOT_VERIFIED": {
+        "ru": "Сначала подтвердите, что заявитель — владелец учётной записи.",
+        "en": "Verify that the requester owns the account first.",
+    },
+    "REFUSED_SAME_APPROVER": {
+        "ru": "Смену почты должен одобрить другой сотрудник.",
+        "en": "A different staff member must approve the e-mail change.",
+    },
+    "REFUSED_NO_EMAIL": {
+        "ru": "У учётной записи нет адреса почты.",
+        "en": "The account has no e-mail address.",
+    },
+    "REFUSED_ALREADY_DECIDED": {"ru": "Запрос уже рассмотрен.", "en": "The request was already decided."},
+    "REFUSED_ACCOUNT_DISABLED": {"ru": "Учётная запись отключена.", "en": "The account is disabled."},
+    "REFUSED_NO_PASSWORD": {
+        "ru": "Учётная запись входит только через внешний сервис.",
+        "en": "The account signs in only through an identity provider.",
+    },
+    "REFUSED_EMAIL_TAKEN": {
+        "ru": "Этот адрес уже занят другой учётной записью.",
+        "en": "Another account already uses this address.",
+    },
+    "REFUSED_SAME_EMAIL": {
+        "ru": "Новый адрес совпадает с текущим.",
+        "en": "The new address is the same as the current one.",
+    },
 }
 
 # Web pages (api/pages, api/templates): the copy of the residents' pages, one key per text.

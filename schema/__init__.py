@@ -11,12 +11,13 @@ from strawberry.tools import merge_types
 
 from schema.errors import ERROR_TYPES, Error
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.staff import StaffMutation, StaffQuery
 from schema.support import SupportMutation, SupportQuery
 
 log = logging.getLogger("portal.graphql")
 
-QUERIES: tuple[type, ...] = (IdentityQuery, SupportQuery)
-MUTATIONS: tuple[type, ...] = (IdentityMutation, SupportMutation)
+QUERIES: tuple[type, ...] = (IdentityQuery, SupportQuery, StaffQuery)
+MUTATIONS: tuple[type, ...] = (IdentityMutation, SupportMutation, StaffMutation)
 
 
 class MaskUnexpectedErrors(MaskErrors):
