@@ -313,6 +313,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
         return early
 
     access_key = _derived_access_key(rt, idempotency_hash, content_hash) if idempotency_hash else new_token()
+    owner = await _named_account(rt, clean.account_identifier)  # read before the counter row is locked
     now = rt.clock.now()
     try:
         async with in_transaction() as conn:
@@ -346,7 +347,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
             await TicketEvent.create(
                 ticket=ticket, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
             )
-            await _send_letters(rt, ticket, access_key, account, client)
+            await _send_letters(rt, ticket, access_key, account, owner, client)
             await record(
                 rt,
                 "ticket.submitted",
@@ -382,7 +383,7 @@ async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Subm
 
 
 async def _send_letters(
-    rt: Runtime, ticket: Ticket, access_key: str, account: Account | None, client: ClientInfo
+    rt: Runtime, ticket: Ticket, access_key: str, account: Account | None, owner: Account | None, client: ClientInfo
 ) -> None:
     """The confirmation to the resident and the notice to the owner of the named account, via the outbox.
 
@@ -405,14 +406,8 @@ async def _send_letters(
             dedupe_key=f"ticket_submitted:{ticket.number}",
         )
 
-    owner = await _named_account(rt, ticket.account_identifier)
-    notify = (
-        owner is not None
-        and bool(owner.email)
-        and not (account is not None and owner.id == account.id)  # the owner filed it, signed in
-        and owner.email != recipient  # the confirmation already goes to the owner's own address
-    )
-    if owner is not None and owner.email and notify:
+    filed_by_owner = account is not None and owner is not None and owner.id == account.id
+    if owner is not None and owner.email and owner.email != recipient and not filed_by_owner:
         if await rt.throttle.hit(OWNER_NOTICES_PER_ACCOUNT, str(owner.id)) is None:
             await enqueue(
                 rt,
@@ -423,7 +418,8 @@ async def _send_letters(
                 dedupe_key=f"ticket_owner_notice:{ticket.number}",
             )
             return
-    # No notice (no match, the owner themselves, or capped): the same work, so timing tells nothing either.
+    # No notice (no match, no e-mail, the owner's own request, or capped): the same work, so the time
+    # an answer takes tells nothing either.
     await enqueue_decoy(rt, template="ticket_owner_notice", context={"number": ticket.number})
 
 
