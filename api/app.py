@@ -15,6 +15,7 @@ from api import db
 from api.clock import Clock
 from api.graphql import GraphQLEndpoint
 from api.pages import page_routes
+from api.provider_routes import provider_routes
 from api.runtime import Runtime
 from api.settings import Settings, load_settings
 from schema import build_schema
@@ -55,6 +56,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         *page_routes(rt),  # the residents' web pages (api/pages)
+        *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = rt
