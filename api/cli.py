@@ -68,18 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_account_commands(accounts)
     register_audit_commands(sub)
 
-    from api.cli_staff import register_account_commands, register_audit_commands  # the operators' desk tools
-
-    register_account_commands(accounts)
-    register_audit_commands(sub)
-
     from api.cli_oidc import register_oidc_commands  # partner single sign-on: clients and signing keys
 
     register_oidc_commands(sub)
-    from api.cli_oidc import register_oidc_commands  # partner single sign-on: clients and signing keys
-
-    register_oidc_commands(sub)
-
     for register in EXTRA_COMMANDS:
         register(sub)
     return parser

@@ -306,37 +306,6 @@ MESSAGES.update(
 )
 
 
-# The OpenID Provider's own pages (consent, logout confirmation, refusals): identity.provider, api/provider_routes.py.
-MESSAGES.update(
-    {
-        "oidc.consent.title": {"ru": "Разрешить доступ", "en": "Allow access"},
-        "oidc.consent.lead": {
-            "ru": "Сервис «{client}» просит войти с вашей учётной записью и получить:",
-            "en": "“{client}” asks to sign you in with your account and to receive:",
-        },
-        "oidc.consent.allow": {"ru": "Разрешить", "en": "Allow"},
-        "oidc.consent.deny": {"ru": "Отказать", "en": "Deny"},
-        "oidc.scope.openid": {"ru": "постоянный обезличенный идентификатор", "en": "a stable pseudonymous identifier"},
-        "oidc.scope.profile": {"ru": "ваше имя", "en": "your name"},
-        "oidc.scope.email": {"ru": "адрес электронной почты", "en": "your e-mail address"},
-        "oidc.scope.phone": {"ru": "номер телефона", "en": "your phone number"},
-        "oidc.error.title": {"ru": "Запрос на вход отклонён", "en": "Sign-in request refused"},
-        "oidc.error.lead": {
-            "ru": "Сервис, который вас сюда направил, прислал неверный запрос. Вернитесь в него и попробуйте ещё раз.",
-            "en": "The service that sent you here made an invalid request. Go back to it and try again.",
-        },
-        "oidc.logout.title": {"ru": "Выход", "en": "Sign out"},
-        "oidc.logout.lead": {
-            "ru": "Выйти из личного кабинета по запросу «{client}»?",
-            "en": "Sign out of the residents' account as “{client}” asks?",
-        },
-        "oidc.logout.confirm": {"ru": "Выйти", "en": "Sign out"},
-        "oidc.loggedout.title": {"ru": "Вы вышли", "en": "Signed out"},
-        "oidc.loggedout.lead": {"ru": "Вы вышли из личного кабинета.", "en": "You have signed out."},
-    }
-)
-
-
 def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
     """The first of our languages in the header's order of preference (q-values honoured)."""
     if preferred in LANGUAGES:
