@@ -17,6 +17,7 @@ from api.graphql import GraphQLEndpoint
 from api.pages import page_routes
 from api.provider_routes import provider_routes
 from api.runtime import Runtime
+from api.security import security_middleware
 from api.settings import Settings, load_settings
 from schema import build_schema
 
@@ -50,7 +51,7 @@ def create_app(
             if manage_database:
                 await db.disconnect()
 
-    graphql = GraphQLEndpoint(rt, build_schema())
+    graphql = GraphQLEndpoint(rt, build_schema(production=rt.settings.production))
     routes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
@@ -58,6 +59,6 @@ def create_app(
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=security_middleware(rt.settings))
     app.state.runtime = rt
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -15,10 +16,16 @@ from api.http import bearer_token, client_info, session_cookie_name
 from api.runtime import Runtime
 from identity.sessions import IssuedSession, authenticate
 from schema.context import Context
+from schema.limits import error_code, without_suggestions
 
 log = logging.getLogger("portal.http")
 
 MAX_BODY_BYTES = 64 * 1024
+# GraphiQL (development only) loads its scripts from a CDN and runs inline code.
+GRAPHIQL_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https:; style-src 'self' 'unsafe-inline' https:; "
+    "img-src 'self' data: https:; font-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 class GraphQLEndpoint:
@@ -34,7 +41,7 @@ class GraphQLEndpoint:
         request_id = uuid.uuid4().hex
         if request.method == "GET":
             if not self.rt.settings.production and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(_graphiql_html())
+                return HTMLResponse(_graphiql_html(), headers={"Content-Security-Policy": GRAPHIQL_CSP})
             return _problem(405, "METHOD_NOT_ALLOWED", "Use POST with a JSON body.", request_id, {"Allow": "POST"})
         if request.method != "POST":
             return _problem(405, "METHOD_NOT_ALLOWED", "Use POST with a JSON body.", request_id, {"Allow": "POST"})
@@ -43,12 +50,17 @@ class GraphQLEndpoint:
         if media_type != "application/json":
             return _problem(415, "UNSUPPORTED_MEDIA_TYPE", "Send the operation as application/json.", request_id)
 
-        body = await _read_limited(request, MAX_BODY_BYTES)
+        timeout = self.rt.settings.request_timeout
+        try:
+            async with asyncio.timeout(timeout):  # a slowly dripping body holds no worker for long
+                body = await _read_limited(request, MAX_BODY_BYTES)
+        except TimeoutError:
+            return _problem(408, "REQUEST_TIMEOUT", f"The request body took longer than {timeout:g} s.", request_id)
         if body is None:
             return _problem(413, "REQUEST_TOO_LARGE", f"The request body is limited to {MAX_BODY_BYTES} bytes.", request_id)
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            payload = _decode_json(body)
+        except (ValueError, RecursionError):  # invalid JSON or UTF-8, lone surrogates, absurd nesting
             return _problem(400, "INVALID_JSON", "The request body is not valid JSON.", request_id)
         if isinstance(payload, list):
             return _problem(400, "BATCHING_NOT_SUPPORTED", "Send one operation per request.", request_id)
@@ -84,15 +96,20 @@ class GraphQLEndpoint:
             session=session,
             on_session_change=changes.append,
         )
-        result = await self.schema.execute(
-            query, variable_values=variables, context_value=context, operation_name=operation_name
-        )
+        try:
+            async with asyncio.timeout(timeout):
+                result = await self.schema.execute(
+                    query, variable_values=variables, context_value=context, operation_name=operation_name
+                )
+        except TimeoutError:
+            log.warning("operation timed out after %gs (request %s)", timeout, request_id)
+            return _problem(503, "REQUEST_TIMEOUT", f"The operation took longer than {timeout:g} s.", request_id)
         data: dict[str, Any] = {}
         if result.errors:
-            data["errors"] = [_format_error(e, request_id) for e in result.errors]
+            data["errors"] = [_format_error(e, request_id, settings.production) for e in result.errors]
         data["data"] = result.data
         status = 200 if result.data is not None or not result.errors else 400
-        response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id})
+        response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
         for change in changes:
             self._apply_cookie(response, change)
         if from_cookie and session is None and not changes:
@@ -116,13 +133,29 @@ class GraphQLEndpoint:
         )
 
 
-def _format_error(error: Any, request_id: str) -> dict[str, Any]:
+NO_STORE = {"Cache-Control": "no-store"}  # answers carry tokens and personal data
+
+
+def _decode_json(body: bytes) -> Any:
+    """`json.loads`, refusing lone surrogates (`"\\ud800"`): valid JSON, but no string a hash or database takes."""
+    payload = json.loads(body)
+    if b"\\u" in body:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError is a ValueError
+    return payload
+
+
+def _format_error(error: Any, request_id: str, production: bool = False) -> dict[str, Any]:
     formatted = dict(error.formatted)
     extensions = dict(formatted.get("extensions") or {})
     extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.original_error is None else "BAD_REQUEST")
     extensions.setdefault("requestId", request_id)
     formatted["extensions"] = extensions
+    if production:  # no "Did you mean 'login'?": the schema is not advertised in production
+        formatted["message"] = without_suggestions(formatted.get("message", ""))
     return formatted
+    code = error_code(formatted.get("message", "")) if error.original_error is None else None
+    if code:
+        extensions.setdefault("code", code)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -147,7 +180,7 @@ def _problem(status: int, code: str, message: str, request_id: str, headers: dic
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}], "data": None},
         status_code=status,
-        headers={"X-Request-Id": request_id, **(headers or {})},
+        headers={"X-Request-Id": request_id, **NO_STORE, **(headers or {})},
     )
 
 

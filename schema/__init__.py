@@ -6,11 +6,12 @@ import logging
 
 import strawberry
 from graphql.error import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from schema.errors import ERROR_TYPES, Error
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
 from schema.staff import StaffMutation, StaffQuery
 from schema.support import SupportMutation, SupportQuery
 
@@ -39,15 +40,19 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    """`production` adds the no-introspection rule (the HTTP layer also drops GraphiQL and suggestions)."""
+    rules = list(validation_rules(production))  # built once: the validation cache is keyed by these classes
     return strawberry.Schema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         types=[Error, *ERROR_TYPES],
         extensions=[
-            # Factories: the caches live at module level and are shared by every request.
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
+            # Factories (fresh per request, as Strawberry 0.341 wants); the caches live at module level.
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: AddValidationRules(rules),
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
             MaskUnexpectedErrors,
         ],
     )
