@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
     migrate.set_defaults(handler=cmd_migrate)
 
+    worker = sub.add_parser("worker", help="deliver queued mail (and run background jobs) until stopped")
+    worker.set_defaults(handler=cmd_worker)
+
     schema = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.set_defaults(handler=cmd_schema)
 
@@ -116,6 +119,14 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
     asyncio.run(db.migrate(settings))
     print("migrations applied")
+    return 0
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from api.background import run_worker
+    from api.runtime import Runtime
+
+    asyncio.run(run_worker(Runtime(settings)))
     return 0
 
 
