@@ -12,10 +12,13 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from api import db
+from api.background import in_process_delivery
 from api.clock import Clock
+from api.federation import FederationCallback
 from api.graphql import GraphQLEndpoint
 from api.pages import page_routes
 from api.provider_routes import provider_routes
+from api.reset_page import reset_password_page
 from api.runtime import Runtime
 from api.security import security_middleware
 from api.settings import Settings, load_settings
@@ -46,7 +49,8 @@ def create_app(
         if manage_database:
             await db.connect(rt.settings)
         try:
-            yield
+            async with in_process_delivery(rt):  # the mail delivery loop, unless a `portal worker` runs it
+                yield
         finally:
             if manage_database:
                 await db.disconnect()
@@ -56,9 +60,12 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/auth/federated/{provider}/callback", FederationCallback(rt).handle, methods=["GET"]),
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
+    # A minimal form until the web pages serve this path (routes above it win).
+    routes.append(Route("/reset-password", reset_password_page(rt), methods=["GET", "POST"]))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=security_middleware(rt.settings))
     app.state.runtime = rt
     return app

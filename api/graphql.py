@@ -112,6 +112,10 @@ class GraphQLEndpoint:
         response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
         for change in changes:
             self._apply_cookie(response, change)
+        for name, value, max_age in context.cookies:
+            response.set_cookie(
+                name, value, max_age=max_age, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
+            )
         if from_cookie and session is None and not changes:
             self._apply_cookie(response, None)  # a dead cookie is cleared
         return response

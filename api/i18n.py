@@ -103,6 +103,49 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Another account already uses this value.",
     },
     "UNKNOWN_PROVIDER": {"ru": "Неизвестный способ входа.", "en": "Unknown identity provider."},
+    # Federated sign-in (identity/federation.py): field codes and the callback's error pages
+    "PROVIDER_UNAVAILABLE": {
+        "ru": "Сервис входа сейчас недоступен. Попробуйте позже или войдите по паролю.",
+        "en": "This sign-in service is unavailable right now. Try again later or sign in with your password.",
+    },
+    "NOT_LINKED": {"ru": "Этот способ входа не привязан к вашей учётной записи.", "en": "This sign-in method is not linked to your account."},
+    "LAST_SIGN_IN_METHOD": {
+        "ru": "Нельзя отвязать единственный способ входа. Сначала задайте пароль или привяжите другой сервис.",
+        "en": "You cannot unlink your only way to sign in. Set a password or link another service first.",
+    },
+    "IdentityUnlinked": {"ru": "Способ входа отвязан.", "en": "The sign-in method was unlinked."},
+    "FED_PAGE_TITLE": {"ru": "Не удалось войти", "en": "Sign-in failed"},
+    "FED_BACK": {"ru": "Вернуться ко входу", "en": "Back to sign-in"},
+    "FED_STATE_INVALID": {
+        "ru": "Ссылка входа недействительна, устарела или уже использована. Начните вход заново в этом же браузере.",
+        "en": "This sign-in link is invalid, has expired or was already used. Please start again in this same browser.",
+    },
+    "FED_CANCELLED": {
+        "ru": "Вход через внешний сервис отменён или не разрешён.",
+        "en": "Sign-in through the external service was cancelled or not allowed.",
+    },
+    "FED_PROVIDER_FAILED": {
+        "ru": "Не удалось подтвердить вход через внешний сервис. Попробуйте ещё раз или войдите по паролю.",
+        "en": "We could not verify the sign-in with the external service. Please try again or sign in with your password.",
+    },
+    "FED_EMAIL_TAKEN": {
+        "ru": "У нас уже есть учётная запись с этой электронной почтой. Войдите один раз по паролю и привяжите "
+        "этот способ входа в личном кабинете. Если не помните пароль, восстановите его.",
+        "en": "An account with this e-mail address already exists. Sign in with its password once and link this "
+        "sign-in method from your account page. If you do not remember the password, reset it.",
+    },
+    "FED_LINKED_ELSEWHERE": {
+        "ru": "Эта учётная запись внешнего сервиса уже привязана к другому личному кабинету.",
+        "en": "This external account is already linked to another account here.",
+    },
+    "FED_ACCOUNT_UNAVAILABLE": {
+        "ru": "Учётная запись недоступна. Обратитесь в поддержку.",
+        "en": "This account is not available. Please contact support.",
+    },
+    "FED_TOO_MANY": {
+        "ru": "Слишком много попыток входа. Повторите через {seconds} с.",
+        "en": "Too many sign-in attempts. Try again in {seconds} s.",
+    },
     # The staff desk (schema/staff.py): error types, refusal codes and field codes
     "NotFound": {"ru": "Не найдено.", "en": "Not found."},
     "ActionRefused": {"ru": "Это действие сейчас невозможно.", "en": "This action is not possible now."},

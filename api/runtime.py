@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from api.clock import Clock
 from api.settings import Settings
 from identity.passwords import Passwords
+from identity.providers import Providers, load_providers
 from identity.throttle import MemoryStore, RedisStore, Store, Throttle
 from identity.tokens import TokenHasher
 
@@ -18,6 +19,7 @@ class Runtime:
     passwords: Passwords = field(init=False)
     tokens: TokenHasher = field(init=False)
     throttle: Throttle = field(init=False)
+    providers: Providers = field(init=False)  # federated sign-in; bad configuration fails here, at start-up
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -25,3 +27,4 @@ class Runtime:
         self.tokens = TokenHasher(s.secret)
         store: Store = RedisStore.from_url(s.redis_url, s.redis_key_prefix) if s.redis_url else MemoryStore()
         self.throttle = Throttle(store, self.clock)
+        self.providers = Providers(load_providers(s.oidc_providers))

@@ -9,6 +9,7 @@ MODEL_MODULES = [
     "models.provider",
     "models.mail",
     "models.reset",
+    "models.federation",
     "models.support",
 ]
 

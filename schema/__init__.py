@@ -10,15 +10,17 @@ from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimit
 from strawberry.tools import merge_types
 
 from schema.errors import ERROR_TYPES, Error
+from schema.federation import FederationMutation, FederationQuery
 from schema.identity import IdentityMutation, IdentityQuery
+from schema.reset import ResetMutation
 from schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
 from schema.staff import StaffMutation, StaffQuery
 from schema.support import SupportMutation, SupportQuery
 
 log = logging.getLogger("portal.graphql")
 
-QUERIES: tuple[type, ...] = (IdentityQuery, SupportQuery, StaffQuery)
-MUTATIONS: tuple[type, ...] = (IdentityMutation, SupportMutation, StaffMutation)
+QUERIES: tuple[type, ...] = (IdentityQuery, FederationQuery, SupportQuery, StaffQuery)
+MUTATIONS: tuple[type, ...] = (IdentityMutation, ResetMutation, FederationMutation, SupportMutation, StaffMutation)
 
 
 class MaskUnexpectedErrors(MaskErrors):

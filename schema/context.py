@@ -23,6 +23,13 @@ class Context:
     # Called by sign-in and sign-out so the HTTP layer can set or clear the browser's cookie.
     on_session_change: Callable[[IssuedSession | None], None] = lambda _issued: None
     extras: dict[str, Any] = field(default_factory=dict)
+    # Other cookies a resolver asks the HTTP layer to set: (name, value, max_age); always HttpOnly,
+    # SameSite=Lax, Path=/, and Secure outside plain-http loopback development (see `set_cookie`).
+    cookies: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def set_cookie(self, name: str, value: str, max_age: int) -> None:
+        """E.g. the federated sign-in's browser binding; applied to the response by api/graphql.py."""
+        self.cookies.append((name, value, max_age))
 
     @property
     def lang(self) -> str:

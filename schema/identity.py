@@ -51,7 +51,17 @@ class Account:
     login: str | None
     role: AccountRole
     has_password: bool
-    linked_identities: list[LinkedIdentity]
+
+    @strawberry.field
+    async def linked_identities(self, info: Info) -> list[LinkedIdentity]:
+        """Queried only when selected, so `me` stays one cheap lookup."""
+        from uuid import UUID
+
+        from identity.federation import linked_identities
+
+        links = await linked_identities(info.context.rt, UUID(str(self.id)))
+        return [LinkedIdentity(provider=x.provider, provider_name=x.provider_name, email=x.email, linked_at=x.linked_at)
+                for x in links]
 
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:
@@ -64,7 +74,6 @@ class Account:
             login=account.login,
             role=AccountRole(account.role.value if hasattr(account.role, "value") else account.role),
             has_password=account.password_hash is not None,
-            linked_identities=[],
         )
 
 
