@@ -11,12 +11,11 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from api.http import client_info, session_cookie_name
+from api.http import client_info, set_session_cookies
 from api.i18n import t
 from api.runtime import Runtime
 from identity import federation
 from identity.errors import TooMany
-from identity.sessions import IssuedSession
 from schema.federation import binding_cookie_name
 
 MAX_PARAM = 4096
@@ -43,7 +42,7 @@ class FederationCallback:
         response: Response
         if isinstance(outcome, federation.SignedIn):
             response = RedirectResponse(outcome.return_to, status_code=303, headers=PAGE_HEADERS)
-            self._set_session_cookie(response, outcome.issued)
+            set_session_cookies(response, settings, outcome.issued, self.rt.clock.now())  # as the web pages do
         elif isinstance(outcome, federation.CodeIssued):
             response = RedirectResponse(outcome.redirect_url, status_code=303, headers=PAGE_HEADERS)
         elif isinstance(outcome, TooMany):
@@ -57,20 +56,6 @@ class FederationCallback:
                 binding_name, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
             )
         return response
-
-    def _set_session_cookie(self, response: Response, issued: IssuedSession) -> None:
-        """The same cookie `/graphql` sets at sign-in."""
-        settings = self.rt.settings
-        remaining = max(1, int((issued.session.expires_at - self.rt.clock.now()).total_seconds()))
-        response.set_cookie(
-            session_cookie_name(settings),
-            issued.access_token,
-            max_age=min(remaining, settings.access_token_ttl),
-            path="/",
-            secure=settings.secure_cookies,
-            httponly=True,
-            samesite="lax",
-        )
 
 
 def _page(lang: str, message: str, status: int, public_url: str) -> HTMLResponse:

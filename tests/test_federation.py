@@ -372,3 +372,21 @@ def test_providers_from_a_toml_file(tmp_path: Path, data_dir, database_url):
     rt = Runtime(make_settings(data_dir, database_url, None, oidc_providers=str(path)))
     city = rt.providers.get("city")
     assert city is not None and city.name == "Госуслуги города" and city.scopes == ("openid", "email")
+
+
+async def test_reset_for_a_federated_only_account_names_the_provider_and_sends_no_token(fed_app, fed_rt, smtp_sink):
+    from tests.mail_helpers import LINK_RE, drain
+
+    sub, email = unique("sub"), f"{unique('fedreset')}@example.ru"
+    browser, response = await sign_in_through_provider(fed_app, account_login(sub, email))
+    async with browser:
+        assert response.status_code == 303
+        browser.http.cookies.clear()
+        request = """mutation($i: String!) { requestPasswordReset(identifier: $i) { __typename } }"""
+        answer = await browser.gql(request, {"i": email})
+        assert answer["requestPasswordReset"]["__typename"] == "PasswordResetRequested"
+    await drain(fed_rt)
+    letters = await smtp_sink.wait_for(email)
+    assert len(letters) == 1
+    assert "Городской портал" in letters[0].text
+    assert "token=" not in letters[0].text and not LINK_RE.findall(letters[0].text)
