@@ -28,6 +28,7 @@ from identity.client import ClientInfo
 from identity.errors import FieldProblem, Invalid, TooMany
 from identity.identifiers import Identifier, has_control_characters, parse_identifier
 from identity.passwords import check_password_policy
+from identity.provider import revoke_partner_tokens
 from identity.sessions import revoke_sessions
 from identity.signin import clear_signin_lock
 from identity.throttle import Limit
@@ -235,6 +236,7 @@ async def reset_password(
                 raise _Abandon
             await void_reset_tokens(account.id, now=now)
             await revoke_sessions(rt, account_id=account.id)
+            await revoke_partner_tokens(rt, account.id)  # partners' tokens too (identity/provider)
             if account.email:
                 await enqueue(
                     rt,
