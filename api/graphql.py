@@ -11,6 +11,8 @@ from typing import Any
 import strawberry
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from api.http import bearer_token, client_info, session_cookie_name
 from api.runtime import Runtime
@@ -101,6 +103,8 @@ class GraphQLEndpoint:
                 result = await self.schema.execute(
                     query, variable_values=variables, context_value=context, operation_name=operation_name
                 )
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            return _problem(400, "INVALID_REQUEST", "No operation to run: check `operationName`.", request_id)
         except TimeoutError:
             log.warning("operation timed out after %gs (request %s)", timeout, request_id)
             return _problem(503, "REQUEST_TIMEOUT", f"The operation took longer than {timeout:g} s.", request_id)
@@ -150,16 +154,16 @@ def _decode_json(body: bytes) -> Any:
 
 def _format_error(error: Any, request_id: str, production: bool = False) -> dict[str, Any]:
     formatted = dict(error.formatted)
-    extensions = dict(formatted.get("extensions") or {})
-    extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.original_error is None else "BAD_REQUEST")
-    extensions.setdefault("requestId", request_id)
-    formatted["extensions"] = extensions
     if production:  # no "Did you mean 'login'?": the schema is not advertised in production
         formatted["message"] = without_suggestions(formatted.get("message", ""))
-    return formatted
+    extensions = dict(formatted.get("extensions") or {})
     code = error_code(formatted.get("message", "")) if error.original_error is None else None
     if code:
         extensions.setdefault("code", code)
+    extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED" if error.original_error is None else "BAD_REQUEST")
+    extensions.setdefault("requestId", request_id)
+    formatted["extensions"] = extensions
+    return formatted
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
