@@ -127,19 +127,22 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from support.audit import record
     from support.privacy import export_account
 
+    exported: list[str] = []
+
     async def work(rt: Any, account: Any) -> int:
         data = await export_account(rt, account.id)
-        text = json.dumps(data, ensure_ascii=False, indent=2)
+        exported.append(json.dumps(data, ensure_ascii=False, indent=2))
         await record(rt, "account.exported", subject_id=account.id, details={"via": "cli"})
-        if args.output:
-            path = Path(args.output)
-            path.write_text(text + "\n", encoding="utf-8")
-            path.chmod(0o600)
-        else:
-            print(text)
         return 0
 
-    return _with_account(settings, args.account, work)
+    code = _with_account(settings, args.account, work)
+    if code == 0 and args.output:
+        path = Path(args.output)
+        path.write_text(exported[0] + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    elif code == 0:
+        print(exported[0])
+    return code
 
 
 def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 from api.runtime import Runtime
 from identity.accounts import find_account
 from identity.client import ClientInfo
+from identity.email_change import apply_pending_email_change
 from identity.errors import FieldProblem, Invalid, TooMany
 from identity.identifiers import Identifier, has_control_characters, parse_identifier
 from identity.passwords import check_password_policy
@@ -234,6 +235,8 @@ async def reset_password(
             )
             if not changed:
                 raise _Abandon
+            # Staff's assisted recovery may have bound an e-mail change to this very link (support.desk).
+            await apply_pending_email_change(rt, row.id, account)
             await void_reset_tokens(account.id, now=now)
             await revoke_sessions(rt, account_id=account.id)
             await revoke_partner_tokens(rt, account.id)  # partners' tokens too (identity/provider)

@@ -9,9 +9,13 @@ how the ticket aggregate stores itself; accounts are foreign keys that survive e
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.accounts import Account
 
 
 class Evidence(StrEnum):
@@ -44,7 +48,7 @@ class TicketNote(Model):
     # An internal note on a ticket: written by staff for staff, never shown to the resident.
     id = fields.BigIntField(primary_key=True)
     ticket_number = fields.CharField(max_length=32, db_index=True)
-    author: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    author: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="desk_notes_written", null=True, on_delete=fields.SET_NULL
     )
     body = fields.TextField()
@@ -58,13 +62,13 @@ class OwnershipVerification(Model):
     # A staff member's record of which evidence tied a ticket's author to an account, and the outcome.
     id = fields.BigIntField(primary_key=True)
     ticket_number = fields.CharField(max_length=32, db_index=True)
-    account: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="ownership_verifications", null=True, on_delete=fields.SET_NULL
     )
-    staff: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    staff: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="ownership_verifications_made", null=True, on_delete=fields.SET_NULL
     )
-    evidence = fields.JSONField(default=list)  # Evidence values that matched
+    evidence: list[str] = fields.JSONField(default=list)  # Evidence values that matched
     documents = fields.CharField(max_length=300, null=True)  # which documents were seen; never copies of them
     comment = fields.TextField(null=True)
     outcome = fields.CharEnumField(VerificationOutcome, max_length=16)
@@ -79,17 +83,17 @@ class RecoveryRequest(Model):
     # new address to use its reset link; only then does the account's e-mail change.
     id = fields.UUIDField(primary_key=True)
     ticket_number = fields.CharField(max_length=32, db_index=True)
-    account: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="recovery_requests", null=True, on_delete=fields.SET_NULL
     )
     kind = fields.CharEnumField(RecoveryKind, max_length=16)
     status = fields.CharEnumField(RecoveryStatus, max_length=20)
     new_email = fields.CharField(max_length=254, null=True)
     old_email = fields.CharField(max_length=254, null=True)
-    requested_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    requested_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="recoveries_requested", null=True, on_delete=fields.SET_NULL
     )
-    decided_by: fields.ForeignKeyNullableRelation = fields.ForeignKeyField(
+    decided_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="recoveries_decided", null=True, on_delete=fields.SET_NULL
     )
     reset_token_ref = fields.CharField(max_length=64, null=True, db_index=True)  # the reset token it is bound to

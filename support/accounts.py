@@ -85,12 +85,10 @@ async def set_role(
 
 
 async def void_reset_tokens(rt: Runtime, account_id: UUID) -> int:
-    """Every live reset link of the account stops working now."""
-    from models.reset import PasswordResetToken
+    """Every live reset link of the account stops working now (the password-reset service's own rule)."""
+    from identity.reset import void_reset_tokens as void
 
-    return await PasswordResetToken.filter(account_id=account_id, used_at__isnull=True, voided_at__isnull=True).update(
-        voided_at=rt.clock.now()
-    )
+    return await void(account_id, now=rt.clock.now())
 
 
 async def set_disabled(

@@ -23,13 +23,15 @@ query($a: ID, $first: Int, $after: String) { auditEvents(accountId: $a, first: $
 """
 SET_ROLE = """
 mutation($a: ID!, $r: AccountRole!) { setAccountRole(accountId: $a, role: $r) {
-  __typename ... on AccountUpdated { account { id role status } } ... on ActionRefused { code } ... on Error { message } } }
+  __typename ... on AccountUpdated { account { id role status } }
+  ... on ActionRefused { code } ... on Error { message } } }
 """
 DISABLE = """
 mutation($a: ID!) { disableAccount(accountId: $a, reason: "stolen phone") {
   __typename ... on AccountUpdated { account { status } } ... on ActionRefused { code } } }
 """
-ENABLE = "mutation($a: ID!) { enableAccount(accountId: $a) { __typename ... on AccountUpdated { account { status } } } }"
+ENABLE = """mutation($a: ID!) { enableAccount(accountId: $a) {
+  __typename ... on AccountUpdated { account { status } } } }"""
 EXPORT = "mutation($a: ID!) { exportAccountData(accountId: $a) { __typename ... on AccountDataExported { data } } }"
 ERASE = """mutation($a: ID!) { eraseAccount(accountId: $a) { __typename
   ... on AccountErased { message summary } ... on ActionRefused { code } ... on Error { message } } }"""

@@ -1,0 +1,509 @@
+"""The staff desk: the ticket queue, working a ticket, proving ownership, and assisted recovery.
+
+Rules that make it safe by construction:
+- recovery only on a ticket whose latest ownership check says VERIFIED, and only for that account;
+- staff never see or set a password: recovery is always a reset link the owner uses themselves;
+- moving an account to a new e-mail needs a second person (an ADMIN who did not request it), changes
+  nothing until the new address spends its link, and is announced to the old address;
+- every step is one audit event with actor, subject, ticket number and client address.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from api.runtime import Runtime
+from identity.client import ClientInfo
+from identity.email_change import mask_email
+from identity.errors import FieldProblem, Invalid
+from identity.identifiers import has_control_characters, normalize_email, normalize_phone
+from identity.tokens import new_token
+from mail.outbox import enqueue
+from models.accounts import Account, AccountStatus, Role
+from models.desk import (
+    Evidence,
+    OwnershipVerification,
+    RecoveryKind,
+    RecoveryRequest,
+    RecoveryStatus,
+    TicketNote,
+    VerificationOutcome,
+)
+from models.reset import PasswordResetToken
+from models.support import Ticket, TicketCategory, TicketEvent, TicketMessage, TicketStatus
+from support import tickets as ticket_service
+from support.accounts import NotFound, Refused, find_account_ref
+from support.audit import record
+from support.paging import Page, decode_cursor, encode_cursor, page_size
+
+CURSOR_KIND = "ticket"
+NOTE_MAX = 5000
+MESSAGE_MAX = 5000
+DOCUMENTS_MAX = 300
+SEARCH_MAX = 200
+
+STATUS_LABELS = {
+    "ru": {
+        TicketStatus.NEW: "новая",
+        TicketStatus.IN_PROGRESS: "в работе",
+        TicketStatus.WAITING_FOR_RESIDENT: "ждёт вашего ответа",
+        TicketStatus.RESOLVED: "решена",
+        TicketStatus.REJECTED: "отклонена",
+    },
+    "en": {
+        TicketStatus.NEW: "new",
+        TicketStatus.IN_PROGRESS: "in progress",
+        TicketStatus.WAITING_FOR_RESIDENT: "waiting for your reply",
+        TicketStatus.RESOLVED: "resolved",
+        TicketStatus.REJECTED: "rejected",
+    },
+}
+
+
+@dataclass(frozen=True)
+class TicketDetails:
+    """Everything staff see on one ticket."""
+
+    ticket: Ticket
+    messages: list[TicketMessage]
+    events: list[TicketEvent]
+    notes: list[TicketNote]
+    verifications: list[OwnershipVerification]
+    recoveries: list[RecoveryRequest]
+
+
+# --- the queue ------------------------------------------------------------------------------------------------
+
+
+def _search_condition(raw: str, region: str) -> Q:
+    """Number, name, phone (any notation) or e-mail; case-insensitive substring matches."""
+    text = raw.strip()[:SEARCH_MAX]
+    condition = (
+        Q(number__icontains=text)
+        | Q(full_name__icontains=text)
+        | Q(reply_email__icontains=text)
+        | Q(account_identifier__icontains=text)
+    )
+    digits = re.sub(r"\D", "", text)
+    if len(digits) >= 4 and not re.search(r"[^\d\s()+.\-]", text):
+        try:
+            condition |= Q(phone=normalize_phone(text, region))
+        except FieldProblem:
+            pass
+        condition |= Q(phone__contains=digits[1:] if len(digits) >= 11 else digits)
+    return condition
+
+
+async def list_tickets(
+    rt: Runtime,
+    *,
+    staff: Account,
+    status: TicketStatus | None = None,
+    category: TicketCategory | None = None,
+    assigned_to_me: bool = False,
+    search: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[Ticket]:
+    """The queue, newest first. Raises FieldProblem for a bad page size, cursor or search text."""
+    size = page_size(first)
+    after_id = decode_cursor(CURSOR_KIND, after)
+    query = Ticket.all()
+    if status is not None:
+        query = query.filter(status=status)
+    if category is not None:
+        query = query.filter(category=category)
+    if assigned_to_me:
+        query = query.filter(assigned_to_id=staff.id)
+    if search and search.strip():
+        if has_control_characters(search):
+            raise FieldProblem("search", "INVALID_CHARACTERS")
+        query = query.filter(_search_condition(search, rt.settings.default_region))
+    total = await query.count()
+    if after_id is not None:
+        query = query.filter(id__lt=after_id)
+    rows = await query.order_by("-id").limit(size + 1).select_related("assigned_to")
+    items = list(rows[:size])
+    return Page(items, total, len(rows) > size, encode_cursor(CURSOR_KIND, items[-1].id) if items else None)
+
+
+async def _ticket(number: str) -> Ticket | None:
+    number = number.strip()
+    if not ticket_service.NUMBER_RE.fullmatch(number):
+        return None
+    return await Ticket.filter(number=number).select_related("assigned_to", "account").first()
+
+
+async def ticket_details(rt: Runtime, number: str, *, staff: Account, client: ClientInfo) -> TicketDetails | NotFound:
+    """The full ticket with what the resident submitted; reading it is audited (it is personal data)."""
+    ticket = await _ticket(number)
+    if ticket is None:
+        return NotFound()
+    messages = await TicketMessage.filter(ticket_id=ticket.id).order_by("created_at", "id")
+    events = await TicketEvent.filter(ticket_id=ticket.id).order_by("occurred_at", "id")
+    notes = await TicketNote.filter(ticket_number=ticket.number).order_by("id").select_related("author")
+    checks = await OwnershipVerification.filter(ticket_number=ticket.number).order_by("id").select_related(
+        "account", "staff"
+    )
+    recoveries = await RecoveryRequest.filter(ticket_number=ticket.number).order_by("created_at")
+    await record(rt, "ticket.viewed", actor_id=staff.id, ticket_number=ticket.number, client=client)
+    return TicketDetails(ticket, list(messages), list(events), list(notes), list(checks), list(recoveries))
+
+
+# --- working a ticket -----------------------------------------------------------------------------------------
+
+
+async def assign(
+    rt: Runtime, number: str, assignee_id: UUID | None, *, staff: Account, client: ClientInfo
+) -> Ticket | NotFound | Refused:
+    """Assigns the ticket to a staff member (the caller when `assignee_id` is None)."""
+    ticket = await _ticket(number)
+    if ticket is None:
+        return NotFound()
+    assignee = staff if assignee_id is None else await Account.filter(id=assignee_id).first()
+    if assignee is None:
+        return NotFound()
+    if assignee.role not in (Role.STAFF, Role.ADMIN) or assignee.status != AccountStatus.ACTIVE:
+        return Refused("NOT_STAFF")
+    previous = ticket.assigned_to_id  # type: ignore[attr-defined]
+    async with in_transaction():
+        await Ticket.filter(id=ticket.id).update(assigned_to_id=assignee.id, updated_at=rt.clock.now())
+        await record(
+            rt, "ticket.assigned", actor_id=staff.id, ticket_number=ticket.number, client=client,
+            details={"from": str(previous) if previous else None, "to": str(assignee.id)},
+        )
+    ticket.assigned_to = assignee
+    return ticket
+
+
+def _message(raw: str | None, field: str, maximum: int) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip()
+    if len(text) > maximum:
+        raise FieldProblem(field, "TOO_LONG", max=maximum)
+    if re.search(r"[\x00-\x09\x0b-\x1f\x7f]", text):
+        raise FieldProblem(field, "INVALID_CHARACTERS")
+    return text
+
+
+def _reply_address(ticket: Ticket) -> str | None:
+    account: Account | None = ticket.account
+    return ticket.reply_email or (account.email if account is not None else None)
+
+
+async def change_status(
+    rt: Runtime,
+    number: str,
+    status: TicketStatus,
+    public_message: str | None,
+    *,
+    staff: Account,
+    client: ClientInfo,
+) -> Ticket | NotFound | Refused | Invalid:
+    """Records the change with actor and time; a public message is shown on the ticket and mailed."""
+    try:
+        message = _message(public_message, "publicMessage", MESSAGE_MAX)
+    except FieldProblem as problem:
+        return Invalid.of(problem)
+    ticket = await _ticket(number)
+    if ticket is None:
+        return NotFound()
+    if ticket.status == status:
+        return Refused("UNCHANGED")
+    async with in_transaction():
+        event = await ticket_service.change_status(rt, ticket, status, actor_id=staff.id, public_message=message)
+        if event is None:
+            return Refused("UNCHANGED")
+        to = _reply_address(ticket)
+        if to:
+            lang = ticket.locale if ticket.locale in STATUS_LABELS else "ru"
+            await enqueue(
+                rt,
+                template="desk_ticket_update",
+                to=to,
+                lang=lang,
+                context={"number": ticket.number, "status_label": STATUS_LABELS[lang][status], "message": message},
+            )
+    # support.tickets.change_status wrote the audit event (ticket.status_changed) with the actor and time.
+    return ticket
+
+
+async def add_note(
+    rt: Runtime, number: str, body: str, *, staff: Account, client: ClientInfo
+) -> TicketNote | NotFound | Invalid:
+    """An internal note: staff only, never on the resident's side."""
+    try:
+        text = _message(body, "body", NOTE_MAX)
+    except FieldProblem as problem:
+        return Invalid.of(problem)
+    if text is None:
+        return Invalid.of(FieldProblem("body", "REQUIRED"))
+    ticket = await _ticket(number)
+    if ticket is None:
+        return NotFound()
+    async with in_transaction():
+        note = await TicketNote.create(ticket_number=ticket.number, author=staff, body=text, created_at=rt.clock.now())
+        await record(rt, "ticket.note_added", actor_id=staff.id, ticket_number=ticket.number, client=client,
+                     details={"note_id": note.id})
+    return note
+
+
+# --- ownership ------------------------------------------------------------------------------------------------
+
+
+async def verify_ownership(
+    rt: Runtime,
+    number: str,
+    account_ref: str,
+    *,
+    evidence: list[Evidence],
+    outcome: VerificationOutcome,
+    documents: str | None,
+    comment: str | None,
+    staff: Account,
+    client: ClientInfo,
+) -> OwnershipVerification | NotFound | Invalid:
+    """Links the ticket to an account and records which evidence matched and the outcome.
+
+    The account's current e-mail owner is told once per ticket that a recovery case was opened, so an
+    owner who did not file it can object before anything changes.
+    """
+    problems = []
+    try:
+        docs = _message(documents, "documents", DOCUMENTS_MAX)
+    except FieldProblem as problem:
+        problems.append(problem)
+        docs = None
+    try:
+        note = _message(comment, "comment", NOTE_MAX)
+    except FieldProblem as problem:
+        problems.append(problem)
+        note = None
+    if Evidence.DOCUMENTS_SEEN in evidence and not docs:
+        problems.append(FieldProblem("documents", "REQUIRED"))
+    if outcome == VerificationOutcome.VERIFIED and not evidence:
+        problems.append(FieldProblem("evidence", "REQUIRED"))
+    if problems:
+        return Invalid(problems)
+    ticket = await _ticket(number)
+    account = await find_account_ref(rt, account_ref[:300])
+    if ticket is None or account is None or account.erased_at is not None:
+        return NotFound()
+    first_link = not await OwnershipVerification.filter(ticket_number=ticket.number, account_id=account.id).exists()
+    async with in_transaction():
+        check = await OwnershipVerification.create(
+            ticket_number=ticket.number,
+            account=account,
+            staff=staff,
+            evidence=sorted({e.value for e in evidence}),
+            documents=docs,
+            comment=note,
+            outcome=outcome,
+            created_at=rt.clock.now(),
+        )
+        if first_link and account.email:
+            await enqueue(
+                rt,
+                template="recovery_case_opened",
+                to=account.email,
+                lang=account.preferred_language or "ru",
+                context={"full_name": account.full_name, "number": ticket.number,
+                         "support_url": f"{rt.settings.public_url}/support"},
+                dedupe_key=f"recovery_case_opened:{ticket.number}:{account.id}",
+            )
+        await record(
+            rt,
+            "ticket.ownership_verified" if outcome == VerificationOutcome.VERIFIED else "ticket.ownership_rejected",
+            actor_id=staff.id,
+            subject_id=account.id,
+            ticket_number=ticket.number,
+            client=client,
+            details={"evidence": check.evidence, "documents": bool(docs), "owner_notified": first_link
+                     and bool(account.email)},
+        )
+    return check
+
+
+async def _verified_account(number: str) -> tuple[Ticket, Account] | NotFound | Refused:
+    """The ticket and the account its latest ownership check verified."""
+    ticket = await _ticket(number)
+    if ticket is None:
+        return NotFound()
+    latest = await OwnershipVerification.filter(ticket_number=ticket.number).order_by("-id").select_related(
+        "account"
+    ).first()
+    if latest is None or latest.outcome != VerificationOutcome.VERIFIED or latest.account is None:
+        return Refused("NOT_VERIFIED")
+    account: Account = latest.account
+    if account.erased_at is not None:
+        return NotFound()
+    if account.status != AccountStatus.ACTIVE:
+        return Refused("ACCOUNT_DISABLED")
+    if account.password_hash is None:
+        return Refused("NO_PASSWORD")  # a federated-only account recovers through its provider
+    return ticket, account
+
+
+# --- assisted recovery ----------------------------------------------------------------------------------------
+
+
+async def _issue_reset(rt: Runtime, account: Account, to: str) -> int:
+    """A fresh reset token for the account (older ones die) and the reset letter to `to`; in the caller's
+    transaction. Returns the token row's id."""
+    from identity.reset import TOKEN_PURPOSE, reset_link
+
+    now = rt.clock.now()
+    expires = now + timedelta(seconds=rt.settings.reset_token_ttl)
+    token = new_token()
+    await PasswordResetToken.filter(account_id=account.id, used_at__isnull=True, voided_at__isnull=True).update(
+        voided_at=now
+    )
+    row = await PasswordResetToken.create(
+        account_id=account.id, token_hash=rt.tokens.digest(TOKEN_PURPOSE, token), created_at=now, expires_at=expires
+    )
+    await enqueue(
+        rt,
+        template="password_reset",
+        to=to,
+        lang=account.preferred_language or "ru",
+        context={"full_name": account.full_name, "reset_url": reset_link(rt, token),
+                 "valid_minutes": rt.settings.reset_token_ttl // 60},
+        expires_at=expires,
+    )
+    return int(row.id)
+
+
+async def _supersede(account_id: UUID, now: Any) -> None:
+    await RecoveryRequest.filter(
+        account_id=account_id, status__in=[RecoveryStatus.AWAITING_APPROVAL, RecoveryStatus.SENT]
+    ).update(status=RecoveryStatus.SUPERSEDED, decided_at=now)
+
+
+async def send_reset_link(
+    rt: Runtime, number: str, *, staff: Account, client: ClientInfo
+) -> RecoveryRequest | NotFound | Refused:
+    """Path (a): a reset link to the verified account's own e-mail address."""
+    found = await _verified_account(number)
+    if not isinstance(found, tuple):
+        return found
+    ticket, account = found
+    if not account.email:
+        return Refused("NO_EMAIL")
+    now = rt.clock.now()
+    async with in_transaction():
+        await _supersede(account.id, now)
+        token_id = await _issue_reset(rt, account, account.email)
+        request = await RecoveryRequest.create(
+            id=uuid.uuid4(), ticket_number=ticket.number, account=account, kind=RecoveryKind.RESET_LINK,
+            status=RecoveryStatus.SENT, old_email=account.email, requested_by=staff, reset_token_ref=str(token_id),
+            created_at=now, sent_at=now,
+        )
+        await record(rt, "recovery.reset_link_sent", actor_id=staff.id, subject_id=account.id,
+                     ticket_number=ticket.number, client=client, details={"recovery_id": str(request.id)})
+    return request
+
+
+async def request_email_change(
+    rt: Runtime, number: str, new_email: str | None, *, staff: Account, client: ClientInfo
+) -> RecoveryRequest | NotFound | Refused | Invalid:
+    """Path (b), step 1: propose moving the account to a new address (the ticket's reply address by default).
+    Nothing is sent until an admin other than the requester approves."""
+    found = await _verified_account(number)
+    if not isinstance(found, tuple):
+        return found
+    ticket, account = found
+    raw = new_email if new_email and new_email.strip() else ticket.reply_email
+    if not raw:
+        return Invalid.of(FieldProblem("newEmail", "REQUIRED"))
+    try:
+        address = normalize_email(raw, "newEmail")
+    except FieldProblem as problem:
+        return Invalid.of(problem)
+    if address == account.email:
+        return Refused("SAME_EMAIL")
+    if await Account.filter(email=address).exclude(id=account.id).exists():
+        return Refused("EMAIL_TAKEN")
+    now = rt.clock.now()
+    async with in_transaction():
+        await _supersede(account.id, now)
+        request = await RecoveryRequest.create(
+            id=uuid.uuid4(), ticket_number=ticket.number, account=account, kind=RecoveryKind.EMAIL_CHANGE,
+            status=RecoveryStatus.AWAITING_APPROVAL, new_email=address, old_email=account.email,
+            requested_by=staff, created_at=now,
+        )
+        await record(rt, "recovery.email_change_requested", actor_id=staff.id, subject_id=account.id,
+                     ticket_number=ticket.number, client=client,
+                     details={"recovery_id": str(request.id), "new_email": mask_email(address)})
+    return request
+
+
+async def decide_email_change(
+    rt: Runtime, request_id: UUID, approve: bool, *, admin: Account, client: ClientInfo
+) -> RecoveryRequest | NotFound | Refused:
+    """Path (b), step 2: a second person (an ADMIN, not the requester) approves or rejects.
+
+    On approval the reset link goes to the new address and the old address is told; the account's e-mail
+    changes only when that link is used (identity.email_change)."""
+    request = await RecoveryRequest.filter(id=request_id, kind=RecoveryKind.EMAIL_CHANGE).select_related(
+        "account"
+    ).first()
+    if request is None or request.account is None:
+        return NotFound()
+    if admin.role != Role.ADMIN:
+        return Refused("ADMIN_ONLY")
+    if request.requested_by_id == admin.id:  # type: ignore[attr-defined]
+        return Refused("SAME_APPROVER")
+    if request.status != RecoveryStatus.AWAITING_APPROVAL:
+        return Refused("ALREADY_DECIDED")
+    account: Account = request.account
+    if approve:
+        # The ticket must still be verified for this account at the moment of approval.
+        found = await _verified_account(request.ticket_number)
+        if not isinstance(found, tuple):
+            return found
+        if found[1].id != account.id:
+            return Refused("NOT_VERIFIED")
+        if await Account.filter(email=request.new_email).exclude(id=account.id).exists():
+            return Refused("EMAIL_TAKEN")
+    now = rt.clock.now()
+    async with in_transaction():
+        claimed = await RecoveryRequest.filter(id=request.id, status=RecoveryStatus.AWAITING_APPROVAL).update(
+            status=RecoveryStatus.SENT if approve else RecoveryStatus.REJECTED,
+            decided_by_id=admin.id, decided_at=now, sent_at=now if approve else None,
+        )
+        if not claimed:
+            return Refused("ALREADY_DECIDED")
+        if approve:
+            assert request.new_email is not None
+            token_id = await _issue_reset(rt, account, request.new_email)
+            await RecoveryRequest.filter(id=request.id).update(reset_token_ref=str(token_id))
+            request.reset_token_ref = str(token_id)
+            if account.email:
+                await enqueue(
+                    rt,
+                    template="email_change_pending",
+                    to=account.email,
+                    lang=account.preferred_language or "ru",
+                    context={"full_name": account.full_name, "number": request.ticket_number,
+                             "new_email_masked": mask_email(request.new_email),
+                             "support_url": f"{rt.settings.public_url}/support"},
+                )
+        await record(
+            rt,
+            "recovery.email_change_approved" if approve else "recovery.email_change_rejected",
+            actor_id=admin.id, subject_id=account.id, ticket_number=request.ticket_number, client=client,
+            details={"recovery_id": str(request.id), "requested_by": str(request.requested_by_id)},  # type: ignore[attr-defined]
+        )
+    request.status = RecoveryStatus.SENT if approve else RecoveryStatus.REJECTED
+    request.decided_by = admin
+    request.decided_at = now
+    return request

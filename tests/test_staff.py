@@ -1,0 +1,317 @@
+"""The staff desk end to end: an anonymous ticket, the queue, ownership, both recovery paths, the audit trail."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from models.accounts import Account, Role
+from models.audit import AuditEvent
+from models.desk import RecoveryRequest, RecoveryStatus
+from tests.conftest import GQL, PASSWORD, sign_in, unique
+from tests.mail_helpers import client_at, drain, reset, token_from
+
+SUBMIT = """
+mutation($input: SupportTicketInput!) { submitSupportTicket(input: $input) {
+  __typename ... on SupportTicketSubmitted { accessKey ticket { number } } ... on Error { message } } }
+"""
+PUBLIC = """
+query($n: String!, $k: String!) { supportTicket(number: $n, accessKey: $k) { number status messages { body } } }
+"""
+QUEUE = """
+query($status: TicketStatus, $mine: Boolean! = false, $search: String, $first: Int, $after: String) {
+  supportTickets(status: $status, assignedToMe: $mine, search: $search, first: $first, after: $after) {
+    __typename
+    ... on SupportTicketConnection { totalCount pageInfo { hasNextPage endCursor }
+          nodes { number status fullName phone replyEmail assignedTo { id } } }
+    ... on ValidationError { fields { field code } } } }
+"""
+DETAILS = """
+query($n: String!) { supportTicketDetails(number: $n) { __typename
+  ... on SupportTicketDetails { number status fullName registrationAddress phone accountIdentifier replyEmail
+        description consentVersion assignedTo { id fullName } messages { body }
+        history { fromStatus toStatus actorId publicMessage } notes { body author { id } }
+        ownershipChecks { outcome evidence documents account { id email } staff { id } }
+        recoveries { id kind status newEmail requestedById decidedById } }
+  ... on Error { message } } }
+"""
+ASSIGN = """mutation($n: String!, $s: ID) { assignSupportTicket(number: $n, staffAccountId: $s) {
+  __typename ... on SupportTicketUpdated { ticket { assignedTo { id } } } ... on ActionRefused { code } } }"""
+STATUS = """mutation($n: String!, $s: TicketStatus!, $m: String) {
+  changeSupportTicketStatus(number: $n, status: $s, publicMessage: $m) {
+  __typename ... on SupportTicketUpdated { ticket { status } } ... on ActionRefused { code } } }"""
+NOTE = """mutation($n: String!, $b: String!) { addSupportTicketNote(number: $n, body: $b) {
+  __typename ... on TicketNoteAdded { note { body } } ... on ValidationError { fields { field code } } } }"""
+VERIFY = """mutation($n: String!, $a: String!, $e: [OwnershipEvidence!]!, $o: VerificationOutcome!, $d: String) {
+  verifyTicketOwnership(number: $n, accountIdentifier: $a, evidence: $e, outcome: $o, documents: $d) {
+  __typename ... on OwnershipRecorded { check { outcome evidence account { id } } }
+  ... on ValidationError { fields { field code } } ... on Error { message } } }"""
+RESET_LINK = """mutation($n: String!) { sendRecoveryResetLink(number: $n) { __typename
+  ... on RecoveryUpdated { recovery { id kind status } } ... on ActionRefused { code } } }"""
+EMAIL_CHANGE = """mutation($n: String!, $e: String) { requestRecoveryEmailChange(number: $n, newEmail: $e) {
+  __typename ... on RecoveryUpdated { recovery { id kind status newEmail } } ... on ActionRefused { code }
+  ... on ValidationError { fields { field code } } } }"""
+APPROVE = """mutation($r: ID!) { approveRecoveryEmailChange(recoveryId: $r) { __typename
+  ... on RecoveryUpdated { recovery { status decidedById } } ... on ActionRefused { code } } }"""
+REJECT = """mutation($r: ID!) { rejectRecoveryEmailChange(recoveryId: $r) { __typename
+  ... on RecoveryUpdated { recovery { status } } ... on ActionRefused { code } } }"""
+NEW_PASSWORD = "a brand new passphrase for the stairwell"
+LOGIN_TYPENAME = "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { __typename } }"
+EXPORT = "mutation($a: ID!) { exportAccountData(accountId: $a) { ... on AccountDataExported { data } } }"
+ERASE = "mutation($a: ID!) { eraseAccount(accountId: $a) { __typename ... on AccountErased { summary } } }"
+UNLOCK = "mutation($a: ID!) { unlockAccount(accountId: $a) { __typename ... on ActionRefused { code } } }"
+
+
+def auth(session: dict[str, Any]) -> dict[str, Any]:
+    return {"headers": {"Authorization": f"Bearer {session['accessToken']}"}}
+
+
+def phone() -> str:
+    return f"+7912{random.randint(0, 9_999_999):07d}"
+
+
+async def staff_member(gql: GQL, make_account, role: Role = Role.STAFF) -> tuple[Account, dict[str, Any]]:
+    account = await make_account(role=role, full_name=f"Сотрудник {unique()}")
+    return account, await sign_in(gql, account.email)
+
+
+async def anonymous_ticket(app: Any, **values: Any) -> tuple[str, str]:
+    form = {
+        "fullName": "Мария Ивановна Соколова",
+        "registrationAddress": "г. Екатеринбург, ул. Ленина, д. 5, кв. 12",
+        "phone": phone(),
+        "accountIdentifier": unique("maria.") + "@example.ru",
+        "replyEmail": unique("reply") + "@example.ru",
+        "description": "Не могу войти: почта в кабинете больше не работает.",
+        "personalDataConsent": True,
+    }
+    form.update(values)
+    async with client_at(app) as c:
+        data = await GQL(c)(SUBMIT, {"input": form})
+    submitted = data["submitSupportTicket"]
+    assert submitted["__typename"] == "SupportTicketSubmitted", submitted
+    return submitted["ticket"]["number"], submitted["accessKey"]
+
+
+async def actions_for(number: str) -> list[str]:
+    return list(await AuditEvent.filter(ticket_number=number).order_by("id").values_list("action", flat=True))
+
+
+async def test_reset_link_path_from_anonymous_ticket_to_restored_access(gql, app, rt, make_account, smtp_sink):
+    owner = await make_account(phone=phone(), full_name="Мария Ивановна Соколова")
+    await Account.filter(id=owner.id).update(personal_account_number="7700123456")
+    reply = unique("reply") + "@example.ru"
+    number, key = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone, replyEmail=reply)
+    staff, session = await staff_member(gql, make_account)
+
+    # The queue finds it by phone in another notation, by number and by e-mail.
+    local = owner.phone.removeprefix("+7")
+    for search in (f"8 ({local[:3]}) {local[3:6]}-{local[6:8]}-{local[8:]}", number, reply.upper(), owner.email):
+        queue = (await gql(QUEUE, {"search": search}, **auth(session)))["supportTickets"]
+        assert [n["number"] for n in queue["nodes"]] == [number], search
+    details = (await gql(DETAILS, {"n": number}, **auth(session)))["supportTicketDetails"]
+    assert details["registrationAddress"] == "г. Екатеринбург, ул. Ленина, д. 5, кв. 12"
+    assert details["accountIdentifier"] == owner.email and details["replyEmail"] == reply
+
+    assigned = await gql(ASSIGN, {"n": number}, **auth(session))
+    assert assigned["assignSupportTicket"]["ticket"]["assignedTo"]["id"] == str(staff.id)
+    mine = (await gql(QUEUE, {"mine": True, "first": 100}, **auth(session)))["supportTickets"]
+    assert number in [n["number"] for n in mine["nodes"]]
+    changed = await gql(STATUS, {"n": number, "s": "IN_PROGRESS", "m": "Проверяем ваши данные."}, **auth(session))
+    assert changed["changeSupportTicketStatus"]["ticket"]["status"] == "IN_PROGRESS"
+    note = await gql(NOTE, {"n": number, "b": "Звонила, голос совпадает; паспорт покажет в офисе."}, **auth(session))
+    assert note["addSupportTicketNote"]["__typename"] == "TicketNoteAdded"
+
+    # The resident sees the status and the public message, never the note.
+    public = await gql.raw(PUBLIC, {"n": number, "k": key})
+    assert public.json()["data"]["supportTicket"] == {
+        "number": number, "status": "IN_PROGRESS", "messages": [{"body": "Проверяем ваши данные."}]
+    }
+    assert "паспорт" not in public.text
+    await drain(rt)
+    update = (await smtp_sink.wait_for(reply, 2))[-1]
+    assert number in update.subject and "Проверяем ваши данные." in update.text
+
+    # No recovery before ownership is verified.
+    early = await gql(RESET_LINK, {"n": number}, **auth(session))
+    assert early["sendRecoveryResetLink"] == {"__typename": "ActionRefused", "code": "NOT_VERIFIED"}
+    missing_docs = await gql(VERIFY, {"n": number, "a": owner.email, "e": ["DOCUMENTS_SEEN"], "o": "VERIFIED"},
+                             **auth(session))
+    assert missing_docs["verifyTicketOwnership"]["fields"] == [{"field": "documents", "code": "REQUIRED"}]
+    verified = await gql(VERIFY, {
+        "n": number, "a": owner.phone, "o": "VERIFIED", "d": "паспорт 65 04 № 123456",
+        "e": ["FULL_NAME", "REGISTERED_ADDRESS", "PHONE_ON_FILE", "PERSONAL_ACCOUNT_NUMBER", "DOCUMENTS_SEEN"],
+    }, **auth(session))
+    check = verified["verifyTicketOwnership"]["check"]
+    assert check["account"]["id"] == str(owner.id) and len(check["evidence"]) == 5
+
+    sent = await gql(RESET_LINK, {"n": number}, **auth(session))
+    assert sent["sendRecoveryResetLink"]["recovery"]["status"] == "SENT"
+    await drain(rt)
+    letters = await smtp_sink.wait_for(owner.email, 2)
+    assert any(number in letter.text for letter in letters)  # "a recovery case was opened"
+    token = token_from(letters[-1])
+    assert (await reset(gql, token, NEW_PASSWORD))["__typename"] == "PasswordResetSucceeded"
+    await sign_in(gql, owner.email, NEW_PASSWORD)
+
+    assert await actions_for(number) == [
+        "ticket.submitted", "ticket.viewed", "ticket.assigned", "ticket.status_changed", "ticket.note_added",
+        "ticket.ownership_verified", "recovery.reset_link_sent",
+    ]
+    staff_events = await AuditEvent.filter(ticket_number=number, actor_id=staff.id).all()
+    assert all(e.client_address == "127.0.0.1" for e in staff_events if e.action != "ticket.status_changed")
+    assert await AuditEvent.filter(subject_id=owner.id, action="password.reset").exists()
+
+
+async def test_email_change_path_needs_a_second_admin_and_waits_for_the_new_address(
+    gql, app, rt, make_account, smtp_sink
+):
+    owner = await make_account(phone=phone())
+    old_email = owner.email
+    new_email = unique("new") + "@example.ru"
+    number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone, replyEmail=new_email)
+    requester, requester_session = await staff_member(gql, make_account, Role.ADMIN)
+    staff, staff_session = await staff_member(gql, make_account, Role.STAFF)
+    approver, approver_session = await staff_member(gql, make_account, Role.ADMIN)
+
+    verified = await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
+                         **auth(staff_session))
+    assert verified["verifyTicketOwnership"]["__typename"] == "OwnershipRecorded"
+    proposed = (await gql(EMAIL_CHANGE, {"n": number}, **auth(requester_session)))["requestRecoveryEmailChange"]
+    assert proposed["recovery"]["status"] == "AWAITING_APPROVAL" and proposed["recovery"]["newEmail"] == new_email
+    recovery_id = proposed["recovery"]["id"]
+    await drain(rt)
+    assert smtp_sink.to(new_email)[-1].subject != ""  # only the ticket confirmation so far
+    assert not [letter for letter in smtp_sink.to(new_email) if "reset-password" in letter.text]
+
+    # Two-person rule: not the requester, not a mere staff member.
+    same = await gql(APPROVE, {"r": recovery_id}, **auth(requester_session))
+    assert same["approveRecoveryEmailChange"] == {"__typename": "ActionRefused", "code": "SAME_APPROVER"}
+    by_staff = await gql(APPROVE, {"r": recovery_id}, **auth(staff_session))
+    assert by_staff["approveRecoveryEmailChange"]["__typename"] == "Forbidden"
+    approved = await gql(APPROVE, {"r": recovery_id}, **auth(approver_session))
+    assert approved["approveRecoveryEmailChange"]["recovery"] == {"status": "SENT", "decidedById": str(approver.id)}
+    twice = await gql(APPROVE, {"r": recovery_id}, **auth(approver_session))
+    assert twice["approveRecoveryEmailChange"]["code"] == "ALREADY_DECIDED"
+
+    # Nothing has changed yet; the old address is told; the link went to the new address.
+    assert (await Account.get(id=owner.id)).email == old_email
+    await drain(rt)
+    notices = [letter for letter in smtp_sink.to(old_email) if "будет изменён" in letter.subject]
+    assert notices and "ne***@example.ru" in notices[0].text and new_email not in notices[0].text
+    link = [letter for letter in smtp_sink.to(new_email) if "reset-password" in letter.text][-1]
+    assert (await reset(gql, token_from(link), NEW_PASSWORD))["__typename"] == "PasswordResetSucceeded"
+
+    changed = await Account.get(id=owner.id)
+    assert changed.email == new_email and changed.email_verified
+    await sign_in(gql, new_email, NEW_PASSWORD)
+    old_login = await gql.raw(LOGIN_TYPENAME, {"i": old_email, "p": NEW_PASSWORD})
+    assert old_login.json()["data"]["login"]["__typename"] == "InvalidCredentials"
+    await drain(rt)
+    assert any("изменён" in letter.subject and "будет" not in letter.subject for letter in smtp_sink.to(old_email))
+    assert (await RecoveryRequest.get(id=recovery_id)).status == RecoveryStatus.COMPLETED
+    assert set(await actions_for(number)) >= {
+        "ticket.ownership_verified", "recovery.email_change_requested", "recovery.email_change_approved",
+        "recovery.email_changed",
+    }
+    approval = await AuditEvent.get(ticket_number=number, action="recovery.email_change_approved")
+    assert approval.actor_id == approver.id and approval.details["requested_by"] == str(requester.id)
+
+
+async def test_rejected_or_unverified_cases_change_nothing(gql, app, rt, make_account):
+    owner = await make_account(phone=phone())
+    number, _ = await anonymous_ticket(app, accountIdentifier=owner.email)
+    staff, session = await staff_member(gql, make_account)
+    admin, admin_session = await staff_member(gql, make_account, Role.ADMIN)
+
+    await gql(VERIFY, {"n": number, "a": owner.email, "o": "NOT_VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
+    for query, name in ((RESET_LINK, "sendRecoveryResetLink"), (EMAIL_CHANGE, "requestRecoveryEmailChange")):
+        answer = (await gql(query, {"n": number}, **auth(session)))[name]
+        assert answer == {"__typename": "ActionRefused", "code": "NOT_VERIFIED"}
+
+    await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
+    proposed = (await gql(EMAIL_CHANGE, {"n": number}, **auth(session)))["requestRecoveryEmailChange"]
+    rejected = await gql(REJECT, {"r": proposed["recovery"]["id"]}, **auth(admin_session))
+    assert rejected["rejectRecoveryEmailChange"]["recovery"]["status"] == "REJECTED"
+    assert (await Account.get(id=owner.id)).email == owner.email
+    assert await AuditEvent.filter(ticket_number=number, action="recovery.email_change_rejected",
+                                   actor_id=admin.id).exists()
+    same = (await gql(EMAIL_CHANGE, {"n": number, "e": owner.email.upper()}, **auth(session)))
+    assert same["requestRecoveryEmailChange"]["code"] == "SAME_EMAIL"
+
+
+async def test_queue_filters_paginate_and_reject_bad_input(gql, app, make_account, on_postgres):
+    staff, session = await staff_member(gql, make_account)
+    marker = unique("Фамилия")
+    numbers = [(await anonymous_ticket(app, fullName=f"{marker} {i}"))[0] for i in range(5)]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await gql(QUEUE, {"search": marker, "first": 2, "after": after}, **auth(session)))
+        connection = page["supportTickets"]
+        assert connection["totalCount"] == 5
+        seen += [n["number"] for n in connection["nodes"]]
+        if not connection["pageInfo"]["hasNextPage"]:
+            break
+        after = connection["pageInfo"]["endCursor"]
+    assert seen == list(reversed(numbers))
+    if on_postgres:  # SQLite folds the case of ASCII letters only
+        lower = (await gql(QUEUE, {"search": marker.lower()}, **auth(session)))["supportTickets"]
+        assert lower["totalCount"] == 5
+    await gql(STATUS, {"n": numbers[0], "s": "RESOLVED"}, **auth(session))
+    resolved = (await gql(QUEUE, {"search": marker, "status": "RESOLVED"}, **auth(session)))["supportTickets"]
+    assert [n["number"] for n in resolved["nodes"]] == [numbers[0]]
+    bad = (await gql(QUEUE, {"after": "garbage"}, **auth(session)))["supportTickets"]
+    assert bad["fields"] == [{"field": "after", "code": "INVALID_CURSOR"}]
+    again = await gql(STATUS, {"n": numbers[0], "s": "RESOLVED"}, **auth(session))
+    assert again["changeSupportTicketStatus"]["code"] == "UNCHANGED"
+    nobody = await gql(DETAILS, {"n": "1999-000001"}, **auth(session))
+    assert nobody["supportTicketDetails"]["__typename"] == "NotFound"
+
+
+async def test_erasure_anonymises_tickets_and_keeps_consent(gql, app, rt, make_account):
+    from models.support import Ticket
+
+    owner = await make_account(phone=phone())
+    number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone)
+    staff, session = await staff_member(gql, make_account)
+    await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
+    await gql(NOTE, {"n": number, "b": f"Паспорт {owner.full_name}"}, **auth(session))
+    admin, admin_session = await staff_member(gql, make_account, Role.ADMIN)
+    exported = await gql(EXPORT, {"a": str(owner.id)}, **auth(admin_session))
+    data = json.loads(exported["exportAccountData"]["data"])
+    assert [t["number"] for t in data["tickets"]] == [number]
+    assert "access_key_hash" not in data["tickets"][0] and data["ticket_notes"]
+
+    erased = await gql(ERASE, {"a": str(owner.id)}, **auth(admin_session))
+    assert json.loads(erased["eraseAccount"]["summary"])["tickets_anonymised"] == 1
+    ticket = await Ticket.get(number=number)
+    assert ticket.full_name == "[удалено]" and ticket.phone == "" and ticket.reply_email is None
+    assert ticket.consent_given_at is not None and ticket.consent_version  # consent stays provable
+    event = await AuditEvent.get(action="account.erased", actor_id=admin.id)
+    assert number in json.dumps(event.details)
+
+
+async def test_unlock_lifts_the_sign_in_lock_and_staff_cannot_manage_staff(gql, rt, make_account):
+    from identity import signin
+    from identity.client import ClientInfo
+    from identity.errors import TooMany
+    from identity.sessions import IssuedSession
+    from tests.mail_helpers import new_address
+
+    _, session = await staff_member(gql, make_account, Role.STAFF)
+    colleague = await make_account(role=Role.STAFF)
+    answer = await gql(UNLOCK, {"a": str(colleague.id)}, **auth(session))
+    assert answer["unlockAccount"] == {"__typename": "ActionRefused", "code": "ADMIN_ONLY"}
+
+    resident = await make_account()
+    for _ in range(5):
+        await signin.login(rt, resident.email, "not the password at all", ClientInfo(address=new_address()))
+    locked = await signin.login(rt, resident.email, PASSWORD, ClientInfo(address=new_address()))
+    assert isinstance(locked, TooMany)
+    ok = await gql(UNLOCK, {"a": str(resident.id)}, **auth(session))
+    assert ok["unlockAccount"]["__typename"] == "AccountUpdated"
+    after = await signin.login(rt, resident.email, PASSWORD, ClientInfo(address=new_address()))
+    assert isinstance(after, IssuedSession)
+    assert await AuditEvent.filter(subject_id=resident.id, action="account.unlocked").exists()
