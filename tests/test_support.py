@@ -76,6 +76,13 @@ async def anon(app: Any):  # type: ignore[no-untyped-def]
         yield GQL(c)
 
 
+@pytest.fixture(scope="module", autouse=True)
+async def _drain_outbox(rt: Any):  # type: ignore[no-untyped-def]
+    """Leaves no letter of these tests pending for the test files that run after them."""
+    yield
+    await deliver(rt)
+
+
 async def submit(gql: GQL, values: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     return (await gql(SUBMIT, {"input": values}, **kwargs))["submitSupportTicket"]
 
