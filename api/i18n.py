@@ -233,8 +233,8 @@ MESSAGES.update(
         },
         "login.identifier": {"ru": "Электронная почта, телефон или логин", "en": "E-mail, phone or login name"},
         "login.identifier_hint": {
-            "ru": "Например: ivan@mail.ru или +7 912 345-67-89",
-            "en": "For example: ivan@mail.ru or +7 912 345-67-89",
+            "ru": "Например: ivan@mail.ru или +7\u00a0912\u00a0345\u201167\u201189",
+            "en": "For example: ivan@mail.ru or +7\u00a0912\u00a0345\u201167\u201189",
         },
         "login.password": {"ru": "Пароль", "en": "Password"},
         "login.forgot": {"ru": "Забыли пароль?", "en": "Forgot your password?"},
@@ -252,6 +252,12 @@ MESSAGES.update(
         "login.no_access_link": {"ru": "Оставить заявку в поддержку", "en": "Send a request to support"},
         # /account
         "account.title": {"ru": "Личный кабинет", "en": "Your account"},
+        "account.hello": {"ru": "Здравствуйте, {name}!", "en": "Hello, {name}!"},
+        "account.sign_out_title": {"ru": "Выход", "en": "Signing out"},
+        "account.sign_out_text": {
+            "ru": "Если вы пользовались чужим телефоном или компьютером, не забудьте выйти.",
+            "en": "If you used someone else's phone or computer, remember to sign out.",
+        },
         "account.back": {"ru": "Вернуться в личный кабинет", "en": "Back to your account"},
         "account.sign_out": {"ru": "Выйти", "en": "Sign out"},
         "account.profile": {"ru": "Ваши данные", "en": "Your details"},
@@ -270,6 +276,8 @@ MESSAGES.update(
         "account.not_set": {"ru": "не указан", "en": "not set"},
         "account.linked": {"ru": "Вход через другие сервисы", "en": "Sign-in through other services"},
         "account.linked_at": {"ru": "Привязан", "en": "Linked"},
+        "account.link_provider": {"ru": "Привязать {name}", "en": "Link {name}"},
+        "account.unlink": {"ru": "Отвязать", "en": "Unlink"},
         "account.linked_none": {
             "ru": "Другие сервисы для входа не привязаны.",
             "en": "No other sign-in services are linked.",
@@ -299,8 +307,15 @@ MESSAGES.update(
         "account.events_hint_link": {"ru": "восстановление пароля", "en": "reset your password"},
         "event.signin_success": {"ru": "Вход в личный кабинет", "en": "Signed in"},
         "event.signin_failure": {"ru": "Неудачная попытка входа", "en": "Failed sign-in attempt"},
-        "event.signin_locked": {"ru": "Вход временно заблокирован", "en": "Sign-in temporarily locked"},
-        "event.signin_federated": {"ru": "Вход через внешний сервис", "en": "Signed in through an external service"},
+        "event.account_unlocked": {"ru": "Вход разблокирован сотрудником", "en": "Sign-in unlocked by staff"},
+        "event.recovery_link_sent": {
+            "ru": "Сотрудник отправил ссылку для восстановления пароля",
+            "en": "Staff sent a password reset link",
+        },
+        "event.email_changed_by_staff": {
+            "ru": "Почта изменена по обращению в поддержку",
+            "en": "E-mail changed through a support request",
+        },
         "event.reset_requested": {"ru": "Запрошено восстановление пароля", "en": "Password reset requested"},
         "event.password_reset": {
             "ru": "Пароль изменён по ссылке из письма",
@@ -314,6 +329,218 @@ MESSAGES.update(
         "event.identity_linked": {"ru": "Привязан способ входа", "en": "Sign-in method linked"},
         "event.identity_unlinked": {"ru": "Отвязан способ входа", "en": "Sign-in method unlinked"},
         "event.other": {"ru": "Событие безопасности", "en": "Security event"},
+        # /forgot-password and /reset-password
+        "forgot.title": {"ru": "Восстановление пароля", "en": "Reset your password"},
+        "forgot.lead": {
+            "ru": "Укажите почту, телефон или логин от личного кабинета. Мы пришлём ссылку для нового пароля "
+            "на электронную почту учётной записи.",
+            "en": "Enter the e-mail, phone or login name of your account. We will send a link for a new "
+            "password to the account's e-mail address.",
+        },
+        "forgot.identifier_hint": {
+            "ru": "То, чем вы обычно входите: например, ivan@mail.ru",
+            "en": "What you usually sign in with: for example, ivan@mail.ru",
+        },
+        "forgot.submit": {"ru": "Получить ссылку", "en": "Send me a link"},
+        "forgot.back": {"ru": "Вернуться ко входу", "en": "Back to sign-in"},
+        "forgot.again": {"ru": "Отправить ещё раз", "en": "Send again"},
+        "forgot.sent_title": {"ru": "Проверьте почту", "en": "Check your e-mail"},
+        "forgot.sent_lead": {
+            "ru": "Если такая учётная запись есть и у неё указана электронная почта, мы отправили на неё письмо "
+            "со ссылкой. Ссылка действует {minutes} мин и сработает один раз.",
+            "en": "If such an account exists and has an e-mail address, we have sent it a letter with a link. "
+            "The link is valid for {minutes} minutes and works once.",
+        },
+        "forgot.no_letter_title": {"ru": "Письма нет?", "en": "No letter?"},
+        "forgot.advice_wait": {
+            "ru": "Подождите несколько минут: письмо может идти не сразу.",
+            "en": "Wait a few minutes: the letter can take a while.",
+        },
+        "forgot.advice_spam": {
+            "ru": "Проверьте папку «Спам» или «Нежелательная почта».",
+            "en": "Check the «Spam» or «Junk» folder.",
+        },
+        "forgot.advice_address": {
+            "ru": "Проверьте, что указали ту почту, телефон или логин, с которыми входите.",
+            "en": "Check that you entered the e-mail, phone or login name you sign in with.",
+        },
+        "forgot.advice_support": {
+            "ru": "Если почта не указана в кабинете или письмо так и не пришло —",
+            "en": "If no e-mail is on file or the letter never arrives:",
+        },
+        "reset.title": {"ru": "Новый пароль", "en": "Choose a new password"},
+        "reset.policy_title": {"ru": "Каким должен быть пароль", "en": "What the password needs"},
+        "reset.policy_length": {"ru": "Не короче {min} символов.", "en": "At least {min} characters."},
+        "reset.policy_phrase": {
+            "ru": "Подойдёт фраза из нескольких слов; пробелы и любые буквы можно.",
+            "en": "A phrase of several words works well; spaces and any letters are fine.",
+        },
+        "reset.policy_common": {
+            "ru": "Не слишком распространённый (например, не «12345678» и не «qwerty123»).",
+            "en": "Not a common one (for example, not «12345678» or «qwerty123»).",
+        },
+        "reset.policy_identifiers": {
+            "ru": "Без вашей почты, логина или номера телефона.",
+            "en": "Without your e-mail, login name or phone number.",
+        },
+        "reset.new_password": {"ru": "Новый пароль", "en": "New password"},
+        "reset.confirmation": {"ru": "Повторите новый пароль", "en": "Repeat the new password"},
+        "reset.submit": {"ru": "Сохранить пароль", "en": "Save the password"},
+        "reset.after": {
+            "ru": "После смены пароля все входы на других устройствах будут завершены.",
+            "en": "Changing the password signs you out on every other device.",
+        },
+        "reset.bad_link_title": {"ru": "Ссылка не работает", "en": "This link does not work"},
+        "reset.request_again": {"ru": "Запросить новую ссылку", "en": "Request a new link"},
+        "reset.done_title": {"ru": "Пароль изменён", "en": "Password changed"},
+        "reset.done_letter": {
+            "ru": "Мы отправили письмо о смене пароля. Если меняли пароль не вы, сразу обратитесь в поддержку.",
+            "en": "We have sent a letter about the change. If it was not you, contact support at once.",
+        },
+        "reset.sign_in": {"ru": "Войти с новым паролем", "en": "Sign in with the new password"},
+        # /support, /support/status
+        "support.title": {"ru": "Обращение в поддержку", "en": "Contact support"},
+        "support.lead": {
+            "ru": "Не получается войти или восстановить пароль? Заполните форму — сотрудник проверит данные "
+            "и поможет. Поля без пометки обязательны.",
+            "en": "Cannot sign in or reset your password? Fill in the form and a member of staff will check "
+            "your details and help. Fields without a mark are required.",
+        },
+        "support.about_you": {"ru": "О вас", "en": "About you"},
+        "support.about_account": {"ru": "Ваш личный кабинет", "en": "Your account"},
+        "support.about_request": {"ru": "Обращение", "en": "Your request"},
+        "support.full_name": {"ru": "ФИО", "en": "Full name"},
+        "support.full_name_hint": {
+            "ru": "Как в документах, например: Петров Иван Сергеевич",
+            "en": "As in your documents, for example: Ivan Sergeevich Petrov",
+        },
+        "support.address": {"ru": "Адрес регистрации", "en": "Registered address"},
+        "support.address_hint": {
+            "ru": "Город, улица, дом, квартира",
+            "en": "City, street, building, flat",
+        },
+        "support.phone": {"ru": "Телефон", "en": "Phone"},
+        "support.phone_hint": {
+            "ru": "Например: +7\u00a0912\u00a0345\u201167\u201189",
+            "en": "For example: +7\u00a0912\u00a0345\u201167\u201189",
+        },
+        "support.account_identifier": {
+            "ru": "Логин или почта от личного кабинета",
+            "en": "Login name or e-mail of your account",
+        },
+        "support.account_identifier_hint": {
+            "ru": "Как помните; если не помните точно — напишите, как примерно",
+            "en": "As you remember it; if unsure, write what you can",
+        },
+        "support.reply_email": {"ru": "Почта для ответа", "en": "E-mail for the answer"},
+        "support.reply_email_hint": {
+            "ru": "Если ответ нужно прислать не на почту личного кабинета",
+            "en": "If the answer should go somewhere other than your account's e-mail",
+        },
+        "support.category": {"ru": "Тема", "en": "Topic"},
+        "support.description": {"ru": "Что случилось", "en": "What happened"},
+        "support.description_hint": {
+            "ru": "Опишите своими словами. Не пишите сюда пароль.",
+            "en": "Describe it in your own words. Do not write your password here.",
+        },
+        "support.consent_title": {"ru": "Согласие на обработку данных", "en": "Consent to data processing"},
+        # The text residents agree to: when it changes, bump CONSENT_VERSION in support/tickets.py.
+        "support.consent_text": {
+            "ru": "Я даю согласие управляющей организации на обработку моих персональных данных, указанных в этой "
+            "форме (ФИО, адрес регистрации, телефон, электронная почта, сведения об учётной записи), в целях "
+            "рассмотрения обращения, проверки моей личности и восстановления доступа к личному кабинету, в "
+            "соответствии с Федеральным законом № 152-ФЗ «О персональных данных». Данные хранятся не дольше, "
+            "чем нужно для рассмотрения обращения и исполнения требований закона. Согласие можно отозвать, "
+            "написав в поддержку.",
+            "en": "I consent to the management organisation processing the personal data I give in this form "
+            "(full name, registered address, phone, e-mail, account details) to handle my request, verify my "
+            "identity and restore access to my account, under Russian Federal Law No. 152-FZ «On Personal "
+            "Data». The data is kept no longer than needed to handle the request and meet legal duties. I can "
+            "withdraw this consent by writing to support.",
+        },
+        "support.consent_label": {
+            "ru": "Согласен(на) на обработку персональных данных",
+            "en": "I agree to the processing of my personal data",
+        },
+        "support.submit": {"ru": "Отправить обращение", "en": "Send the request"},
+        "support.have_number": {"ru": "Уже есть номер обращения?", "en": "Already have a request number?"},
+        "support.check_status": {"ru": "Узнать статус", "en": "Check its status"},
+        "support.not_found": {
+            "ru": "Обращение не найдено. Проверьте номер и ключ из письма или со страницы подтверждения.",
+            "en": "Request not found. Check the number and the key from the letter or the confirmation page.",
+        },
+        "support.changed_resend": {
+            "ru": "Вы изменили данные после отправки. Проверьте форму и отправьте её ещё раз.",
+            "en": "You changed the form after sending it. Please check it and send it again.",
+        },
+        "ticket.category.account_access": {"ru": "Доступ к личному кабинету", "en": "Access to the account"},
+        "ticket.category.billing": {"ru": "Начисления и оплата", "en": "Bills and payments"},
+        "ticket.category.maintenance": {"ru": "Ремонт и обслуживание дома", "en": "Repairs and maintenance"},
+        "ticket.category.other": {"ru": "Другое", "en": "Other"},
+        "ticket.status.new": {"ru": "Новое", "en": "New"},
+        "ticket.status.in_progress": {"ru": "В работе", "en": "In progress"},
+        "ticket.status.waiting_for_resident": {"ru": "Ждём вашего ответа", "en": "Waiting for your reply"},
+        "ticket.status.resolved": {"ru": "Решено", "en": "Resolved"},
+        "ticket.status.rejected": {"ru": "Отклонено", "en": "Rejected"},
+        "ticket.status_text.new": {
+            "ru": "Обращение получено и ждёт сотрудника. Обычно мы отвечаем в течение рабочего дня.",
+            "en": "The request has arrived and is waiting for a member of staff, usually within a working day.",
+        },
+        "ticket.status_text.in_progress": {
+            "ru": "Сотрудник занимается вашим обращением.",
+            "en": "A member of staff is working on your request.",
+        },
+        "ticket.status_text.waiting_for_resident": {
+            "ru": "Сотруднику нужны сведения от вас — посмотрите сообщения ниже.",
+            "en": "Staff need something from you: see the messages below.",
+        },
+        "ticket.status_text.resolved": {"ru": "Обращение решено.", "en": "The request is resolved."},
+        "ticket.status_text.rejected": {
+            "ru": "Обращение отклонено — причина в сообщениях ниже.",
+            "en": "The request was rejected: the reason is in the messages below.",
+        },
+        "status.title": {"ru": "Обращение № {number}", "en": "Request No. {number}"},
+        "status.title_prefix": {"ru": "Обращение №", "en": "Request No."},
+        "status.accepted": {"ru": "Обращение принято", "en": "Your request has been received"},
+        "status.your_number": {"ru": "Номер вашего обращения:", "en": "Your request number:"},
+        "status.keep_number": {
+            "ru": "Сохраните номер: запишите его или сделайте снимок экрана.",
+            "en": "Keep this number: write it down or take a screenshot.",
+        },
+        "status.keep_link": {
+            "ru": "Статус можно узнать по этой ссылке (не передавайте её посторонним):",
+            "en": "You can check the status with this link (do not share it):",
+        },
+        "status.copy_link": {"ru": "Скопировать ссылку", "en": "Copy the link"},
+        "status.copied": {"ru": "Ссылка скопирована", "en": "Link copied"},
+        "status.letter_sent": {
+            "ru": "Мы отправили номер и ссылку на {email}.",
+            "en": "We have sent the number and link to {email}.",
+        },
+        "status.no_letter": {
+            "ru": "Почта для ответа не указана, поэтому письмо не отправлено: сохраните номер и ссылку.",
+            "en": "No reply e-mail was given, so no letter was sent: keep the number and link.",
+        },
+        "status.status": {"ru": "Статус", "en": "Status"},
+        "status.created": {"ru": "Создано", "en": "Created"},
+        "status.updated": {"ru": "Обновлено", "en": "Updated"},
+        "status.messages": {"ru": "Сообщения от поддержки", "en": "Messages from support"},
+        "status.no_messages": {"ru": "Сообщений пока нет.", "en": "No messages yet."},
+        "status.new_request": {"ru": "Новое обращение", "en": "New request"},
+        "status.to_login": {"ru": "Вход в личный кабинет", "en": "Sign in"},
+        "lookup.title": {"ru": "Статус обращения", "en": "Request status"},
+        "lookup.lead": {
+            "ru": "Введите номер обращения и ключ из письма-подтверждения.",
+            "en": "Enter the request number and the key from the confirmation letter.",
+        },
+        "lookup.number": {"ru": "Номер обращения", "en": "Request number"},
+        "lookup.number_hint": {"ru": "Например: 2026-000123", "en": "For example: 2026-000123"},
+        "lookup.key": {"ru": "Ключ доступа", "en": "Access key"},
+        "lookup.key_hint": {
+            "ru": "Длинная строка из ссылки в письме (после «key=»)",
+            "en": "The long string from the link in the letter (after «key=»)",
+        },
+        "lookup.submit": {"ru": "Показать статус", "en": "Show the status"},
     }
 )
 

@@ -8,10 +8,23 @@ import re
 import httpx
 import pytest
 
+from collections.abc import AsyncIterator
+
 from models.accounts import Session
+from models.support import Ticket
 from tests.conftest import PASSWORD, PUBLIC_URL, unique
+from tests.mail_helpers import drain, new_address, token_from
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+NEW_PASSWORD = "в лесу родилась ёлочка 2026"
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser with an address of its own: per-client throttles of one test never touch another."""
+    transport = httpx.ASGITransport(app=app, client=(new_address(), 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
+        yield c
 
 
 def hidden(page: str, name: str) -> str:
@@ -115,6 +128,7 @@ async def test_empty_fields_are_shown_next_to_the_fields(client):
         ({"origin": "https://evil.example"}, "valid"),
         ({"sec-fetch-site": "cross-site"}, "valid"),
         ({"origin": "null"}, "valid"),
+        ({"origin": "https://evil.example", "sec-fetch-site": "same-site"}, "valid"),
     ],
 )
 async def test_cross_site_posts_are_refused(client, make_account, headers, token):
@@ -130,6 +144,18 @@ async def test_cross_site_posts_are_refused(client, make_account, headers, token
     # The refused page carries a fresh token, so the resident can simply send it again.
     again = await client.post("/login", data={**data, "csrf": hidden(response.text, "csrf")})
     assert again.status_code == 303
+
+
+async def test_a_no_referrer_page_posting_with_origin_null_is_same_origin(client, make_account):
+    """Chrome sends `Origin: null` from a `Referrer-Policy: no-referrer` page; Sec-Fetch-Site still says who."""
+    account = await make_account()
+    token = await csrf_of(client, "/login")
+    response = await client.post(
+        "/login",
+        data={"csrf": token, "identifier": account.email, "password": PASSWORD},
+        headers={"origin": "null", "sec-fetch-site": "same-origin"},
+    )
+    assert response.status_code == 303
 
 
 async def test_a_token_from_another_browser_does_not_work(app, client, make_account):
@@ -302,3 +328,236 @@ async def test_forms_refuse_other_encodings_and_huge_bodies(client):
         "/login", content=b"csrf=" + token.encode() + b"&identifier=" + b"a" * 40_000, headers=FORM
     )
     assert huge.status_code == 403
+
+
+# ---- /forgot-password and /reset-password ------------------------------------------------------------------
+
+
+async def mailed_token(rt, smtp_sink, email: str, count: int = 1) -> str:
+    await drain(rt)
+    return token_from((await smtp_sink.wait_for(email, count))[-1])
+
+
+async def test_forgot_password_gives_everyone_the_same_answer(client, make_account, rt, smtp_sink):
+    account = await make_account()
+    page = await client.get("/forgot-password")
+    assert re.search(r'<input[^>]+name="identifier"[^>]+autocomplete="username"', page.text)
+    token = hidden(page.text, "csrf")
+    answers = []
+    for identifier in (account.email.upper(), f"{unique('nobody')}@example.ru", unique("nologin")):
+        response = await client.post("/forgot-password", data={"csrf": token, "identifier": identifier})
+        assert response.status_code == 303
+        answers.append(response.headers["location"])
+    assert answers == ["/forgot-password?sent=1"] * 3
+    sent = await client.get("/forgot-password?sent=1")
+    assert "Проверьте почту" in sent.text and "«Спам»" in sent.text and 'href="/support"' in sent.text
+    assert "30 мин" in sent.text
+    assert await mailed_token(rt, smtp_sink, account.email)
+
+    empty = await client.post("/forgot-password", data={"csrf": token, "identifier": "  "})
+    assert empty.status_code == 400 and 'id="e-identifier"' in empty.text
+    forged = await client.post("/forgot-password", data={"identifier": account.email})
+    assert forged.status_code == 403
+
+
+async def test_reset_page_journey(client, make_account, rt, smtp_sink):
+    account = await make_account()
+    signed_in = await page_sign_in(client, account.email)  # a session the reset must end
+    assert signed_in.status_code == 303
+    old_access = session_cookie(client)
+    await client.post("/forgot-password", data={"csrf": await csrf_of(client, "/forgot-password"), "identifier": account.email})
+    token = await mailed_token(rt, smtp_sink, account.email)
+
+    for _ in range(3):  # opening the link spends nothing
+        shown = await client.get(f"/reset-password?token={token}")
+        assert shown.status_code == 200
+        assert shown.headers["referrer-policy"] == "no-referrer"
+        assert hidden(shown.text, "token") == token
+        assert shown.text.count('autocomplete="new-password"') == 2
+        assert "Не короче 12 символов." in shown.text and 'id="password-policy"' in shown.text
+    csrf = hidden(shown.text, "csrf")
+
+    form = {"csrf": csrf, "token": token, "newPassword": NEW_PASSWORD, "newPasswordConfirmation": NEW_PASSWORD + "!"}
+    mismatch = await client.post("/reset-password", data=form)
+    assert mismatch.status_code == 400 and mismatch.headers["referrer-policy"] == "no-referrer"
+    assert re.search(r'<p class="field__error" id="e-newPasswordConfirmation">.*Пароли не совпадают\.</p>', mismatch.text)
+    assert hidden(mismatch.text, "token") == token and NEW_PASSWORD not in mismatch.text
+
+    weak = await client.post("/reset-password", data={**form, "newPassword": "short", "newPasswordConfirmation": "short"})
+    assert weak.status_code == 400 and 'id="e-newPassword"' in weak.text
+
+    forged = await client.post("/reset-password", data={**form, "csrf": "x", "newPasswordConfirmation": NEW_PASSWORD})
+    assert forged.status_code == 403 and hidden(forged.text, "token") == token
+
+    done = await client.post("/reset-password", data={**form, "newPasswordConfirmation": NEW_PASSWORD})
+    assert done.status_code == 303 and done.headers["location"] == "/reset-password?done=1"
+    assert session_cookie(client) == old_access  # no automatic sign-in
+    success = await client.get(done.headers["location"])
+    assert "Пароль изменён" in success.text and 'href="/login"' in success.text
+
+    again = await client.post("/reset-password", data={**form, "newPasswordConfirmation": NEW_PASSWORD})
+    assert again.status_code == 400 and "Ссылка недействительна или устарела" in again.text
+    assert 'href="/forgot-password"' in again.text
+
+    # Every earlier session is gone; the new password works through the form.
+    assert (await client.get("/account")).status_code == 303
+    assert (await page_sign_in(client, account.email, NEW_PASSWORD)).status_code == 303
+    account_page = await client.get("/account")
+    assert 'data-action="password.reset"' in account_page.text
+
+
+async def test_reset_page_without_a_token_explains_and_offers_a_new_link(client):
+    response = await client.get("/reset-password")
+    assert response.status_code == 400
+    assert "Ссылка не работает" in response.text and 'href="/forgot-password"' in response.text
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+# ---- /support and /support/status --------------------------------------------------------------------------
+
+
+def ticket_form(page: str, **values: str) -> dict[str, str]:
+    form = {
+        "csrf": hidden(page, "csrf"),
+        "idempotencyKey": hidden(page, "idempotencyKey"),
+        "fullName": "Петров Иван Сергеевич",
+        "registrationAddress": "г. Пермь, ул. Ленина, д. 10, кв. 5",
+        "phone": "8 912 345-67-89",
+        "accountIdentifier": "ivan.petrov",
+        "replyEmail": "",
+        "category": "ACCOUNT_ACCESS",
+        "description": "Не могу войти: почта старая.",
+        "personalDataConsent": "yes",
+    }
+    form.update(values)
+    return form
+
+
+async def test_support_form_fields_for_browsers_and_password_managers(client):
+    page = (await client.get("/support")).text
+    for name, token in [
+        ("fullName", "name"),
+        ("registrationAddress", "street-address"),
+        ("phone", "tel"),
+        ("replyEmail", "email"),
+        ("accountIdentifier", "username"),
+    ]:
+        assert re.search(rf'<input[^>]+name="{name}"[^>]+autocomplete="{token}"', page), name
+    assert 'type="checkbox" id="f-personalDataConsent" name="personalDataConsent"' in page
+    assert "152-ФЗ" in page and 'aria-describedby="consent-text' in page
+    assert len(hidden(page, "idempotencyKey")) >= 40
+    assert '<option value="ACCOUNT_ACCESS" selected>' in page
+    assert '<form class="form" method="post" action="/support"' in page
+
+
+async def test_support_errors_then_a_ticket_then_its_status(client, rt, smtp_sink):
+    page = (await client.get("/support")).text
+    reply = f"{unique('reply')}@example.ru"
+    bad = ticket_form(page, phone="12-34", personalDataConsent="", replyEmail=reply)
+    response = await client.post("/support", data=bad)
+    assert response.status_code == 400
+    assert 'id="e-phone"' in response.text and 'id="e-personalDataConsent"' in response.text
+    assert 'value="Петров Иван Сергеевич"' in response.text  # nothing typed is lost
+    assert hidden(response.text, "idempotencyKey") == bad["idempotencyKey"]
+
+    good = ticket_form(response.text, replyEmail=reply)
+    created = await client.post("/support", data=good)
+    assert created.status_code == 303
+    location = created.headers["location"]
+    assert location.startswith("/support/status?number=") and location.endswith("&new=1")
+    again = await client.post("/support", data=good)  # a resubmitted form: the same ticket
+    assert again.headers["location"] == location
+    number = re.search(r"number=([0-9-]+)", location).group(1)  # type: ignore[union-attr]
+    assert await Ticket.filter(number=number).count() == 1
+
+    status = await client.get(location)
+    assert status.status_code == 200 and status.headers["referrer-policy"] == "no-referrer"
+    assert "Обращение принято" in status.text and f'id="ticket-number">{number}<' in status.text
+    assert "Сохраните номер" in status.text and f"Мы отправили номер и ссылку на {reply}." in status.text
+    assert 'data-status="new">Новое<' in status.text
+    await drain(rt)
+    letter = (await smtp_sink.wait_for(reply))[-1]
+    assert number in letter.text
+
+    plain = await client.get(location.removesuffix("&new=1"))
+    assert "Обращение принято" not in plain.text and "Обращение №" in plain.text
+    wrong = await client.get(f"/support/status?number={number}&key=wrong-key")
+    assert wrong.status_code == 404 and "Обращение не найдено." in wrong.text
+    assert "data-status" not in wrong.text and "Доступ к личному кабинету" not in wrong.text  # nothing shows
+    lookup = await client.get("/support/status")
+    assert lookup.status_code == 200 and '<form class="form" method="get" action="/support/status"' in lookup.text
+
+
+async def test_same_key_other_content_asks_to_send_again(client):
+    page = (await client.get("/support")).text
+    first = ticket_form(page)
+    assert (await client.post("/support", data=first)).status_code == 303
+    changed = await client.post("/support", data={**first, "description": "Другой текст обращения."})
+    assert changed.status_code == 409
+    assert hidden(changed.text, "idempotencyKey") != first["idempotencyKey"]
+    resent = await client.post("/support", data=ticket_form(changed.text, description="Другой текст обращения."))
+    assert resent.status_code == 303
+
+
+async def test_support_form_is_prefilled_and_tied_to_the_signed_in_account(client, make_account):
+    account = await make_account(full_name="Ольга Николаевна Белова", phone="+7 912 555-12-34")
+    await page_sign_in(client, account.email)
+    page = (await client.get("/support")).text
+    assert 'value="Ольга Николаевна Белова"' in page and f'value="{account.email}"' in page
+    assert 'value="+79125551234"' in page
+    created = await client.post("/support", data=ticket_form(page, fullName="Ольга Николаевна Белова"))
+    number = re.search(r"number=([0-9-]+)", created.headers["location"]).group(1)  # type: ignore[union-attr]
+    ticket = await Ticket.get(number=number)
+    assert ticket.account_id == account.id  # type: ignore[attr-defined]
+    assert f"Мы отправили номер и ссылку на {account.email}." in (await client.get(created.headers["location"])).text
+
+
+# ---- federated sign-in buttons -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fed_client(rt, settings, clock) -> AsyncIterator[httpx.AsyncClient]:
+    """An app with one configured provider whose issuer does not answer (nothing here needs it to)."""
+    import json
+
+    from api.app import create_app
+    from api.runtime import Runtime
+    from tests.conftest import free_port
+
+    provider = {
+        "id": "city",
+        "name": "Городской портал",
+        "issuer": f"http://127.0.0.1:{free_port()}",
+        "client_id": "portal",
+        "client_secret": "portal-secret-0123456789abcdef0123456789",
+    }
+    fed_rt = Runtime(settings.model_copy(update={"oidc_providers": json.dumps([provider])}), clock)
+    app = create_app(runtime=fed_rt, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=(new_address(), 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
+        yield c
+
+
+async def test_provider_buttons_are_forms_and_an_unreachable_provider_is_explained(fed_client, make_account):
+    page = await fed_client.get("/login", params={"next": "/support"})
+    assert '<form method="post" action="/login/federated">' in page.text
+    assert 'name="provider" value="city"' in page.text and "Войти через Городской портал" in page.text
+    form = {"csrf": hidden(page.text, "csrf"), "provider": "city", "next": "/support"}
+    response = await fed_client.post("/login/federated", data=form)
+    assert response.status_code == 303 and response.headers["location"] == "/login?problem=PROVIDER_UNAVAILABLE"
+    explained = await fed_client.get(response.headers["location"])
+    assert "Сервис входа сейчас недоступен" in explained.text and 'role="alert"' in explained.text
+    unknown = await fed_client.post("/login/federated", data={**form, "provider": "nope"})
+    assert unknown.headers["location"] == "/login?problem=UNKNOWN_PROVIDER"
+    forged = await fed_client.post("/login/federated", data={**form, "csrf": "x"})
+    assert forged.status_code == 303 and forged.headers["location"] == "/login"
+
+    account = await make_account()
+    await page_sign_in(fed_client, account.email)
+    mine = await fed_client.get("/account")
+    assert "Привязать Городской портал" in mine.text
+    gone = await fed_client.post(
+        "/account/identities/unlink", data={"csrf": hidden(mine.text, "csrf"), "provider": "city"}
+    )
+    assert gone.headers["location"] == "/account?problem=NOT_LINKED"
+    assert "Этот способ входа не привязан" in (await fed_client.get(gone.headers["location"])).text

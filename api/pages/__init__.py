@@ -10,7 +10,10 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from api.pages.account import AccountPages
+from api.pages.providers import ProviderPages
+from api.pages.reset import ResetPages
 from api.pages.signin import SignInPages
+from api.pages.support import SupportPages
 from api.pages.web import Pages
 from api.runtime import Runtime
 
@@ -19,11 +22,20 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
     pages = Pages(rt)
     signin = SignInPages(pages)
     account = AccountPages(pages)
+    reset = ResetPages(pages)
+    support = SupportPages(pages)
+    providers = ProviderPages(pages)
     return [
         Route("/login", signin.login, methods=["GET", "POST"]),
+        Route("/login/federated", providers.start, methods=["POST"]),
         Route("/session/refresh", signin.refresh, methods=["GET"]),
         Route("/session/logout", signin.logout, methods=["POST"]),
         Route("/account", account.show, methods=["GET"]),
         Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
+        Route("/account/identities/unlink", providers.unlink, methods=["POST"]),
+        Route("/forgot-password", reset.forgot, methods=["GET", "POST"]),
+        Route("/reset-password", reset.reset, methods=["GET", "POST"]),
+        Route("/support", support.form, methods=["GET", "POST"]),
+        Route("/support/status", support.status, methods=["GET"]),
         Mount("/static", app=StaticFiles(packages=[("api", "static")]), name="static"),
     ]

@@ -7,24 +7,25 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.pages.providers import linked_identities
+from api.pages.providers import linked_identities, problem_from_query, provider_buttons
 from api.pages.web import Pages, Visit, describe_device
 from identity import sessions
 from support import audit
 
-ACCOUNT_NOTICES = {"others-ended": "notice.others_ended"}
+ACCOUNT_NOTICES = {"others-ended": "notice.others_ended", "unlinked": "IdentityUnlinked"}
 # Audit actions a resident sees, by how they read; anything else shows as a generic security event.
 EVENT_LABELS = {
     "signin.success": "event.signin_success",
     "signin.failure": "event.signin_failure",
-    "signin.locked": "event.signin_locked",
-    "signin.federated": "event.signin_federated",
     "password.reset_requested": "event.reset_requested",
     "password.reset": "event.password_reset",
     "password.changed": "event.password_changed",
     "sessions.revoked_others": "event.sessions_revoked_others",
-    "identity.linked": "event.identity_linked",
-    "identity.unlinked": "event.identity_unlinked",
+    "federation.linked": "event.identity_linked",
+    "federation.unlinked": "event.identity_unlinked",
+    "account.unlocked": "event.account_unlocked",
+    "recovery.reset_link_sent": "event.recovery_link_sent",
+    "recovery.email_changed": "event.email_changed_by_staff",
 }
 
 
@@ -40,7 +41,10 @@ class AccountPages:
         if visit.session is None:
             return self.pages.sign_in_first(visit)
         notice = ACCOUNT_NOTICES.get(request.query_params.get("notice", ""))
-        return self.pages.render(visit, "account.html", await self._context(visit, notice))
+        context = await self._context(visit, notice)
+        if problem := problem_from_query(request):
+            context["problem"] = visit.t(problem)
+        return self.pages.render(visit, "account.html", context)
 
     async def end_other_sessions(self, request: Request) -> Response:
         """"Sign out of all other devices": every other session of the account ends now."""
@@ -86,13 +90,17 @@ class AccountPages:
                 "occurred_at": e.occurred_at,
                 "address": e.client_address,
                 "device": describe_device(e.user_agent, visit.lang) if e.user_agent else None,
-                "warning": e.action in ("signin.failure", "signin.locked"),
+                "warning": e.action in ("signin.failure", "federation.failure"),
             }
             for e in await audit.recent_for_account(account.id)
         ]
+        linked = await linked_identities(self.rt, account.id)
+        linked_ids = {link.provider for link in linked}
         return {
             "profile": account,
-            "linked": await linked_identities(self.rt, account.id),
+            "linked": linked,
+            "linkable": [p for p in provider_buttons(self.rt) if p["id"] not in linked_ids],
+            "problem": None,
             "devices": devices,
             "others": sum(1 for d in devices if not d["current"]),
             "events": events,

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from api.http import clear_session_cookies, refresh_cookie_name, set_session_cookies
 from api.i18n import t
-from api.pages.providers import provider_buttons
+from api.pages.providers import problem_from_query, provider_buttons
 from api.pages.web import Pages, Visit, field_errors, safe_next
 from identity import sessions, signin
 from identity.errors import Invalid, TooMany
@@ -33,7 +33,13 @@ class SignInPages:
             if visit.session is not None:
                 return self.pages.redirect(visit, target)
             notice = LOGIN_NOTICES.get(request.query_params.get("notice", ""))
-            return self._form(visit, target, notice=visit.t(notice) if notice else None)
+            problem = problem_from_query(request)
+            return self._form(
+                visit,
+                target,
+                notice=visit.t(notice) if notice else None,
+                problem=visit.t(problem) if problem else None,
+            )
 
         csrf_ok = await self.pages.read_form(visit)
         target = safe_next(visit.value("next"), self.rt.settings.public_url)
@@ -83,7 +89,7 @@ class SignInPages:
                 "problem": problem,
                 "errors": errors or {},
                 "notice": notice,
-                "providers": provider_buttons(self.rt, target),
+                "providers": provider_buttons(self.rt),
             },
             status=status,
             headers=headers,

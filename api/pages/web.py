@@ -130,9 +130,14 @@ class Pages:
         return self.rt.tokens.digest("page-csrf", visit.csrf_nonce)
 
     def same_origin(self, request: Request) -> bool:
-        """A cross-site POST is refused before its token is even looked at (defence in depth)."""
-        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            return False
+        """A cross-site POST is refused before its token is even looked at (defence in depth).
+
+        Browsers that send `Sec-Fetch-Site` are believed (they set it themselves); a page with
+        `Referrer-Policy: no-referrer` makes them send `Origin: null`, so that alone proves nothing.
+        """
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None:
+            return fetch_site in ("same-origin", "none")
         origin = request.headers.get("origin")
         if origin is None:  # older browsers send none on same-origin posts; the token still decides
             return True

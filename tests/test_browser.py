@@ -1,0 +1,278 @@
+"""The residents' pages in headless Chromium (Debian's `chromium`, driven by Playwright) against a real `portal serve`.
+
+The journeys of the seed: a forgotten password restored through the mailed link, a support request, the
+language switch. Each page is saved as a screenshot under test-artifacts/pages/ (360 px wide, a phone).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    LOGIN,
+    PASSWORD,
+    ROOT,
+    LiveServer,
+    need_service,
+    settings_env,
+    start_live_server,
+    stop_live_server,
+    unique,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "pages"
+PHONE = {"width": 360, "height": 740}
+NEW_PASSWORD = "в лесу родилась ёлочка 2026"
+RESET_LINK = re.compile(r"https?://[^\s/]+/reset-password\?token=[A-Za-z0-9_.~-]+")
+
+
+@pytest.fixture(scope="module")
+async def live(settings: Any, smtp_sink: Any, database: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    need_service(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        need_service(False, "Playwright for Python is not installed (pip install -e '.[test]')")
+    env = settings_env(settings) | {
+        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
+        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
+    }
+    server = start_live_server(env, tmp_path_factory.mktemp("browser"))
+    yield server
+    stop_live_server(server)
+
+
+@pytest.fixture(scope="module")
+async def browser(live: LiveServer) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def phone(browser: Any) -> AsyncIterator[Any]:
+    """A fresh browser profile the size of a small phone, Russian first; fails the test on any script or CSP error."""
+    context = await browser.new_context(viewport=PHONE, locale="ru-RU", has_touch=True)
+    page = await context.new_page()
+    problems: list[str] = []
+    # A 4xx document (a refused sign-in, a form with errors) is expected; a failing asset or script is not.
+    page.on(
+        "console",
+        lambda m: problems.append(m.text)
+        if m.type == "error" and not m.text.startswith("Failed to load resource: the server responded")
+        else None,
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status} {r.url}")
+        if r.status >= 400 and r.request.resource_type != "document"
+        else None,
+    )
+    yield page
+    await context.close()
+    assert problems == [], problems
+
+
+async def shot(page: Any, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def local(live: LiveServer, link: str) -> str:
+    """The mailed link (built from PORTAL_PUBLIC_URL) pointed at this test's server port."""
+    parts = urlsplit(link)
+    return live.url + parts.path + ("?" + parts.query if parts.query else "")
+
+
+async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_account):
+    page = phone
+    account = await make_account(full_name="Мария Ивановна Смирнова", login=unique("maria"))
+
+    # 1. Sign-in fails: the password is forgotten.
+    await page.goto(live.url + "/login")
+    await shot(page, "01-login")
+    await page.get_by_label("Электронная почта, телефон или логин").fill(account.email)
+    await page.get_by_label("Пароль", exact=True).fill("мой старый пароль наверное")
+    await page.get_by_role("button", name="Войти").click()
+    alert = page.get_by_role("alert")
+    await alert.wait_for()
+    assert "Неверный логин или пароль." in await alert.inner_text()
+    assert await page.get_by_label("Электронная почта, телефон или логин").input_value() == account.email
+    assert await page.get_by_label("Пароль", exact=True).input_value() == ""
+    assert await page.evaluate("document.activeElement.id") == "error-summary"  # the summary took focus
+    await shot(page, "02-login-failed")
+
+    # 2. «Забыли пароль?» right under the password field.
+    await page.get_by_role("link", name="Забыли пароль?").click()
+    await page.wait_for_url("**/forgot-password")
+    await shot(page, "03-forgot-password")
+    await page.get_by_label("Электронная почта, телефон или логин").fill(account.email.upper())
+    await page.get_by_role("button", name="Получить ссылку").click()
+    await page.get_by_role("heading", name="Проверьте почту").wait_for()
+    assert "«Спам»" in await page.content()
+    await shot(page, "04-forgot-password-sent")
+
+    # 3. The letter arrives in the SMTP sink; its link opens the reset page (opening spends nothing).
+    letters = await smtp_sink.wait_for(account.email, timeout=20)
+    link = RESET_LINK.search(letters[-1].text)
+    assert link, letters[-1].text
+    reset_url = local(live, link.group(0))
+    response = await page.goto(reset_url)
+    assert response.headers["referrer-policy"] == "no-referrer"
+    await page.reload()
+    policy = await page.locator("#password-policy").inner_text()
+    assert "Не короче 12 символов." in policy
+    await shot(page, "05-reset-password")
+
+    # 4. A mismatched confirmation: the error is next to the confirmation field, the token still works.
+    await page.get_by_label("Новый пароль", exact=True).fill(NEW_PASSWORD)
+    await page.get_by_label("Повторите новый пароль").fill(NEW_PASSWORD + "!")
+    await page.get_by_role("button", name="Сохранить пароль").click()
+    error = page.locator("#e-newPasswordConfirmation")
+    await error.wait_for()
+    assert "Пароли не совпадают." in await error.inner_text()
+    confirmation = page.get_by_label("Повторите новый пароль")
+    assert await confirmation.get_attribute("aria-invalid") == "true"
+    assert "e-newPasswordConfirmation" in (await confirmation.get_attribute("aria-describedby") or "")
+    await shot(page, "06-reset-password-mismatch")
+
+    # 5. The new password, then the success page with a way to sign in.
+    await page.get_by_label("Новый пароль", exact=True).fill(NEW_PASSWORD)
+    await page.get_by_label("Повторите новый пароль").fill(NEW_PASSWORD)
+    await page.get_by_role("button", name="Сохранить пароль").click()
+    await page.get_by_role("heading", name="Пароль изменён").wait_for()
+    await shot(page, "07-reset-password-done")
+    await page.get_by_role("link", name="Войти с новым паролем").click()
+    await page.wait_for_url("**/login")
+
+    # 6. Sign in with the new password; the account page shows the password change.
+    await page.get_by_label("Электронная почта, телефон или логин").fill(account.login)
+    await page.get_by_label("Пароль", exact=True).fill(NEW_PASSWORD)
+    await page.get_by_role("button", name="Войти").click()
+    await page.wait_for_url("**/account")
+    await page.get_by_role("heading", name="Личный кабинет").wait_for()
+    events = page.locator('[data-action="password.reset"]')
+    assert await events.count() == 1
+    assert "Пароль изменён по ссылке из письма" in await events.first.inner_text()
+
+    # 7. Another device signs in; "sign out of all other devices" ends it at once.
+    async with httpx.AsyncClient(base_url=live.url, headers={"User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"}) as other:
+        data = (await other.post("/graphql", json={"query": LOGIN, "variables": {"identifier": account.email, "password": NEW_PASSWORD}})).json()
+        other_token = data["data"]["login"]["session"]["accessToken"]
+        await page.reload()
+        assert await page.locator(".row--current").count() == 1
+        assert "Safari, iPhone" in await page.content()
+        await shot(page, "08-account")
+        await page.get_by_role("button", name="Выйти на всех других устройствах").click()
+        await page.get_by_text("Готово: вы вышли на всех других устройствах.").wait_for()
+        await shot(page, "09-account-others-signed-out")
+        me = await other.post(
+            "/graphql", json={"query": "{ me { id } }"}, headers={"Authorization": f"Bearer {other_token}"}
+        )
+        assert me.json()["data"]["me"] is None
+
+    # 8. Sign out.
+    await page.get_by_role("button", name="Выйти", exact=True).click()
+    await page.wait_for_url("**/login?notice=signed-out")
+    assert "Вы вышли из личного кабинета." in await page.content()
+
+
+async def test_support_journey(live, phone, smtp_sink):
+    page = phone
+    reply = f"{unique('reply')}@example.ru"
+    await page.goto(live.url + "/support")
+    await shot(page, "10-support")
+    await page.get_by_label("ФИО").fill("Петров Иван Сергеевич")
+    await page.get_by_label("Адрес регистрации").fill("г. Пермь, ул. Ленина, д. 10, кв. 5")
+    await page.get_by_label("Телефон").fill("12-34")
+    await page.get_by_label("Логин или почта от личного кабинета").fill("ivan.petrov")
+    await page.get_by_label("Почта для ответа").fill(reply)
+    await page.get_by_label("Тема").select_option(label="Доступ к личному кабинету")
+    await page.get_by_label("Что случилось").fill("Не могу войти: почта старая, доступа к ней нет.")
+    await page.get_by_role("button", name="Отправить обращение").click()
+
+    summary = page.get_by_role("alert")
+    await summary.wait_for()
+    text = await summary.inner_text()
+    assert "Телефон" in text and "Нужно согласие на обработку персональных данных." in text
+    assert await page.get_by_label("ФИО").input_value() == "Петров Иван Сергеевич"  # nothing typed is lost
+    await shot(page, "11-support-errors")
+
+    await page.get_by_label("Телефон").fill("+7 912 345-67-89")
+    await page.get_by_label("Согласен(на) на обработку персональных данных").check()
+    await page.get_by_role("button", name="Отправить обращение").click()
+    await page.get_by_role("heading", name="Обращение принято").wait_for()
+    number = (await page.locator("#ticket-number").inner_text()).strip()
+    assert re.fullmatch(r"\d{4}-\d{6,}", number)
+    assert "Сохраните номер" in await page.content()
+    await shot(page, "12-support-accepted")
+
+    status_link = (await page.locator("#status-link").inner_text()).strip()
+    letters = await smtp_sink.wait_for(reply, timeout=20)
+    assert number in letters[-1].text
+    await page.goto(local(live, status_link))
+    await page.get_by_role("heading", name=f"Обращение № {number}").wait_for()
+    assert await page.locator("[data-status]").inner_text() == "Новое"
+    await shot(page, "13-support-status")
+
+    await page.goto(live.url + "/support/status?number=" + number + "&key=wrong")
+    assert "Обращение не найдено." in await page.content()
+    await shot(page, "14-support-status-not-found")
+
+
+async def test_language_switch_is_remembered(live, phone):
+    page = phone
+    await page.goto(live.url + "/login?next=/account")
+    assert await page.get_attribute("html", "lang") == "ru"
+    await page.get_by_role("link", name="English").click()
+    await page.get_by_role("heading", name="Sign in to your account").wait_for()
+    assert page.url.endswith("/login?next=%2Faccount")
+    assert await page.get_attribute("html", "lang") == "en"
+    await shot(page, "20-login-en")
+    await page.get_by_role("link", name="Forgot your password?").click()
+    await page.get_by_role("heading", name="Reset your password").wait_for()
+    await page.goto(live.url + "/support")
+    await page.get_by_role("heading", name="Contact support").wait_for()
+    await shot(page, "21-support-en")
+    await page.get_by_role("link", name="Русский").click()
+    await page.get_by_role("heading", name="Обращение в поддержку").wait_for()
+
+
+async def test_keyboard_only_sign_in_form(live, phone, make_account):
+    """Tab order and visible focus: the elderly resident with a keyboard or a switch device."""
+    page = phone
+    account = await make_account()
+    await page.goto(live.url + "/login")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent.trim()") == "Перейти к содержимому"
+    focused = await page.evaluate("getComputedStyle(document.activeElement).top")
+    assert focused != "-72px"  # the skip link comes into view when focused
+    await page.get_by_label("Электронная почта, телефон или логин").focus()
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+    await page.keyboard.type(account.email)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/account")
