@@ -18,7 +18,6 @@ from api.federation import FederationCallback
 from api.graphql import GraphQLEndpoint
 from api.pages import page_routes
 from api.provider_routes import provider_routes
-from api.reset_page import reset_password_page
 from api.runtime import Runtime
 from api.security import security_middleware
 from api.settings import Settings, load_settings
@@ -64,8 +63,6 @@ def create_app(
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    # A minimal form until the web pages serve this path (routes above it win).
-    routes.append(Route("/reset-password", reset_password_page(rt), methods=["GET", "POST"]))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=security_middleware(rt.settings))
     app.state.runtime = rt
     return app

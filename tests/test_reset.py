@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Route
 
-from api.reset_page import reset_password_page
 from identity.client import ClientInfo
 from identity.reset import (
     RESET_LETTERS_PER_ACCOUNT,
     WRONG_TOKENS_PER_CLIENT,
     PasswordReset,
-    request_password_reset,
     reset_password,
     void_reset_tokens,
 )
@@ -293,32 +289,6 @@ async def test_audit_records_requests_for_known_and_unknown_and_the_reset(rt, gq
     await reset(gqlx, token, NEW_PASSWORD)
     actions = await AuditEvent.filter(subject_id=account.id).order_by("id").values_list("action", flat=True)
     assert actions[-2:] == ["password.reset_requested", "password.reset"]
-
-
-async def test_the_minimal_page_posts_to_the_same_service(rt, make_account, smtp_sink):
-    # Served alone here: the residents' web pages may mount their own /reset-password in front of it.
-    page = Starlette(routes=[Route("/reset-password", reset_password_page(rt), methods=["GET", "POST"])])
-    account = await make_account()
-    async with client_at(page) as c:
-        await request_password_reset(rt, account.email, ClientInfo(address=new_address()))
-        token = token_from(await reset_letter(rt, smtp_sink, account.email))
-        for _ in range(3):
-            shown = await c.get(f"/reset-password?token={token}")
-            assert shown.status_code == 200 and shown.headers["referrer-policy"] == "no-referrer"
-            assert f'<input type="hidden" name="token" value="{token}">' in shown.text
-            assert shown.text.count('autocomplete="new-password"') == 2 and '<button type="submit">' in shown.text
-        form = {"token": token, "newPassword": NEW_PASSWORD, "newPasswordConfirmation": "different passphrase"}
-        mismatch = await c.post("/reset-password", data=form)
-        assert mismatch.status_code == 422 and "Пароли не совпадают" in mismatch.text
-        assert mismatch.headers["referrer-policy"] == "no-referrer"
-        foreign = await c.post("/reset-password", data=form, headers={"Origin": "https://evil.example"})
-        assert foreign.status_code == 403
-        form["newPasswordConfirmation"] = NEW_PASSWORD
-        done = await c.post("/reset-password", data=form)
-        assert done.status_code == 200 and "Пароль изменён" in done.text
-        again = await c.post("/reset-password", data=form)
-        assert again.status_code == 400 and "недействительна" in again.text
-    assert await rt.passwords.verify((await Account.get(id=account.id)).password_hash, NEW_PASSWORD)
 
 
 async def test_fifty_concurrent_spends_of_one_token_succeed_once(rt, app, make_account, smtp_sink, on_postgres):
