@@ -37,7 +37,7 @@ class Ticket(Model):
     category = fields.CharEnumField(TicketCategory, max_length=32, default=TicketCategory.ACCOUNT_ACCESS)
     # The signed-in account that filed it (None: filed without signing in).
     account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="support_tickets", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="support_tickets", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     # The staff member working on it (the staff desk sets it).
     assigned_to: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(

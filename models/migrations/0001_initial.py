@@ -308,7 +308,7 @@ class Migration(migrations.Migration):
                 ('number', fields.CharField(unique=True, max_length=16)),
                 ('status', fields.CharEnumField(default=TicketStatus.NEW, db_index=True, description='NEW: new\nIN_PROGRESS: in_progress\nWAITING_FOR_RESIDENT: waiting_for_resident\nRESOLVED: resolved\nREJECTED: rejected', enum_type=TicketStatus, max_length=32)),
                 ('category', fields.CharEnumField(default=TicketCategory.ACCOUNT_ACCESS, description='ACCOUNT_ACCESS: account_access\nBILLING: billing\nMAINTENANCE: maintenance\nOTHER: other', enum_type=TicketCategory, max_length=32)),
-                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='support_tickets', on_delete=OnDelete.SET_NULL)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_index=True, db_constraint=True, to_field='id', related_name='support_tickets', on_delete=OnDelete.SET_NULL)),
                 ('assigned_to', fields.ForeignKeyField('models.Account', source_field='assigned_to_id', null=True, db_constraint=True, to_field='id', related_name='assigned_tickets', on_delete=OnDelete.SET_NULL)),
                 ('full_name', fields.CharField(max_length=200)),
                 ('registration_address', fields.CharField(max_length=500)),
