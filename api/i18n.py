@@ -43,16 +43,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Пароль изменён. Войдите с новым паролем; все прежние входы завершены.",
         "en": "Your password has been changed. Sign in with the new password; every earlier sign-in has been ended.",
     },
-    "RESET_PAGE_TITLE": {"ru": "Новый пароль", "en": "Choose a new password"},
-    "RESET_PAGE_PASSWORD": {"ru": "Новый пароль", "en": "New password"},
-    "RESET_PAGE_CONFIRMATION": {"ru": "Повторите пароль", "en": "Repeat the password"},
-    "RESET_PAGE_SUBMIT": {"ru": "Сохранить пароль", "en": "Save the password"},
-    "RESET_PAGE_HINT": {
-        "ru": "Не короче {min} символов. Подойдёт фраза из нескольких слов.",
-        "en": "At least {min} characters. A phrase of several words works well.",
-    },
-    "RESET_PAGE_SIGN_IN": {"ru": "Войти", "en": "Sign in"},
-    "RESET_PAGE_AGAIN": {"ru": "Запросить новую ссылку", "en": "Request a new link"},
     "InternalError": {
         "ru": "Внутренняя ошибка. Попробуйте позже или обратитесь в поддержку.",
         "en": "Internal error. Please try again later or contact support.",
