@@ -128,6 +128,7 @@ async def deliver_due(
     sender = envelope_sender(settings)
     id_key = rt.tokens.key(MESSAGE_ID_PURPOSE)
     opened = False
+    down: str | None = None  # the server could not be reached: the rest of the batch waits for the next try
     try:
         for row in rows:
             now = rt.clock.now()
@@ -146,10 +147,16 @@ async def deliver_due(
                 await _finish(rt, row, token, OutboxStatus.FAILED, f"render: {exc}")
                 report.failed += 1
                 continue
-            try:
-                if not opened:
+            if down is None and not opened:
+                try:
                     await transport.open()
                     opened = True
+                except Exception as exc:  # noqa: BLE001 - unreachable, refused, TLS trouble: all transient
+                    down = f"{type(exc).__name__}: {exc}"
+            if down is not None:
+                await _retry_or_fail(rt, row, token, down, report)
+                continue
+            try:
                 await transport.send(message, sender, row.to_address)
             except PermanentFailure as exc:
                 log.error("mail %s to %s refused for good: %s", row.id, row.to_address, exc)
