@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from api.settings import Settings
+
+log = logging.getLogger("portal.db")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -20,6 +23,25 @@ async def migrate(settings: Settings) -> None:
     _ensure_sqlite_dir(settings.database_url)
     try:
         await tortoise_migrate(config=settings.tortoise_config())
+    finally:
+        await Tortoise.close_connections()
+    if settings.database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        await _postgres_extras(settings)
+
+
+async def _postgres_extras(settings: Settings) -> None:
+    """Idempotent PostgreSQL-only statements (search indexes) the generated migration cannot hold."""
+    from tortoise.connection import get_connection
+
+    from models.desk import POSTGRES_EXTRAS
+
+    await connect(settings)
+    try:
+        for statement in POSTGRES_EXTRAS:
+            try:
+                await get_connection("default").execute_script(statement)
+            except Exception as exc:  # noqa: BLE001 - e.g. no right to create the extension: search stays correct
+                log.warning("skipped %r: %s", statement[:60], exc)
     finally:
         await Tortoise.close_connections()
 

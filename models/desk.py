@@ -104,3 +104,17 @@ class RecoveryRequest(Model):
 
     class Meta:
         table = "desk_recoveries"
+
+
+# PostgreSQL-only extras that the generated migration cannot express, applied by `portal migrate` (api.db)
+# after the migrations, idempotently: trigram indexes so the staff queue's substring search over names and
+# identifiers stays an index lookup as tickets pile up. The expressions match what Tortoise emits for
+# `icontains` (UPPER(CAST(col AS VARCHAR)) LIKE UPPER(...)). Without the extension the search still works,
+# only by a sequential scan.
+POSTGRES_EXTRAS = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS desk_tickets_full_name_trgm ON support_tickets "
+    "USING gin ((UPPER(CAST(full_name AS VARCHAR))) gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS desk_tickets_identifier_trgm ON support_tickets "
+    "USING gin ((UPPER(CAST(account_identifier AS VARCHAR))) gin_trgm_ops)",
+)

@@ -377,7 +377,25 @@ class QueuedTicket:
     updated_at: datetime
 
     @classmethod
+    def from_row(cls, r: desk.QueueRow) -> QueuedTicket:
+        return cls(
+            number=r.number,
+            status=TicketStatus(str(r.status)),
+            category=TicketCategory(str(r.category)),
+            full_name=r.full_name,
+            phone=r.phone,
+            reply_email=r.reply_email,
+            account_identifier=r.account_identifier,
+            assigned_to=StaffMember(id=strawberry.ID(str(r.assigned_to_id)), full_name=r.assigned_to_name or "")
+            if r.assigned_to_id
+            else None,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+
+    @classmethod
     def from_model(cls, t: TicketModel) -> QueuedTicket:
+        staff: AccountModel | None = t.assigned_to
         return cls(
             number=t.number,
             status=TicketStatus(str(t.status)),
@@ -386,7 +404,7 @@ class QueuedTicket:
             phone=t.phone,
             reply_email=t.reply_email,
             account_identifier=t.account_identifier,
-            assigned_to=StaffMember.of(t.assigned_to),
+            assigned_to=StaffMember.of(staff),
             created_at=t.created_at,
             updated_at=t.updated_at,
         )
@@ -632,7 +650,7 @@ class DeskQuery:
         except FieldProblem as problem:
             return validation_error(problem, ctx.lang)
         return SupportTicketConnection(
-            nodes=[QueuedTicket.from_model(t) for t in page.items],
+            nodes=[QueuedTicket.from_row(r) for r in page.items],
             total_count=page.total_count,
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -83,23 +83,51 @@ class TicketDetails:
 # --- the queue ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of the queue: only the columns the list shows (no model hydration of 25 columns)."""
+
+    id: int
+    number: str
+    status: TicketStatus
+    category: TicketCategory
+    full_name: str
+    phone: str
+    reply_email: str | None
+    account_identifier: str
+    assigned_to_id: UUID | None
+    assigned_to_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_QUEUE_COLUMNS = (
+    "id", "number", "status", "category", "full_name", "phone", "reply_email", "account_identifier",
+    "assigned_to_id", "created_at", "updated_at",
+)
+_NUMBER_PREFIX_RE = re.compile(r"^\d{4}-\d*$")
+_PHONE_LIKE_RE = re.compile(r"^[\d\s()+.\-]+$")
+
+
 def _search_condition(raw: str, region: str) -> Q:
-    """Number, name, phone (any notation) or e-mail; case-insensitive substring matches."""
+    """What the text looks like decides where to look, so each search scans as few columns as it can:
+    a ticket number (its prefix), an e-mail (reply address and the identifier the resident gave), a phone in
+    any notation (exact E.164, else the digits), else a name or login (case-insensitive substring)."""
     text = raw.strip()[:SEARCH_MAX]
-    condition = (
-        Q(number__icontains=text)
-        | Q(full_name__icontains=text)
-        | Q(reply_email__icontains=text)
-        | Q(account_identifier__icontains=text)
-    )
+    if _NUMBER_PREFIX_RE.fullmatch(text):
+        return Q(number__startswith=text)
+    if "@" in text:
+        lowered = text.lower()
+        return Q(reply_email__contains=lowered) | Q(account_identifier__icontains=lowered)
     digits = re.sub(r"\D", "", text)
-    if len(digits) >= 4 and not re.search(r"[^\d\s()+.\-]", text):
+    if _PHONE_LIKE_RE.fullmatch(text) and len(digits) >= 4:
         try:
-            condition |= Q(phone=normalize_phone(text, region))
+            return Q(phone=normalize_phone(text, region))
         except FieldProblem:
-            pass
-        condition |= Q(phone__contains=digits[1:] if len(digits) >= 11 else digits)
-    return condition
+            # Part of a number: match its digits (a leading 8 or 7 of a Russian number is the country code).
+            tail = digits[1:] if len(digits) >= 11 and digits[0] in "78" else digits
+            return Q(phone__contains=tail)
+    return Q(full_name__icontains=text) | Q(account_identifier__icontains=text)
 
 
 async def list_tickets(
@@ -112,7 +140,7 @@ async def list_tickets(
     search: str | None = None,
     first: int | None = None,
     after: str | None = None,
-) -> Page[Ticket]:
+) -> Page[QueueRow]:
     """The queue, newest first. Raises FieldProblem for a bad page size, cursor or search text."""
     size = page_size(first)
     after_id = decode_cursor(CURSOR_KIND, after)
@@ -126,12 +154,30 @@ async def list_tickets(
     if search and search.strip():
         if has_control_characters(search):
             raise FieldProblem("search", "INVALID_CHARACTERS")
-        query = query.filter(_search_condition(search, rt.settings.default_region))
-    total = await query.count()
-    if after_id is not None:
-        query = query.filter(id__lt=after_id)
-    rows = await query.order_by("-id").limit(size + 1).select_related("assigned_to")
-    items = list(rows[:size])
+        # One pass collects the matching ids (a trigram-index bitmap on PostgreSQL, no ORDER BY/LIMIT to lure
+        # the planner into walking the whole primary key backwards); total and page come from that list.
+        matching = query.filter(_search_condition(search, rt.settings.default_region))
+        ids: list[int] = sorted(await matching.values_list("id", flat=True), reverse=True)  # type: ignore[arg-type]
+        total = len(ids)
+        if after_id is not None:
+            ids = [i for i in ids if i < after_id]
+        wanted = ids[: size + 1]
+        found = await Ticket.filter(id__in=wanted).values(*_QUEUE_COLUMNS) if wanted else []
+        rows = sorted(found, key=lambda r: -r["id"])
+    else:
+        total = await query.count()
+        if after_id is not None:
+            query = query.filter(id__lt=after_id)
+        rows = await query.order_by("-id").limit(size + 1).values(*_QUEUE_COLUMNS)
+    staff_ids = {r["assigned_to_id"] for r in rows[:size] if r["assigned_to_id"]}
+    names = dict(await Account.filter(id__in=staff_ids).values_list("id", "full_name")) if staff_ids else {}
+    items = [
+        QueueRow(
+            **r,
+            assigned_to_name=names.get(r["assigned_to_id"]) if r["assigned_to_id"] else None,
+        )
+        for r in rows[:size]
+    ]
     return Page(items, total, len(rows) > size, encode_cursor(CURSOR_KIND, items[-1].id) if items else None)
 
 

@@ -315,3 +315,101 @@ async def test_unlock_lifts_the_sign_in_lock_and_staff_cannot_manage_staff(gql, 
     after = await signin.login(rt, resident.email, PASSWORD, ClientInfo(address=new_address()))
     assert isinstance(after, IssuedSession)
     assert await AuditEvent.filter(subject_id=resident.id, action="account.unlocked").exists()
+
+
+SURNAMES = [
+    "Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков", "Фёдоров",
+    "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов", "Степанов", "Николаев",
+    "Орлов", "Андреев", "Макаров", "Никитин", "Захаров", "Зайцев", "Соловьёв", "Борисов", "Яковлев", "Григорьев",
+]
+GIVEN = ["Иван", "Пётр", "Мария", "Анна", "Сергей", "Ольга", "Дмитрий", "Елена", "Алексей", "Татьяна", "Андрей",
+         "Наталья", "Михаил", "Ирина", "Николай", "Светлана", "Владимир", "Юлия", "Павел", "Екатерина"]
+
+
+def synthetic_name(i: int) -> str:
+    """10,000 plausible, varied names: 30 surnames x 20 given names x a two-digit house number."""
+    return f"{SURNAMES[i % 30]} {GIVEN[(i // 30) % 20]} кв{i % 97}"
+
+
+async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgres):
+    """Bulk-inserts 10,000 tickets and measures a page of 50: first page, deep cursor, filter, searches.
+    Printed: p95 of the desk service (database work) and of the whole GraphQL request; on PostgreSQL the
+    service's p95 must stay under 20 ms."""
+    import statistics
+    import time
+
+    from models.accounts import Account as AccountModel
+    from models.support import Ticket, TicketCategory, TicketStatus
+    from support import desk
+
+    batch = f"{random.randint(0, 999_999):06d}"
+    now = rt.clock.now()
+    statuses = list(TicketStatus)
+    rows = [
+        Ticket(
+            number=f"2099-{batch}{i:05d}", status=statuses[i % len(statuses)], category=TicketCategory.OTHER,
+            full_name=synthetic_name(i), registration_address="г. Пермь, ул. Мира, д. 1",
+            phone=f"+7999{batch}{i % 10}", account_identifier=f"b{batch}.{i}@example.ru", reply_email=None,
+            description="bulk", locale="ru", access_key_hash="0" * 64, content_hash=f"{batch}{i}",
+            consent_given_at=now, consent_version="bulk", created_at=now, updated_at=now,
+        )
+        for i in range(10_000)
+    ]
+    started = time.perf_counter()
+    await Ticket.bulk_create(rows, batch_size=1000)
+    insert_seconds = time.perf_counter() - started
+    if on_postgres:  # fresh statistics after a bulk load, as autovacuum would soon give them
+        from tortoise.connection import get_connection
+
+        await get_connection("default").execute_script("ANALYZE support_tickets")
+    staff, session = await staff_member(gql, make_account)
+    staff_row = await AccountModel.get(id=staff.id)
+
+    page = await desk.list_tickets(rt, staff=staff_row, first=50)
+    assert page.total_count >= 10_000 and page.items[0].number == f"2099-{batch}09999"
+    cursor = page.end_cursor
+    for _ in range(100):  # walk 100 pages deep by cursor: each page is one keyset step
+        page = await desk.list_tickets(rt, staff=staff_row, first=50, after=cursor)
+        cursor = page.end_cursor
+    assert page.items[0].number == f"2099-{batch}{10_000 - 1 - 100 * 50:05d}"
+
+    name = synthetic_name(4242)
+    scenarios: dict[str, dict[str, Any]] = {
+        "first page": {},
+        "deep cursor": {"after": cursor},
+        "status filter": {"status": "WAITING_FOR_RESIDENT"},
+        "search name": {"search": name},
+        "search surname": {"search": SURNAMES[7]},
+        "search e-mail": {"search": f"b{batch}.4242@example.ru"},
+        "search phone": {"search": f"8 999 {batch}5"},
+        "search number": {"search": f"2099-{batch}04242"},
+    }
+    service: dict[str, float] = {}
+    whole: dict[str, float] = {}
+    totals: dict[str, int] = {}
+    for label, variables in scenarios.items():
+        status = TicketStatus(variables["status"].lower()) if "status" in variables else None
+        kwargs = {k: v for k, v in variables.items() if k != "status"}
+        times = []
+        for _ in range(40):
+            t0 = time.perf_counter()
+            found = await desk.list_tickets(rt, staff=staff_row, status=status, first=50, **kwargs)
+            times.append((time.perf_counter() - t0) * 1000)
+        service[label] = statistics.quantiles(times, n=20)[18]
+        totals[label] = found.total_count
+        times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            data = (await gql(QUEUE, {"first": 50, **variables}, **auth(session)))["supportTickets"]
+            times.append((time.perf_counter() - t0) * 1000)
+        whole[label] = statistics.quantiles(times, n=20)[18]
+        assert data["totalCount"] == found.total_count, label
+    expected_name = sum(1 for i in range(10_000) if synthetic_name(i) == name)
+    assert totals["search name"] >= expected_name >= 1
+    assert totals["search surname"] >= 10_000 // 30
+    assert totals["search e-mail"] == totals["search number"] == 1
+    assert totals["search phone"] == 1000
+    print(f"\nqueue over 10,000 tickets (bulk insert {insert_seconds:.2f} s), p95 ms service / GraphQL: "
+          + "; ".join(f"{k} {service[k]:.1f} / {whole[k]:.1f}" for k in scenarios))
+    if on_postgres:
+        assert max(service.values()) < 20, service
