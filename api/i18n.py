@@ -297,6 +297,7 @@ MESSAGES.update(
         "account.events_hint_link": {"ru": "восстановление пароля", "en": "reset your password"},
         "event.signin_success": {"ru": "Вход в личный кабинет", "en": "Signed in"},
         "event.signin_failure": {"ru": "Неудачная попытка входа", "en": "Failed sign-in attempt"},
+        "event.account_created": {"ru": "Создан личный кабинет", "en": "Account created"},
         "event.account_unlocked": {"ru": "Вход разблокирован сотрудником", "en": "Sign-in unlocked by staff"},
         "event.recovery_link_sent": {
             "ru": "Сотрудник отправил ссылку для восстановления пароля",

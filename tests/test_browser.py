@@ -6,6 +6,7 @@ language switch. Each page is saved as a screenshot under test-artifacts/pages/ 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from tests.conftest import (
     LOGIN,
     PASSWORD,
+    PUBLIC_URL,
     ROOT,
     LiveServer,
     need_service,
@@ -240,6 +242,14 @@ async def test_support_journey(live, phone, smtp_sink):
     assert "Обращение не найдено." in await page.content()
     await shot(page, "14-support-status-not-found")
 
+    # The look-up form (a plain GET form) opens the same ticket from the number and key.
+    key = re.search(r"key=([^&]+)", status_link).group(1)  # type: ignore[union-attr]
+    await page.goto(live.url + "/support/status")
+    await page.get_by_label("Номер обращения").fill(number)
+    await page.get_by_label("Ключ доступа").fill(key)
+    await page.get_by_role("button", name="Показать статус").click()
+    await page.get_by_role("heading", name=f"Обращение № {number}").wait_for()
+
 
 async def test_language_switch_is_remembered(live, phone):
     page = phone
@@ -276,3 +286,85 @@ async def test_keyboard_only_sign_in_form(live, phone, make_account):
     await page.keyboard.type(PASSWORD)
     await page.keyboard.press("Enter")
     await page.wait_for_url("**/account")
+    await page.set_viewport_size({"width": 1280, "height": 900})  # the same page on a desktop screen
+    await shot(page, "40-account-desktop")
+    await page.goto(live.url + "/support?lang=en")
+    await shot(page, "41-support-desktop-en")
+
+
+@pytest.fixture(scope="module")
+def op(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.federation_op import start_provider, stop_provider
+
+    provider = start_provider(tmp_path_factory.mktemp("op"))
+    yield provider
+    stop_provider(provider)
+
+
+@pytest.fixture(scope="module")
+async def live_fed(op: Any, settings: Any, smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    """A second `portal serve` with one identity provider (the real oidc-provider of tests/node)."""
+    city = [c for c in op.portal_config() if c["id"] == "city"]
+    env = settings_env(settings) | {
+        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
+        "PORTAL_OIDC_PROVIDERS": json.dumps(city),
+    }
+    server = start_live_server(env, tmp_path_factory.mktemp("browser-fed"))
+    yield server
+    stop_live_server(server)
+
+
+async def test_federated_sign_in_from_the_login_page(browser, live_fed, op):
+    """The provider button on /login, the provider's own login and consent, back to `next`, linked on /account.
+
+    The provider only knows the portal by PORTAL_PUBLIC_URL, so the browser's hops there fail; the test
+    follows each one on this server's port instead (cookies are per host, not per port: one portal).
+    """
+    import asyncio
+
+    from playwright.async_api import Error as PlaywrightError
+
+    from tests.federation_op import account_login
+
+    context = await browser.new_context(viewport=PHONE, locale="ru-RU")
+    page = await context.new_page()
+    lost: list[str] = []
+    page.on("requestfailed", lambda r: lost.append(r.url) if r.url.startswith(PUBLIC_URL) else None)
+
+    async def follow_to(path: str) -> None:
+        for _ in range(4):
+            for _ in range(200):
+                if lost:
+                    break
+                await asyncio.sleep(0.05)
+            assert lost, "the browser never came back to the portal"
+            try:
+                await page.goto(lost.pop(0).replace(PUBLIC_URL, live_fed.url, 1))
+            except PlaywrightError:
+                continue  # a redirect on to PUBLIC_URL: follow that one too
+            if urlsplit(page.url).path == path:
+                return
+        raise AssertionError(f"did not reach {path}: {page.url}")
+
+    try:
+        await page.goto(live_fed.url + "/login?next=/support")
+        await shot(page, "30-login-with-provider")
+        await page.get_by_role("button", name="Войти через Городской портал").click()
+        await page.locator('input[name="login"]').wait_for()
+        assert page.url.startswith(op.issuer)
+        email = f"{unique('anna')}@example.ru"
+        await page.locator('input[name="login"]').fill(account_login(unique("sub"), email, True, "Анна Фёдорова"))
+        await page.locator('input[name="password"]').fill("any")
+        await page.locator('button[type="submit"]').click()
+        await page.locator('button[type="submit"]').click()  # the provider's consent
+        await follow_to("/support")
+        assert await page.get_by_label("ФИО").input_value() == "Анна Фёдорова"  # signed in: prefilled
+        await page.goto(live_fed.url + "/account")
+        linked = page.locator("section[aria-labelledby=linked-title]")
+        assert "Городской портал" in await linked.inner_text() and email in await linked.inner_text()
+        assert "Не задан: вы входите через внешний сервис" in await page.content()
+        assert await page.get_by_role("button", name="Отвязать").count() == 0  # the only way in stays
+        assert await page.locator('[data-action="account.created"]').count() == 1
+        await shot(page, "31-account-federated")
+    finally:
+        await context.close()

@@ -23,6 +23,7 @@ EVENT_LABELS = {
     "sessions.revoked_others": "event.sessions_revoked_others",
     "federation.linked": "event.identity_linked",
     "federation.unlinked": "event.identity_unlinked",
+    "account.created": "event.account_created",
     "account.unlocked": "event.account_unlocked",
     "recovery.reset_link_sent": "event.recovery_link_sent",
     "recovery.email_changed": "event.email_changed_by_staff",
@@ -100,6 +101,8 @@ class AccountPages:
             "profile": account,
             "linked": linked,
             "linkable": [p for p in provider_buttons(self.rt) if p["id"] not in linked_ids],
+            # The only way in (no password, one provider) cannot be unlinked: no button to be refused.
+            "can_unlink": account.password_hash is not None or len(linked_ids) > 1,
             "problem": None,
             "devices": devices,
             "others": sum(1 for d in devices if not d["current"]),
