@@ -329,6 +329,27 @@ async def test_forms_refuse_other_encodings_and_huge_bodies(client):
     )
     assert huge.status_code == 403
 
+    async def chunked():  # no Content-Length: the limit holds while reading
+        yield b"csrf=" + token.encode() + b"&identifier="
+        for _ in range(40):
+            yield b"a" * 1024
+
+    streamed = await client.post("/login", content=chunked(), headers=FORM)
+    assert streamed.status_code == 403
+    assert "a" * 1024 not in streamed.text
+
+
+async def test_a_post_with_an_expired_access_cookie_comes_back_to_the_page(client, clock, make_account, rt):
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    token = hidden((await client.get("/account")).text, "csrf")
+    clock.advance(rt.settings.access_token_ttl + 5)
+    response = await client.post("/account/sessions/end-others", data={"csrf": token})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/session/refresh?next=%2Faccount"
+    renewed = await client.get(response.headers["location"])
+    assert renewed.headers["location"] == "/account"
+
 
 # ---- /forgot-password and /reset-password ------------------------------------------------------------------
 

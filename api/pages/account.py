@@ -51,7 +51,7 @@ class AccountPages:
         """"Sign out of all other devices": every other session of the account ends now."""
         visit = await self.pages.visit(request)
         if visit.session is None or visit.account is None:
-            return self.pages.sign_in_first(visit)
+            return self.pages.sign_in_first(visit, back="/account")
         if not await self.pages.read_form(visit):
             context = await self._context(visit, None)
             context["problem"] = visit.t("form.expired")

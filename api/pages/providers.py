@@ -63,7 +63,7 @@ class ProviderPages:
         """POST /account/identities/unlink: never the last way to sign in."""
         visit = await self.pages.visit(request)
         if visit.account is None:
-            return self.pages.sign_in_first(visit)
+            return self.pages.sign_in_first(visit, back="/account")
         if not await self.pages.read_form(visit):
             return self.pages.redirect(visit, "/account?problem=EXPIRED")
         outcome = await federation.unlink(self.rt, visit.account, visit.value("provider", 64), visit.client)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
@@ -25,6 +25,7 @@ from identity.tokens import new_token
 from models.accounts import Account, Session
 
 MAX_FORM_BYTES = 32 * 1024
+MAX_FIELDS = 40
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 # Where `next` may lead after sign-in: the portal's own pages and the OpenID Provider's authorization endpoint.
 NEXT_ALLOWED = ("/account", "/support", "/oauth/authorize")
@@ -146,16 +147,26 @@ class Pages:
         return origin in (self.own_origin, own)
 
     async def read_form(self, visit: Visit) -> bool:
-        """Reads a urlencoded form; True when it carries the CSRF token bound to this browser's cookie."""
+        """Reads a urlencoded form (at most MAX_FORM_BYTES, however it is sent); True when it carries the
+        CSRF token bound to this browser's cookie."""
         request = visit.request
+        visit.form = FormData()
         media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        declared = request.headers.get("content-length")
-        if media_type != "application/x-www-form-urlencoded" or (
-            declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES)
-        ):
-            visit.form = FormData()
+        if media_type != "application/x-www-form-urlencoded":
             return False
-        visit.form = await request.form(max_files=0, max_fields=40)
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+            return False
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return False
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except (UnicodeDecodeError, ValueError):
+            return False
+        visit.form = FormData([(name, value) for name, value in pairs])
         if visit.csrf_is_new or not self.same_origin(request):
             return False
         sent = visit.form.get("csrf")
@@ -250,10 +261,13 @@ class Pages:
             )
         return response
 
-    def sign_in_first(self, visit: Visit) -> RedirectResponse:
-        """No live access cookie: try the refresh cookie (its own path), which falls back to /login."""
+    def sign_in_first(self, visit: Visit, back: str | None = None) -> RedirectResponse:
+        """No live access cookie: try the refresh cookie (its own path), which falls back to /login.
+
+        `back` is where to return afterwards; by default this same page (a POST names its page instead).
+        """
         request = visit.request
-        here = request.url.path + ("?" + request.url.query if request.url.query else "")
+        here = back or request.url.path + ("?" + request.url.query if request.url.query else "")
         return self.redirect(visit, "/session/refresh?" + urlencode({"next": here}))
 
 
