@@ -159,6 +159,7 @@ async def erase_account(
         )
         if account.email:
             counts["letters_deleted"] = await _delete_letters(account.email)
+        counts.update(await _revoke_elsewhere(account.id, now))
         await Account.filter(id=account.id).update(
             full_name=ERASED_NAME,
             email=None,
@@ -187,3 +188,20 @@ async def _delete_letters(address: str) -> int:
     if outbox is None:
         return 0
     return int(await outbox.filter(to_address=address).delete())
+
+
+async def _revoke_elsewhere(account_id: UUID, now: datetime) -> dict[str, int]:
+    """Federated links and one-time codes go; partner token families end. Partner consents stay as records."""
+    models = _models()
+    counts: dict[str, int] = {}
+    for name, key in (("FederatedIdentity", "federated_identities_deleted"), ("LoginCode", "login_codes_deleted"),
+                      ("AuthorizationCode", "partner_codes_deleted")):
+        model = models.get(name)
+        if model is not None:
+            counts[key] = int(await model.filter(account_id=account_id).delete())
+    grant = models.get("PartnerGrant")
+    if grant is not None:
+        counts["partner_grants_revoked"] = int(
+            await grant.filter(account_id=account_id, revoked_at__isnull=True).update(revoked_at=now)
+        )
+    return counts

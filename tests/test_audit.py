@@ -165,14 +165,19 @@ async def test_disable_revokes_sessions_and_reset_links_and_enable_restores_sign
 
 async def test_export_and_erase_a_resident(gql, make_account, rt, settings):
     admin, session = await staff_session(gql, make_account)
+    from models.federation import FederatedIdentity
+
     resident = await make_account()
     await Account.filter(id=resident.id).update(personal_account_number="1234567890")
     await sign_in(gql, resident.email)
+    await FederatedIdentity.create(account=resident, provider="esia", issuer="https://idp.example",
+                                   subject=str(resident.id), email="x@idp.example", linked_at=rt.clock.now())
 
     exported = await gql(EXPORT, {"a": str(resident.id)}, **auth(session))
     data = json.loads(exported["exportAccountData"]["data"])
     assert data["account"]["email"] == resident.email
     assert data["account"]["personal_account_number"] == "1234567890"
+    assert data["related"]["federated_identities.account_id"][0]["subject"] == str(resident.id)
     assert "password_hash" not in data["account"] and data["account"]["has_password"] is True
     sessions = data["related"]["sessions.account_id"]
     assert sessions and all("access_hash" not in s for s in sessions)
@@ -189,6 +194,7 @@ async def test_export_and_erase_a_resident(gql, make_account, rt, settings):
     assert tombstone.password_hash is None and tombstone.status == AccountStatus.DISABLED
     assert tombstone.erased_at is not None
     assert not await Session.filter(account_id=resident.id).exists()
+    assert not await FederatedIdentity.filter(account_id=resident.id).exists()
     assert not await AuditEvent.filter(subject_id=resident.id).exists()
     alias = audit.pseudonym(rt, resident.id)
     actions = set(await AuditEvent.filter(subject_id=alias).values_list("action", flat=True))
