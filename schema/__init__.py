@@ -12,8 +12,8 @@ from strawberry.tools import merge_types
 from schema.errors import ERROR_TYPES, Error
 from schema.federation import FederationMutation, FederationQuery
 from schema.identity import IdentityMutation, IdentityQuery
-from schema.reset import ResetMutation
 from schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
+from schema.reset import ResetMutation
 from schema.staff import StaffMutation, StaffQuery
 from schema.support import SupportMutation, SupportQuery
 
