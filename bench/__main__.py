@@ -39,6 +39,11 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_kib / 1024 / 1024:.1f} GiB memory, Python {platform.python_version()}"
 
 
+def loadavg() -> str:
+    """Other work on this machine skews every figure: above ~0.5 before the start, the run is noisy."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def schema_mutations() -> set[str]:
     sdl = subprocess.run([PORTAL, "schema"], capture_output=True, text=True, check=True).stdout  # noqa: S603
     block = re.search(r"type Mutation \{(.*?)\n\}", sdl, re.S)
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     began = time.monotonic()
+    load_at_start = loadavg()
     mutations = schema_mutations()
     log(f"machine: {machine()}")
     rows: list[Row] = []
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"machine: {machine()}")
+    print(f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}")
     print(
         f"server: `portal serve` (uvicorn, one worker) pinned to core 0; load: wrk pinned to core 1; "
         f"{args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"

@@ -15,8 +15,10 @@ MODEL_MODULES = [
 
 
 def tortoise_config(database_url: str) -> dict[str, object]:
+    from models.postgres import connection_config
+
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

@@ -1,0 +1,32 @@
+"""PostgreSQL connections: asyncpg's pool without its session-reset query on every release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from tortoise.backends.base.config_generator import expand_db_url
+
+
+class LeanConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Skips `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` when the pool takes it back.
+
+    Tortoise borrows a pooled connection for every statement outside a transaction, so the default reset
+    doubled the round trips of a request (15 % of an authenticated `me` in the profile). The portal keeps
+    no session state (no LISTEN, advisory locks, cursors or SET); asyncpg still rolls back an open
+    transaction on release whatever this returns.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def connection_config(database_url: str) -> str | dict[str, Any]:
+    """The Tortoise connection for a URL: PostgreSQL through `LeanConnection`, anything else unchanged."""
+    if not database_url.startswith(("postgres://", "asyncpg://")):
+        return database_url
+    config: dict[str, Any] = expand_db_url(database_url)
+    if config.get("engine") != "tortoise.backends.asyncpg":
+        return database_url
+    config["credentials"]["connection_class"] = LeanConnection
+    return config
