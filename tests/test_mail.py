@@ -112,26 +112,29 @@ async def test_the_context_is_sealed_under_the_secret(rt):
 
 
 async def test_outage_retries_with_backoff_then_gives_up_visibly(rt, clock, caplog):
-    await drain(rt)  # nothing of other tests' left for the broken server below
+    # Rows of other tests may fall due while the clock moves: only this test's rows are asserted on.
+    await drain(rt)  # nothing of other tests' due now for the broken server below
     dead = other_runtime(rt, smtp_url=f"smtp://127.0.0.1:{free_port()}")  # nobody listens there
-    to = address()
-    row = await queue(rt, to)
-    await queue(rt, address())
-    report = await deliver_due(dead)
-    assert report.retrying == 2  # the server is down: the whole batch waits, without a connection try each
-    await row.refresh_from_db()
-    assert row.status == OutboxStatus.PENDING and row.attempts == 1 and row.last_error
-    assert row.next_attempt_at >= rt.clock.now() + timedelta(seconds=retry_delay(1) - 5)
-    assert (await deliver_due(dead)).claimed == 0  # not due yet
+    rows = [await queue(rt, address()), await queue(rt, address())]
+
+    async def states() -> list[tuple[str, int]]:
+        return [(r.status, r.attempts) for r in await OutboxMessage.filter(id__in=[r.id for r in rows]).order_by("id")]
+
+    await deliver_due(dead)  # the server is down: the whole batch waits, without a connection try each
+    assert await states() == [(OutboxStatus.PENDING, 1)] * 2
+    first = await OutboxMessage.get(id=rows[0].id)
+    assert first.last_error and "Connect" in first.last_error
+    assert first.next_attempt_at >= rt.clock.now() + timedelta(seconds=retry_delay(1) - 5)
+    await deliver_due(dead)
+    assert await states() == [(OutboxStatus.PENDING, 1)] * 2  # not due yet
     clock.advance(retry_delay(1) + 1)
-    assert (await deliver_due(dead)).retrying == 2
-    await row.refresh_from_db()
-    assert row.attempts == 2 and retry_delay(2) == 2 * retry_delay(1)
+    await deliver_due(dead)
+    assert await states() == [(OutboxStatus.PENDING, 2)] * 2 and retry_delay(2) == 2 * retry_delay(1)
     clock.advance(GIVE_UP_AFTER_SECONDS + 1)
     with caplog.at_level(logging.ERROR, logger="portal.mail"):
-        assert (await deliver_due(dead)).failed == 2
-    await row.refresh_from_db()
-    assert row.status == OutboxStatus.FAILED and row.payload is None
+        await drain(dead)
+    assert await states() == [(OutboxStatus.FAILED, 3)] * 2
+    assert await OutboxMessage.filter(id__in=[r.id for r in rows], payload__isnull=True).count() == 2
     assert any("failed for good" in r.getMessage() for r in caplog.records)
 
 
@@ -147,7 +150,7 @@ async def test_a_permanent_refusal_fails_at_once(rt, smtp_sink):
         await drain(rt)
         row = await queue(rt, address())
         report = await deliver_due(other_runtime(rt, smtp_url=f"smtp://127.0.0.1:{refusing.port}"))
-        assert report.failed == 1
+        assert report.failed >= 1
         await row.refresh_from_db()
         assert row.status == OutboxStatus.FAILED and "550" in (row.last_error or "")
     finally:
@@ -174,10 +177,11 @@ async def test_an_smtp_outage_delays_a_reset_letter_and_loses_nothing(rt, app, c
             answer = await request_reset(gql, account_email)
             assert answer["__typename"] == "PasswordResetRequested"
             assert asyncio.get_running_loop().time() - started < 2  # the request never waited for SMTP
-            assert (await deliver_due(mail_rt)).retrying == 1
+            assert (await deliver_due(mail_rt)).retrying >= 1
+            assert sink.to(account_email) == []
             sink.start()
             clock.advance(retry_delay(1) + 1)
-            assert (await deliver_due(mail_rt)).sent == 1
+            assert (await drain(mail_rt)).sent >= 1
             token = token_from((await sink.wait_for(account_email))[0])
             assert (await reset(gql, token, "the mail server came back"))["__typename"] == "PasswordResetSucceeded"
     finally:
@@ -190,9 +194,9 @@ async def test_the_development_transport_writes_eml_files_and_logs_links(rt, tmp
     to = address()
     await queue(rt, to)
     with caplog.at_level(logging.INFO, logger="portal.mail"):
-        assert (await deliver_due(files_rt)).sent == 1
-    (eml,) = list((tmp_path / "mail").glob("*.eml"))
-    assert f"To: {to}" in eml.read_text() and "Auto-Submitted: auto-generated" in eml.read_text()
+        assert (await deliver_due(files_rt)).sent >= 1
+    (eml,) = [f for f in (tmp_path / "mail").glob("*.eml") if f"To: {to}" in f.read_text()]
+    assert "Auto-Submitted: auto-generated" in eml.read_text()
     assert any(CONTEXT["reset_url"] in r.getMessage() for r in caplog.records)
 
 
@@ -223,7 +227,8 @@ async def test_a_crashed_workers_lease_is_taken_over(rt, clock, smtp_sink):
     row = await queue(rt, to)
     token, rows = await claim(rt)  # a worker claims it… and dies before sending
     assert [r.id for r in rows] == [row.id]
-    assert (await deliver_due(rt)).claimed == 0  # the lease still holds
+    await deliver_due(rt)
+    assert (await OutboxMessage.get(id=row.id)).attempts == 1 and smtp_sink.to(to) == []  # the lease still holds
     clock.advance(LEASE_SECONDS + 1)
     assert (await deliver_due(rt)).sent >= 1
     await asyncio.sleep(0.1)
