@@ -32,6 +32,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.desk
 
 # Until the first release every model change regenerates the single initial migration.
 migrations: $(STAMP)

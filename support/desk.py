@@ -107,12 +107,13 @@ _QUEUE_COLUMNS = (
 )
 _NUMBER_PREFIX_RE = re.compile(r"^\d{4}-\d*$")
 _PHONE_LIKE_RE = re.compile(r"^[\d\s()+.\-]+$")
+_LOGIN_LIKE_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def _search_condition(raw: str, region: str) -> Q:
     """What the text looks like decides where to look, so each search scans as few columns as it can:
     a ticket number (its prefix), an e-mail (reply address and the identifier the resident gave), a phone in
-    any notation (exact E.164, else the digits), else a name or login (case-insensitive substring)."""
+    any notation (exact E.164, else the digits), else a name (and, for Latin text without spaces, a login)."""
     text = raw.strip()[:SEARCH_MAX]
     if _NUMBER_PREFIX_RE.fullmatch(text):
         return Q(number__startswith=text)
@@ -127,7 +128,9 @@ def _search_condition(raw: str, region: str) -> Q:
             # Part of a number: match its digits (a leading 8 or 7 of a Russian number is the country code).
             tail = digits[1:] if len(digits) >= 11 and digits[0] in "78" else digits
             return Q(phone__contains=tail)
-    return Q(full_name__icontains=text) | Q(account_identifier__icontains=text)
+    if _LOGIN_LIKE_RE.fullmatch(text):  # could be a login the resident typed as the account identifier
+        return Q(full_name__icontains=text) | Q(account_identifier__icontains=text)
+    return Q(full_name__icontains=text)  # spaces or Cyrillic: a name, one column to scan
 
 
 async def list_tickets(
