@@ -69,6 +69,13 @@ def _context_words(context: tuple[str | None, ...]) -> list[str]:
     return [w for w in words if len(w) >= 4]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (`taskset`, cgroup cpusets), not every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 class Passwords:
     """Argon2id hashing and verification in worker threads, at most one per core at a time.
 
@@ -80,7 +87,7 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
-        self._limiter = anyio.CapacityLimiter(concurrency or os.cpu_count() or 1)
+        self._limiter = anyio.CapacityLimiter(concurrency or usable_cores())
         # A real hash of a random password: verifying against it costs what a real verify costs.
         self._dummy_hash = self._hasher.hash(os.urandom(16).hex())
 
