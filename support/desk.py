@@ -510,6 +510,9 @@ async def decide_email_change(
     if admin.role != Role.ADMIN:
         return Refused("ADMIN_ONLY")
     if request.requested_by_id == admin.id:  # type: ignore[attr-defined]
+        # A self-approval attempt is itself a security event worth seeing in the log.
+        await record(rt, "recovery.self_approval_refused", actor_id=admin.id, subject_id=request.account_id,  # type: ignore[attr-defined]
+                     ticket_number=request.ticket_number, client=client, details={"recovery_id": str(request.id)})
         return Refused("SAME_APPROVER")
     if request.status != RecoveryStatus.AWAITING_APPROVAL:
         return Refused("ALREADY_DECIDED")

@@ -213,7 +213,7 @@ async def test_email_change_path_needs_a_second_admin_and_waits_for_the_new_addr
     assert (await RecoveryRequest.get(id=recovery_id)).status == RecoveryStatus.COMPLETED
     assert set(await actions_for(number)) >= {
         "ticket.ownership_verified", "recovery.email_change_requested", "recovery.email_change_approved",
-        "recovery.email_changed",
+        "recovery.email_changed", "recovery.self_approval_refused",
     }
     approval = await AuditEvent.get(ticket_number=number, action="recovery.email_change_approved")
     assert approval.actor_id == approver.id and approval.details["requested_by"] == str(requester.id)
