@@ -332,12 +332,10 @@ def synthetic_name(i: int) -> str:
 
 
 async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgres):
-    """Bulk-inserts 10,000 tickets and measures a page of 50: first page, deep cursor, filter, searches.
-    Printed: p95 of the desk service (database work) and of the whole GraphQL request; on PostgreSQL the
-    service's p95 must stay under 20 ms."""
-    import statistics
-    import time
+    """Bulk-inserts 10,000 tickets and pages through them: first page, deep cursor, filter, searches.
 
+    Correctness only: the p95 of a page of 50 is measured by `make bench` (bench/desk.py), never asserted here.
+    """
     from models.accounts import Account as AccountModel
     from models.support import Ticket, TicketCategory, TicketStatus
     from support import desk
@@ -355,9 +353,7 @@ async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgre
         )
         for i in range(10_000)
     ]
-    started = time.perf_counter()
     await Ticket.bulk_create(rows, batch_size=1000)
-    insert_seconds = time.perf_counter() - started
     if on_postgres:  # fresh statistics after a bulk load, as autovacuum would soon give them
         from tortoise.connection import get_connection
 
@@ -384,32 +380,16 @@ async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgre
         "search phone": {"search": f"8 999 {batch}5"},
         "search number": {"search": f"2099-{batch}04242"},
     }
-    service: dict[str, float] = {}
-    whole: dict[str, float] = {}
     totals: dict[str, int] = {}
     for label, variables in scenarios.items():
         status = TicketStatus(variables["status"].lower()) if "status" in variables else None
         kwargs = {k: v for k, v in variables.items() if k != "status"}
-        times = []
-        for _ in range(40):
-            t0 = time.perf_counter()
-            found = await desk.list_tickets(rt, staff=staff_row, status=status, first=50, **kwargs)
-            times.append((time.perf_counter() - t0) * 1000)
-        service[label] = statistics.quantiles(times, n=20)[18]
+        found = await desk.list_tickets(rt, staff=staff_row, status=status, first=50, **kwargs)
         totals[label] = found.total_count
-        times = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            data = (await gql(QUEUE, {"first": 50, **variables}, **auth(session)))["supportTickets"]
-            times.append((time.perf_counter() - t0) * 1000)
-        whole[label] = statistics.quantiles(times, n=20)[18]
+        data = (await gql(QUEUE, {"first": 50, **variables}, **auth(session)))["supportTickets"]
         assert data["totalCount"] == found.total_count, label
     expected_name = sum(1 for i in range(10_000) if synthetic_name(i) == name)
     assert totals["search name"] >= expected_name >= 1
     assert totals["search surname"] >= 10_000 // 30
     assert totals["search e-mail"] == totals["search number"] == 1
     assert totals["search phone"] == 1000
-    print(f"\nqueue over 10,000 tickets (bulk insert {insert_seconds:.2f} s), p95 ms service / GraphQL: "
-          + "; ".join(f"{k} {service[k]:.1f} / {whole[k]:.1f}" for k in scenarios))
-    if on_postgres:
-        assert max(service.values()) < 20, service
