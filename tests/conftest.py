@@ -198,9 +198,9 @@ class LiveServer:
         self.log = log
 
 
-def start_live_server(env: dict[str, str], workdir: Path, *args: str) -> LiveServer:
-    """Runs the real `portal serve` on a free port and waits until `/healthz` answers."""
-    port = free_port()
+def start_live_server(env: dict[str, str], workdir: Path, *args: str, port: int | None = None) -> LiveServer:
+    """Runs the real `portal serve` on a free port (or `port`) and waits until `/healthz` answers."""
+    port = port or free_port()
     log = workdir / f"serve-{port}.log"
     portal = Path(sys.executable).parent / "portal"
     process = subprocess.Popen(  # noqa: S603

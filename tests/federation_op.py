@@ -71,7 +71,7 @@ def secret_of(client_id: str) -> str:
     return f"{client_id}-secret-0123456789abcdef0123456789"
 
 
-def start_provider(workdir: Path) -> OpenIDProvider:
+def start_provider(workdir: Path, portal_url: str = PUBLIC_URL) -> OpenIDProvider:
     node = shutil.which("node")
     need_service(node is not None, "Node.js is absent: federation tests need a real OpenID Provider (oidc-provider)")
     need_service(
@@ -83,7 +83,7 @@ def start_provider(workdir: Path) -> OpenIDProvider:
         {
             "client_id": "portal",
             "client_secret": secret_of("portal"),
-            "redirect_uris": [f"{PUBLIC_URL}/auth/federated/city/callback"],
+            "redirect_uris": [f"{portal_url}/auth/federated/city/callback"],
         }
     ]
     for pid, mode in MISBEHAVING.items():
@@ -91,7 +91,7 @@ def start_provider(workdir: Path) -> OpenIDProvider:
             {
                 "client_id": f"portal-{pid}",
                 "client_secret": secret_of(f"portal-{pid}"),
-                "redirect_uris": [f"{PUBLIC_URL}/auth/federated/{pid}/callback"],
+                "redirect_uris": [f"{portal_url}/auth/federated/{pid}/callback"],
                 "misbehave": mode,
             }
         )

@@ -19,9 +19,9 @@ import pytest
 from tests.conftest import (
     LOGIN,
     PASSWORD,
-    PUBLIC_URL,
     ROOT,
     LiveServer,
+    free_port,
     need_service,
     settings_env,
     start_live_server,
@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+CHROMIUM_PRESENT = CHROMIUM.exists()
 ARTIFACTS = ROOT / "test-artifacts" / "pages"
 PHONE = {"width": 360, "height": 740}
 NEW_PASSWORD = "в лесу родилась ёлочка 2026"
@@ -46,8 +47,10 @@ RESET_LINK = re.compile(r"https?://[^\s/]+/reset-password\?token=[A-Za-z0-9_.~-]
 
 
 @pytest.fixture(scope="module")
-async def live(settings: Any, smtp_sink: Any, database: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    need_service(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+async def live(
+    settings: Any, smtp_sink: Any, database: None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    need_service(CHROMIUM_PRESENT, f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
@@ -179,8 +182,10 @@ async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_acco
     assert "Пароль изменён по ссылке из письма" in await events.first.inner_text()
 
     # 7. Another device signs in; "sign out of all other devices" ends it at once.
-    async with httpx.AsyncClient(base_url=live.url, headers={"User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"}) as other:
-        data = (await other.post("/graphql", json={"query": LOGIN, "variables": {"identifier": account.email, "password": NEW_PASSWORD}})).json()
+    iphone = {"User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"}
+    async with httpx.AsyncClient(base_url=live.url, headers=iphone) as other:
+        variables = {"identifier": account.email, "password": NEW_PASSWORD}
+        data = (await other.post("/graphql", json={"query": LOGIN, "variables": variables})).json()
         other_token = data["data"]["login"]["session"]["accessToken"]
         await page.reload()
         assert await page.locator(".row--current").count() == 1
@@ -293,59 +298,42 @@ async def test_keyboard_only_sign_in_form(live, phone, make_account):
 
 
 @pytest.fixture(scope="module")
-def op(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def fed_port(live: LiveServer) -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def op(fed_port: int, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real oidc-provider of tests/node, knowing the portal by the second server's own URL."""
     from tests.federation_op import start_provider, stop_provider
 
-    provider = start_provider(tmp_path_factory.mktemp("op"))
+    provider = start_provider(tmp_path_factory.mktemp("op"), portal_url=f"http://127.0.0.1:{fed_port}")
     yield provider
     stop_provider(provider)
 
 
 @pytest.fixture(scope="module")
-async def live_fed(op: Any, settings: Any, smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    """A second `portal serve` with one identity provider (the real oidc-provider of tests/node)."""
+async def live_fed(
+    op: Any, fed_port: int, settings: Any, smtp_sink: Any, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    """A second `portal serve` with one identity provider, whose PORTAL_PUBLIC_URL is its real address."""
     city = [c for c in op.portal_config() if c["id"] == "city"]
     env = settings_env(settings) | {
+        "PORTAL_PUBLIC_URL": f"http://127.0.0.1:{fed_port}",
         "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
         "PORTAL_OIDC_PROVIDERS": json.dumps(city),
     }
-    server = start_live_server(env, tmp_path_factory.mktemp("browser-fed"))
+    server = start_live_server(env, tmp_path_factory.mktemp("browser-fed"), port=fed_port)
     yield server
     stop_live_server(server)
 
 
 async def test_federated_sign_in_from_the_login_page(browser, live_fed, op):
-    """The provider button on /login, the provider's own login and consent, back to `next`, linked on /account.
-
-    The provider only knows the portal by PORTAL_PUBLIC_URL, so the browser's hops there fail; the test
-    follows each one on this server's port instead (cookies are per host, not per port: one portal).
-    """
-    import asyncio
-
-    from playwright.async_api import Error as PlaywrightError
-
+    """The provider button on /login, the provider's own login and consent, back to `next`, linked on /account."""
     from tests.federation_op import account_login
 
     context = await browser.new_context(viewport=PHONE, locale="ru-RU")
     page = await context.new_page()
-    lost: list[str] = []
-    page.on("requestfailed", lambda r: lost.append(r.url) if r.url.startswith(PUBLIC_URL) else None)
-
-    async def follow_to(path: str) -> None:
-        for _ in range(4):
-            for _ in range(200):
-                if lost:
-                    break
-                await asyncio.sleep(0.05)
-            assert lost, "the browser never came back to the portal"
-            try:
-                await page.goto(lost.pop(0).replace(PUBLIC_URL, live_fed.url, 1))
-            except PlaywrightError:
-                continue  # a redirect on to PUBLIC_URL: follow that one too
-            if urlsplit(page.url).path == path:
-                return
-        raise AssertionError(f"did not reach {path}: {page.url}")
-
     try:
         await page.goto(live_fed.url + "/login?next=/support")
         await shot(page, "30-login-with-provider")
@@ -355,9 +343,11 @@ async def test_federated_sign_in_from_the_login_page(browser, live_fed, op):
         email = f"{unique('anna')}@example.ru"
         await page.locator('input[name="login"]').fill(account_login(unique("sub"), email, True, "Анна Фёдорова"))
         await page.locator('input[name="password"]').fill("any")
-        await page.locator('button[type="submit"]').click()
+        async with page.expect_navigation():
+            await page.locator('button[type="submit"]').click()
+        await page.locator('input[name="prompt"][value="consent"]').wait_for(state="attached")
         await page.locator('button[type="submit"]').click()  # the provider's consent
-        await follow_to("/support")
+        await page.wait_for_url(live_fed.url + "/support")
         assert await page.get_by_label("ФИО").input_value() == "Анна Фёдорова"  # signed in: prefilled
         await page.goto(live_fed.url + "/account")
         linked = page.locator("section[aria-labelledby=linked-title]")
