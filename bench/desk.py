@@ -29,8 +29,26 @@ SECRET = "bench-secret-key-" + "d" * 40
 PASSWORD = "Bench-password desk 7q"
 STAFF_EMAIL = "desk-staff@example.com"
 TARGET_P95_MS = 20.0
-SURNAMES = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков",
-            "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов", "Козлов"]
+SURNAMES = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+]
 GIVEN = ["Иван", "Пётр", "Мария", "Анна", "Сергей", "Ольга", "Дмитрий", "Елена", "Алексей", "Татьяна"]
 QUEUE = (
     "query Q($status: TicketStatus, $search: String, $after: String) { supportTickets(status: $status, "
@@ -46,9 +64,15 @@ def name(i: int) -> str:
 
 def env(url: str, workdir: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    return {**base, "PYTHONPATH": str(ROOT), "PORTAL_ENV": "production", "PORTAL_DATABASE_URL": url,
-            "PORTAL_DATA_DIR": str(workdir / "data"), "PORTAL_SECRET_KEY": SECRET,
-            "PORTAL_DELIVER_MAIL_IN_PROCESS": "false"}
+    return {
+        **base,
+        "PYTHONPATH": str(ROOT),
+        "PORTAL_ENV": "production",
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_DATA_DIR": str(workdir / "data"),
+        "PORTAL_SECRET_KEY": SECRET,
+        "PORTAL_DELIVER_MAIL_IN_PROCESS": "false",
+    }
 
 
 async def seed(url: str, workdir: Path, count: int) -> None:
@@ -64,16 +88,30 @@ async def seed(url: str, workdir: Path, count: int) -> None:
     await db.connect(settings)
     try:
         rt = Runtime(settings)
-        await create_account(rt, NewAccount(full_name="Сотрудник поддержки", email=STAFF_EMAIL, role=Role.STAFF,
-                                            password=PASSWORD))
+        await create_account(
+            rt, NewAccount(full_name="Сотрудник поддержки", email=STAFF_EMAIL, role=Role.STAFF, password=PASSWORD)
+        )
         now = rt.clock.now()
         statuses = list(TicketStatus)
         rows = [
-            Ticket(number=f"2026-{i:06d}", status=statuses[i % len(statuses)], category=TicketCategory.ACCOUNT_ACCESS,
-                   full_name=name(i), registration_address=f"ул. Ленина, д. {i % 200 + 1}",
-                   phone=f"+7912{i:07d}", account_identifier=f"resident{i}@example.com", reply_email=None,
-                   description="Не могу войти.", locale="ru", access_key_hash="0" * 64, content_hash=str(i),
-                   consent_given_at=now, consent_version="bench", created_at=now, updated_at=now)
+            Ticket(
+                number=f"2026-{i:06d}",
+                status=statuses[i % len(statuses)],
+                category=TicketCategory.ACCOUNT_ACCESS,
+                full_name=name(i),
+                registration_address=f"ул. Ленина, д. {i % 200 + 1}",
+                phone=f"+7912{i:07d}",
+                account_identifier=f"resident{i}@example.com",
+                reply_email=None,
+                description="Не могу войти.",
+                locale="ru",
+                access_key_hash="0" * 64,
+                content_hash=str(i),
+                consent_given_at=now,
+                consent_version="bench",
+                created_at=now,
+                updated_at=now,
+            )
             for i in range(count)
         ]
         await Ticket.bulk_create(rows, batch_size=2000)
@@ -116,9 +154,16 @@ def measure(url: str, workdir: Path, count: int, rounds: int) -> list[tuple[str,
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)
-            login = client.post("/graphql", json={"query": (
-                "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { "
-                "... on LoginSuccess { session { accessToken } } } }"), "variables": {"i": STAFF_EMAIL, "p": PASSWORD}})
+            login = client.post(
+                "/graphql",
+                json={
+                    "query": (
+                        "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { "
+                        "... on LoginSuccess { session { accessToken } } } }"
+                    ),
+                    "variables": {"i": STAFF_EMAIL, "p": PASSWORD},
+                },
+            )
             token = login.json()["data"]["login"]["session"]["accessToken"]
             headers = {"Authorization": f"Bearer {token}"}
 
@@ -200,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name_db} WITH (FORCE)"))
 
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    print(f"\nstaff queue over {args.count:,} tickets, a page of 50, one connection, {args.rounds} requests each "
-          f"(load average before the end: {load})")
+    print(
+        f"\nstaff queue over {args.count:,} tickets, a page of 50, one connection, {args.rounds} requests each "
+        f"(load average before the end: {load})"
+    )
     print(f"{'figure':28} {'db':11} {'p50 ms':>8} {'p95 ms':>8} {'p95 / me':>9}  target p95 < {TARGET_P95_MS:g} ms")
     baseline = {db: p for db, label, _, p in results if label == "me (baseline)"}
     for db, label, p50, p in results:

@@ -35,11 +35,17 @@ class Result:
     p90_ms: float
     p99_ms: float
     sample: str
+    cpu_seconds: float = 0.0  # what the server's processes spent on the CPU during the run
 
     @property
     def ok_per_second(self) -> float:
         """Successes per second: a wrong answer, a TooManyAttempts or an error adds nothing."""
         return self.ok / self.seconds
+
+    @property
+    def ok_per_cpu_second(self) -> float:
+        """Successes per second of the server's own CPU time: what a core of its own would give."""
+        return self.ok / self.cpu_seconds if self.cpu_seconds else self.ok_per_second
 
     @property
     def clean(self) -> bool:
