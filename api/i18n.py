@@ -491,7 +491,8 @@ MESSAGES.update(
             "en": "The request was rejected: the reason is in the messages below.",
         },
         "status.title": {"ru": "Обращение № {number}", "en": "Request No. {number}"},
-        "status.title_prefix": {"ru": "Обращение №", "en": "Request No."},
+        "status.title_prefix": {"ru": "Обращение", "en": "Request"},
+        "status.number_sign": {"ru": "№", "en": "No."},
         "status.accepted": {"ru": "Обращение принято", "en": "Your request has been received"},
         "status.your_number": {"ru": "Номер вашего обращения:", "en": "Your request number:"},
         "status.keep_number": {

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from models.support import Ticket, TicketStatus
+from support.tickets import change_status
 from tests.conftest import (
     LOGIN,
     PASSWORD,
@@ -43,6 +45,7 @@ CHROMIUM_PRESENT = CHROMIUM.exists()
 ARTIFACTS = ROOT / "test-artifacts" / "pages"
 PHONE = {"width": 360, "height": 740}
 NEW_PASSWORD = "в лесу родилась ёлочка 2026"
+STAFF_MESSAGE = "Здравствуйте! Проверили данные, пришлите, пожалуйста, фото первой страницы паспорта."
 RESET_LINK = re.compile(r"https?://[^\s/]+/reset-password\?token=[A-Za-z0-9_.~-]+")
 
 
@@ -205,7 +208,7 @@ async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_acco
     assert "Вы вышли из личного кабинета." in await page.content()
 
 
-async def test_support_journey(live, phone, smtp_sink):
+async def test_support_journey(live, phone, smtp_sink, rt):
     page = phone
     reply = f"{unique('reply')}@example.ru"
     await page.goto(live.url + "/support")
@@ -241,6 +244,13 @@ async def test_support_journey(live, phone, smtp_sink):
     await page.goto(local(live, status_link))
     await page.get_by_role("heading", name=f"Обращение № {number}").wait_for()
     assert await page.locator("[data-status]").inner_text() == "Новое"
+
+    # Staff take it up and write to the resident (the desk's service); the status page shows both.
+    ticket = await Ticket.get(number=number)
+    await change_status(rt, ticket, TicketStatus.IN_PROGRESS, actor_id=None, public_message=STAFF_MESSAGE)
+    await page.reload()
+    assert await page.locator("[data-status]").inner_text() == "В работе"
+    assert STAFF_MESSAGE in await page.locator(".messages").inner_text()
     await shot(page, "13-support-status")
 
     await page.goto(live.url + "/support/status?number=" + number + "&key=wrong")
