@@ -569,7 +569,16 @@ class Pass:
                 ok("login_1w"),
                 "/s",
                 Target(low=1.7),
-                note("login_2w", "login_1w"),
+                "; ".join(
+                    x
+                    for x in (
+                        note("login_2w", "login_1w"),
+                        f"2 workers got {r['login_2w'].cpu_seconds / r['login_2w'].seconds:.2f} cores of CPU"
+                        if "login_2w" in r and r["login_2w"].cpu_seconds
+                        else "",
+                    )
+                    if x
+                ),
             )
         )
         return rows
