@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from api.http import bearer_token, client_info, session_cookie_name
+from api.http import bearer_token, clear_session_cookies, client_info, session_cookie_name, set_session_cookies
 from api.runtime import Runtime
 from identity.sessions import IssuedSession, authenticate
 from schema.context import Context
@@ -37,7 +37,10 @@ class GraphQLEndpoint:
         self.rt = rt
         self.schema = schema
         self.cookie_name = session_cookie_name(rt.settings)
-        self.allowed_origins = {rt.settings.public_origin, *(o.rstrip("/").lower() for o in rt.settings.cors_origin_list)}
+        self.allowed_origins = {
+            rt.settings.public_origin,
+            *(origin.rstrip("/").lower() for origin in rt.settings.cors_origin_list),
+        }
 
     async def handle(self, request: Request) -> Response:
         request_id = uuid.uuid4().hex
@@ -59,7 +62,8 @@ class GraphQLEndpoint:
         except TimeoutError:
             return _problem(408, "REQUEST_TIMEOUT", f"The request body took longer than {timeout:g} s.", request_id)
         if body is None:
-            return _problem(413, "REQUEST_TOO_LARGE", f"The request body is limited to {MAX_BODY_BYTES} bytes.", request_id)
+            limit = f"The request body is limited to {MAX_BODY_BYTES} bytes."
+            return _problem(413, "REQUEST_TOO_LARGE", limit, request_id)
         try:
             payload = _decode_json(body)
         except (ValueError, RecursionError):  # invalid JSON or UTF-8, lone surrogates, absurd nesting
@@ -114,31 +118,18 @@ class GraphQLEndpoint:
         data["data"] = result.data
         status = 200 if result.data is not None or not result.errors else 400
         response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
-        for change in changes:
-            self._apply_cookie(response, change)
+        for change in changes:  # sign-in sets the browser's cookies, sign-out clears them
+            if change is None:
+                clear_session_cookies(response, settings)
+            else:
+                set_session_cookies(response, settings, change, self.rt.clock.now())
         for name, value, max_age in context.cookies:
             response.set_cookie(
                 name, value, max_age=max_age, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
             )
         if from_cookie and session is None and not changes:
-            self._apply_cookie(response, None)  # a dead cookie is cleared
+            clear_session_cookies(response, settings)  # a dead cookie is cleared
         return response
-
-    def _apply_cookie(self, response: Response, issued: IssuedSession | None) -> None:
-        secure = self.rt.settings.secure_cookies
-        if issued is None:
-            response.delete_cookie(self.cookie_name, path="/", secure=secure, httponly=True, samesite="lax")
-            return
-        max_age = max(1, int((issued.session.expires_at - self.rt.clock.now()).total_seconds()))
-        response.set_cookie(
-            self.cookie_name,
-            issued.access_token,
-            max_age=min(max_age, self.rt.settings.access_token_ttl),
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="lax",
-        )
 
 
 NO_STORE = {"Cache-Control": "no-store"}  # answers carry tokens and personal data
@@ -184,7 +175,9 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _problem(status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _problem(
+    status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}], "data": None},
         status_code=status,
