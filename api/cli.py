@@ -159,7 +159,8 @@ def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
         result = await create_account(rt, new)
         if isinstance(result, Invalid):
             for p in result.problems:
-                print(f"portal: --{p.field.replace('fullName', 'full-name')}: {p.code}: {t(p.code, 'en', **p.params)}", file=sys.stderr)
+                option = p.field.replace("fullName", "full-name")
+                print(f"portal: --{option}: {p.code}: {t(p.code, 'en', **p.params)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(result.id)
         return 0

@@ -98,7 +98,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Сервис входа сейчас недоступен. Попробуйте позже или войдите по паролю.",
         "en": "This sign-in service is unavailable right now. Try again later or sign in with your password.",
     },
-    "NOT_LINKED": {"ru": "Этот способ входа не привязан к вашей учётной записи.", "en": "This sign-in method is not linked to your account."},
+    "NOT_LINKED": {
+        "ru": "Этот способ входа не привязан к вашей учётной записи.",
+        "en": "This sign-in method is not linked to your account.",
+    },
     "LAST_SIGN_IN_METHOD": {
         "ru": "Нельзя отвязать единственный способ входа. Сначала задайте пароль или привяжите другой сервис.",
         "en": "You cannot unlink your only way to sign in. Set a password or link another service first.",
@@ -116,7 +119,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "FED_PROVIDER_FAILED": {
         "ru": "Не удалось подтвердить вход через внешний сервис. Попробуйте ещё раз или войдите по паролю.",
-        "en": "We could not verify the sign-in with the external service. Please try again or sign in with your password.",
+        "en": (
+            "We could not verify the sign-in with the external service. "
+            "Please try again or sign in with your password."
+        ),
     },
     "FED_EMAIL_TAKEN": {
         "ru": "У нас уже есть учётная запись с этой электронной почтой. Войдите один раз по паролю и привяжите "
@@ -571,7 +577,7 @@ MESSAGES.update(
 def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
     """The first of our languages in the header's order of preference (q-values honoured)."""
     if preferred in LANGUAGES:
-        return preferred  # type: ignore[return-value]
+        return preferred
     if not accept_language:
         return DEFAULT_LANGUAGE
     ranked: list[tuple[float, int, str]] = []

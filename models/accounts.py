@@ -39,7 +39,8 @@ class Account(Model):
     password_changed_at = fields.DatetimeField(null=True)
     # Лицевой счёт: the housing account number, one piece of evidence staff may match when proving ownership.
     personal_account_number = fields.CharField(max_length=32, null=True, db_index=True)
-    erased_at = fields.DatetimeField(null=True)  # set when personal data was erased (152-FZ); the row stays as a tombstone
+    # Set when personal data was erased (152-FZ): the row stays as a tombstone.
+    erased_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "accounts"
