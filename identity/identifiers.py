@@ -83,6 +83,22 @@ def looks_like_phone(value: str) -> bool:
     return bool(_PHONE_CHARS_RE.match(value.strip())) and sum(c.isdigit() for c in value) >= 5
 
 
+def read_lookup_identifier(raw: str, region: str, field: str = "identifier") -> Identifier | None:
+    """What a stranger typed to sign in or reset: None when it names no possible account.
+
+    Raises FieldProblem only for what says nothing about accounts (empty, too long, control characters);
+    any other malformed input is answered exactly like an unknown identifier.
+    """
+    if has_control_characters(raw):
+        raise FieldProblem(field, "INVALID_CHARACTERS")
+    try:
+        return parse_identifier(raw, region, field)
+    except FieldProblem as problem:
+        if problem.code in ("REQUIRED", "TOO_LONG"):
+            raise
+        return None
+
+
 def parse_identifier(raw: str, region: str, field: str = "identifier") -> Identifier:
     """Reads what a resident typed into «e-mail, phone or login»; raises FieldProblem when it is none."""
     value = raw.strip()

@@ -29,7 +29,7 @@ from identity.accounts import find_account
 from identity.client import ClientInfo
 from identity.email_change import apply_pending_email_change
 from identity.errors import FieldProblem, Invalid, TooMany
-from identity.identifiers import Identifier, has_control_characters, parse_identifier
+from identity.identifiers import Identifier, read_lookup_identifier
 from identity.passwords import check_password_policy
 from identity.provider import revoke_partner_tokens
 from identity.sessions import revoke_sessions
@@ -112,15 +112,10 @@ async def request_password_reset(rt: Runtime, identifier: str, client: ClientInf
     """`requestPasswordReset`: the same answer, work and time for every identifier."""
     started = time.perf_counter()
     s = rt.settings
-    parsed: Identifier | None
-    if has_control_characters(identifier):
-        return Invalid.of(FieldProblem("identifier", "INVALID_CHARACTERS"))
     try:
-        parsed = parse_identifier(identifier, s.default_region)
+        parsed = read_lookup_identifier(identifier, s.default_region)
     except FieldProblem as problem:
-        if problem.code in ("REQUIRED", "TOO_LONG"):
-            return Invalid.of(problem)
-        parsed = None  # malformed but harmless: answered exactly like an unknown identifier
+        return Invalid.of(problem)
     limited = await rt.throttle.hit(RESET_REQUESTS_PER_CLIENT, client.address)
     if limited is not None:
         return limited

@@ -18,7 +18,7 @@ from api.runtime import Runtime
 from identity.accounts import find_account
 from identity.client import ClientInfo
 from identity.errors import FieldProblem, Invalid, TooMany
-from identity.identifiers import Identifier, has_control_characters, parse_identifier
+from identity.identifiers import Identifier, read_lookup_identifier
 from identity.sessions import IssuedSession, issue_session
 from identity.throttle import Backoff, Limit
 from support.audit import record
@@ -64,14 +64,10 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
         return Invalid.of(FieldProblem("password", "PASSWORD_TOO_LONG", max=s.password_max_length))
     if not password:
         return Invalid.of(FieldProblem("password", "REQUIRED"))
-    if has_control_characters(identifier):
-        return Invalid.of(FieldProblem("identifier", "INVALID_CHARACTERS"))
     try:
-        parsed = parse_identifier(identifier, s.default_region)
+        parsed = read_lookup_identifier(identifier, s.default_region)
     except FieldProblem as problem:
-        if problem.code in ("REQUIRED", "TOO_LONG"):
-            return Invalid.of(problem)
-        parsed = None  # malformed but harmless: answered exactly like an unknown identifier
+        return Invalid.of(problem)
 
     per_client = client_limit(rt)
     if (blocked := await rt.throttle.check(per_client, client.address)) is not None:
