@@ -16,6 +16,7 @@ from api.runtime import Runtime
 from identity.client import ClientInfo
 from identity.errors import FieldProblem
 from identity.identifiers import parse_identifier
+from identity.provider import revoke_partner_tokens
 from identity.sessions import revoke_sessions
 from models.accounts import Account, AccountStatus, Role
 from support.audit import record
@@ -100,7 +101,8 @@ async def set_disabled(
     client: ClientInfo | None = None,
     reason: str | None = None,
 ) -> Account | NotFound | Refused:
-    """Disabling ends every session and voids every reset link; re-enabling restores sign-in only."""
+    """Disabling ends every session and partner token family and voids every reset link; re-enabling restores
+    sign-in only (partners must sign the resident in again)."""
     account = await Account.filter(id=account_id, erased_at__isnull=True).first()
     if account is None:
         return NotFound()
@@ -117,6 +119,8 @@ async def set_disabled(
         if disabled:
             details["sessions_revoked"] = await revoke_sessions(rt, account_id=account.id)
             details["reset_tokens_voided"] = await void_reset_tokens(rt, account.id)
+            # Partners' token families end too (with back-channel logout where a partner registered one).
+            details["partner_grants_revoked"] = await revoke_partner_tokens(rt, account.id)
         await record(
             rt,
             "account.disabled" if disabled else "account.enabled",

@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from api.runtime import Runtime
 from identity.client import ClientInfo
+from identity.provider import revoke_partner_tokens
 from identity.sessions import revoke_sessions
 from models.accounts import Account, AccountStatus, Session
 from models.audit import AuditEvent
@@ -159,7 +160,9 @@ async def erase_account(
         )
         if account.email:
             counts["letters_deleted"] = await _delete_letters(account.email)
-        counts.update(await _revoke_elsewhere(account.id, now))
+        # Partners' token families end here, with back-channel logout where registered (before the sub is gone).
+        counts["partner_grants_revoked"] = await revoke_partner_tokens(rt, account.id)
+        counts.update(await _revoke_elsewhere(account.id))
         await Account.filter(id=account.id).update(
             full_name=ERASED_NAME,
             email=None,
@@ -190,8 +193,8 @@ async def _delete_letters(address: str) -> int:
     return int(await outbox.filter(to_address=address).delete())
 
 
-async def _revoke_elsewhere(account_id: UUID, now: datetime) -> dict[str, int]:
-    """Federated links and one-time codes go; partner token families end. Partner consents stay as records."""
+async def _revoke_elsewhere(account_id: UUID) -> dict[str, int]:
+    """Federated links and one-time codes go. Partner consents stay as records."""
     models = _models()
     counts: dict[str, int] = {}
     for name, key in (("FederatedIdentity", "federated_identities_deleted"), ("LoginCode", "login_codes_deleted"),
@@ -199,9 +202,4 @@ async def _revoke_elsewhere(account_id: UUID, now: datetime) -> dict[str, int]:
         model = models.get(name)
         if model is not None:
             counts[key] = int(await model.filter(account_id=account_id).delete())
-    grant = models.get("PartnerGrant")
-    if grant is not None:
-        counts["partner_grants_revoked"] = int(
-            await grant.filter(account_id=account_id, revoked_at__isnull=True).update(revoked_at=now)
-        )
     return counts

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from api.pages.providers import linked_identities, problem_from_query, provider_buttons
 from api.pages.web import Pages, Visit, describe_device
 from identity import sessions
+from identity.signout import sign_out_other_devices
 from support import audit
 
 ACCOUNT_NOTICES = {"others-ended": "notice.others_ended", "unlinked": "IdentityUnlinked"}
@@ -48,7 +49,7 @@ class AccountPages:
         return self.pages.render(visit, "account.html", context)
 
     async def end_other_sessions(self, request: Request) -> Response:
-        """"Sign out of all other devices": every other session of the account ends now."""
+        """"Sign out of all other devices": every other session of the account, and every partner's token, ends now."""
         visit = await self.pages.visit(request)
         if visit.session is None or visit.account is None:
             return self.pages.sign_in_first(visit, back="/account")
@@ -56,16 +57,8 @@ class AccountPages:
             context = await self._context(visit, None)
             context["problem"] = visit.t("form.expired")
             return self.pages.render(visit, "account.html", context, status=403)
-        account = visit.account
-        ended = await sessions.revoke_sessions(self.rt, account_id=account.id, keep=visit.session.id)
-        await audit.record(
-            self.rt,
-            "sessions.revoked_others",
-            actor_id=account.id,
-            subject_id=account.id,
-            client=visit.client,
-            details={"count": ended},
-        )
+        # Partners' tokens end too, with back-channel logout where registered (identity.signout).
+        await sign_out_other_devices(self.rt, visit.account.id, keep=visit.session.id, client=visit.client)
         return self.pages.redirect(visit, "/account?notice=others-ended")
 
     async def _context(self, visit: Visit, notice: str | None) -> dict[str, Any]:

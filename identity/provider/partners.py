@@ -128,6 +128,9 @@ async def revoke_partner_tokens(rt: Runtime, account_id: UUID) -> int:
     revoked = await PartnerGrant.filter(account_id=account_id, revoked_at__isnull=True).update(revoked_at=now)
     targets = {g.client.id: g.client.backchannel_logout_uri for g in live if g.client.backchannel_logout_uri}
     if targets:
+        # Keys are loaded here, in the caller's connection: the background task touches no database (it may
+        # outlive the caller's transaction, whose connection it would otherwise inherit).
+        await keyring_for(rt).load(rt)
         task = asyncio.get_running_loop().create_task(_notify(rt, account_id, targets))
         _background.add(task)
         task.add_done_callback(_background.discard)
@@ -151,7 +154,6 @@ def logout_token(rt: Runtime, client_id: str, account_id: UUID) -> str:
 
 
 async def _notify(rt: Runtime, account_id: UUID, targets: dict[str, str]) -> None:
-    await keyring_for(rt).load(rt)
     async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
         for client_id, uri in targets.items():
             try:

@@ -298,6 +298,7 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
             or row.client_id != client.row.id  # type: ignore[attr-defined]
             or row.used_at is not None
             or row.expires_at <= rt.clock.now()
+            or not row.account.is_active  # disabled or erased since the code was issued
         ):
             return None
         return CodeView(row)
