@@ -31,6 +31,9 @@ MISBEHAVING = {
     "badnonce": "wrong-nonce",
     "wrongiss": "wrong-issuer",
     "wrongaud": "wrong-audience",
+    "algnone": "alg-none",
+    "notyet": "not-yet-valid",
+    "wrongazp": "wrong-azp",
 }
 
 

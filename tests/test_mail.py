@@ -279,3 +279,39 @@ async def test_portal_worker_delivers_and_stops_cleanly(rt, settings, smtp_sink)
         output = process.communicate(timeout=20)[0].decode()
     assert process.returncode == 0, output
     assert "mail worker stopped" in output
+
+
+async def test_a_retried_letter_keeps_its_message_id(rt, clock):
+    """SECURITY.md 44: the server took the letter but answered with a temporary failure (the classic
+    duplicate); the retry carries the same Message-ID, so the receiving side can drop the copy."""
+    import email as email_lib
+
+    await drain(rt)
+    flaky = SmtpSink(port=free_port())
+    seen: list[str] = []
+    original = None
+
+    async def temporary_failure_once(server, session, envelope):  # type: ignore[no-untyped-def]
+        seen.append(email_lib.message_from_bytes(envelope.content)["Message-ID"])
+        if len(seen) == 1:
+            return "451 4.3.0 try again later"
+        return await original(server, session, envelope)  # type: ignore[misc]
+
+    flaky.start()
+    try:
+        handler = flaky._controller.handler  # type: ignore[union-attr]
+        original = handler.handle_DATA
+        handler.handle_DATA = temporary_failure_once
+        flaky_rt = other_runtime(rt, smtp_url=f"smtp://127.0.0.1:{flaky.port}")
+        to = address()
+        row = await queue(rt, to)
+        assert (await deliver_due(flaky_rt)).retrying >= 1
+        assert (await OutboxMessage.get(id=row.id)).status == OutboxStatus.PENDING
+        clock.advance(retry_delay(1) + 1)
+        await drain(flaky_rt)
+        letters = await flaky.wait_for(to)
+        assert len(letters) == 1 and len(seen) == 2
+        assert seen[0] == seen[1] == letters[0].message["Message-ID"]
+        assert seen[0].startswith(f"<outbox.{row.id}.")
+    finally:
+        flaky.stop()

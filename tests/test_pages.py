@@ -586,3 +586,26 @@ async def test_provider_buttons_are_forms_and_an_unreachable_provider_is_explain
     )
     assert gone.headers["location"] == "/account?problem=NOT_LINKED"
     assert "Этот способ входа не привязан" in (await fed_client.get(gone.headers["location"])).text
+
+
+async def test_a_ticket_number_alone_opens_nothing(app, client):
+    """SECURITY.md 47: the status page and the GraphQL lookup need the access key; the number alone shows nothing."""
+    from tests.mail_helpers import client_at
+
+    submit = """mutation($input: SupportTicketInput!) { submitSupportTicket(input: $input) {
+      __typename ... on SupportTicketSubmitted { accessKey ticket { number } } } }"""
+    form = {"fullName": "Пётр Сидоров", "registrationAddress": "ул. Мира, д. 1", "phone": "+7 912 000-11-22",
+            "accountIdentifier": f"{unique('p.')}@example.ru", "description": "Секретная подробность 4711",
+            "personalDataConsent": True}
+    async with client_at(app) as c:
+        done = (await c.post("/graphql", json={"query": submit, "variables": {"input": form}})).json()
+    number, key = done["data"]["submitSupportTicket"]["ticket"]["number"], done["data"]["submitSupportTicket"]["accessKey"]
+    opened = await client.get("/support/status", params={"number": number, "key": key})
+    assert opened.status_code == 200 and "data-status" in opened.text  # the pair opens it
+    for params in ({"number": number}, {"number": number, "key": ""}, {"number": number, "key": number}):
+        page = await client.get("/support/status", params=params)
+        assert "data-status" not in page.text and "4711" not in page.text, params
+    lookup = "query($n: String!, $k: String!) { supportTicket(number: $n, accessKey: $k) { number } }"
+    for k in ("", number, " "):
+        answer = (await client.post("/graphql", json={"query": lookup, "variables": {"n": number, "k": k}})).json()
+        assert answer["data"]["supportTicket"] is None, k

@@ -405,3 +405,81 @@ async def test_logout_with_a_matching_hint_redirects_and_ends_the_session(client
     client.cookies.update(cookies)  # the old cookie, replayed: its session has ended
     response = await client.get("/oauth/authorize", params=auth_params(client_id, verifier))
     assert response.headers["location"].startswith("/login?next=")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def test_an_unsigned_or_foreign_id_token_hint_is_not_trusted(client, gql, make_account, rt):
+    """SECURITY.md 25: the id_token_hint is a JWT we accept, so alg `none`, another key and another
+    audience never end a session silently or redirect anywhere."""
+    import json
+
+    from joserfc.jwk import RSAKey
+
+    await signed_in(client, gql, make_account)
+    after = "https://partner.example.com/signed-out"
+    client_id, secret = await partner(rt, first_party=True, post_logout_redirect_uris=[after])
+    other_id, _ = await partner(rt, first_party=True, post_logout_redirect_uris=[after])
+    verifier = new_token()
+    code = (await get_code(client, auth_params(client_id, verifier)))["code"]
+    tokens = (await exchange(client, client_id, secret, code, verifier)).json()
+    real = tokens["id_token"]
+    header, payload, _ = real.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    unsigned = f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{payload}."
+    stranger = RSAKey.generate_key(2048, parameters={"kid": json.loads(base64.urlsafe_b64decode(header + "=="))["kid"]})
+    foreign_key = jwt.encode({"alg": "RS256", "kid": stranger.kid}, claims, stranger)
+    tampered_audience = f"{header}.{_b64(json.dumps({**claims, 'aud': other_id}).encode())}.{real.split('.')[2]}"
+    not_a_jwt_id_token = tokens["access_token"]
+    for hint in (unsigned, foreign_key, tampered_audience, not_a_jwt_id_token):
+        response = await client.get(
+            "/oauth/logout", params=dict(id_token_hint=hint, post_logout_redirect_uri=after, state="s1")
+        )
+        assert "location" not in response.headers, (hint[:40], response.status_code)
+        assert response.status_code in (200, 400), response.status_code
+        if response.status_code == 200:
+            assert 'name="csrf"' in response.text  # at most, the resident is asked to confirm
+        still = await client.get("/oauth/authorize", params=auth_params(client_id, new_token()))
+        assert still.headers["location"].startswith(REDIRECT + "?code="), hint[:40]  # the session did not end
+    out = await client.get("/oauth/logout", params=dict(id_token_hint=real, post_logout_redirect_uri=after))
+    assert out.status_code == 302 and out.headers["location"] == after  # the genuine hint still works
+
+
+async def test_only_the_code_and_refresh_grants_exist(client, gql, make_account, rt):
+    """SECURITY.md 35: no password, client-credentials or implicit grant at the token endpoint."""
+    account = await signed_in(client, gql, make_account)
+    client_id, secret = await partner(rt, first_party=True)
+    for grant in (
+        dict(grant_type="password", username=account.email, password="correct horse battery staple", scope="openid"),
+        dict(grant_type="client_credentials", scope="openid"),
+        dict(grant_type="implicit"),
+        dict(grant_type="urn:ietf:params:oauth:grant-type:device_code", device_code="x"),
+    ):
+        response = await client.post("/oauth/token", data=grant, auth=(client_id, secret))
+        assert response.status_code == 400, (grant["grant_type"], response.text)
+        assert response.json()["error"] == "unsupported_grant_type", response.text
+        assert "access_token" not in response.json()
+
+
+async def test_partner_refresh_tokens_have_an_absolute_lifetime(client, gql, make_account, rt, clock):
+    """SECURITY.md 37: a refresh token used within its window still dies at the grant's absolute limit."""
+    await signed_in(client, gql, make_account)
+    client_id, secret = await partner(rt, first_party=True)
+    verifier = new_token()
+    code = (await get_code(client, auth_params(client_id, verifier)))["code"]
+    refresh_token = (await exchange(client, client_id, secret, code, verifier)).json()["refresh_token"]
+    window = min(rt.settings.refresh_token_ttl, rt.settings.session_max_age) - 60
+    elapsed = 0
+    while elapsed + window < rt.settings.session_max_age:
+        clock.advance(window)
+        elapsed += window
+        rotated = await client.post("/oauth/token", data=dict(grant_type="refresh_token", refresh_token=refresh_token),
+                                    auth=(client_id, secret))
+        assert rotated.status_code == 200, (elapsed, rotated.text)
+        refresh_token = rotated.json()["refresh_token"]
+    clock.advance(rt.settings.session_max_age - elapsed + 1)
+    late = await client.post("/oauth/token", data=dict(grant_type="refresh_token", refresh_token=refresh_token),
+                             auth=(client_id, secret))
+    assert late.status_code == 400 and late.json()["error"] == "invalid_grant", late.text

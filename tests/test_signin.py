@@ -247,3 +247,55 @@ async def test_duplicate_identifiers_are_refused(rt, make_account):
     assert isinstance(result, Invalid) and result.problems[0].code == "ALREADY_EXISTS"
     result = await create_account(rt, NewAccount(full_name="X", login=account.login.upper(), password=PASSWORD))
     assert isinstance(result, Invalid) and result.problems[0].field == "login"
+
+
+async def test_cookies_are_host_prefixed_and_secure_outside_loopback(
+    data_dir, database_url, smtp_sink, clock, database, make_account
+):
+    """SECURITY.md 22: behind an https public URL every session cookie is `__Host-`/`__Secure-`, Secure,
+    HttpOnly, SameSite=Lax, host-only; the loopback names are never used there."""
+    import httpx
+
+    from api.app import create_app
+    from api.runtime import Runtime
+    from tests.conftest import make_settings
+
+    public = "https://portal.example.ru"
+    rt = Runtime(make_settings(data_dir, database_url, smtp_sink.port, public_url=public), clock)
+    app = create_app(runtime=rt, manage_database=False)
+    account = await make_account()
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=public) as c:
+        c.cookies.set("portal_session", "planted-by-attacker")
+        done = await c.post("/graphql", json={"query": LOGIN, "variables": {"identifier": account.email,
+                                                                           "password": PASSWORD}})
+        assert done.json()["data"]["login"]["__typename"] == "LoginSuccess", done.text
+        set_cookies = {h.split("=", 1)[0]: h for h in done.headers.get_list("set-cookie")}
+        assert set(set_cookies) == {"__Host-portal_session", "__Secure-portal_refresh"}, set_cookies
+        for name, header in set_cookies.items():
+            attributes = [a.strip().lower() for a in header.split(";")[1:]]
+            assert {"secure", "httponly", "samesite=lax"} <= set(attributes), header
+            assert not any(a.startswith("domain") for a in attributes), header
+        assert "path=/" in set_cookies["__Host-portal_session"].lower().split("; ")
+        c.cookies.delete("portal_session")
+        assert (await c.post("/graphql", json={"query": "{ me { id } }"})).json()["data"]["me"]["id"] == str(account.id)
+
+        page = await c.get("/login")  # the pages' CSRF cookie follows the same rule
+        page_cookies = {h.split("=", 1)[0]: h.lower() for h in page.headers.get_list("set-cookie")}
+        assert page_cookies and all(name.startswith("__Host-") for name in page_cookies), page_cookies
+        assert all("secure" in h and "httponly" in h and "samesite=lax" in h for h in page_cookies.values())
+
+
+async def test_an_idle_session_ends_without_an_absolute_timeout_yet(gql, make_account, clock, rt):
+    """SECURITY.md 23 (idle): a refresh token unused for its lifetime is dead; used in time, it rolls on."""
+    account = await make_account()
+    session = await sign_in(gql, account.email)
+    ttl = rt.settings.refresh_token_ttl
+    assert ttl < rt.settings.session_max_age
+    clock.advance(ttl - 60)  # active just inside the idle window: the session rolls on
+    rotated = (await gql(REFRESH, {"t": session["refreshToken"]}))["refreshSession"]
+    assert rotated["__typename"] == "LoginSuccess"
+    clock.advance(ttl + 1)  # then idle for longer than the window
+    idle = (await gql(REFRESH, {"t": rotated["session"]["refreshToken"]}))["refreshSession"]
+    assert idle["__typename"] == "InvalidCredentials"
+    assert (await gql(ME, **bearer(rotated["session"]["accessToken"])))["me"] is None

@@ -7,7 +7,8 @@
 //
 // A client with "misbehave" gets a correct authorization response but a doctored ID token from the token
 // endpoint, re-signed with the provider's own key (or a foreign one): "expired", "bad-signature",
-// "wrong-nonce", "wrong-issuer", "wrong-audience". Prints "ready <issuer>" once it listens.
+// "wrong-nonce", "wrong-issuer", "wrong-audience", "not-yet-valid" (nbf ahead), "wrong-azp" (two audiences,
+// azp another client), "alg-none" (unsigned). Prints "ready <issuer>" once it listens.
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
@@ -66,10 +67,12 @@ provider.use(async (ctx, next) => {
   else if (mode === 'wrong-nonce') claims.nonce = 'not-the-nonce-that-was-sent';
   else if (mode === 'wrong-issuer') claims.iss = 'http://127.0.0.1:1';
   else if (mode === 'wrong-audience') claims.aud = 'somebody-else';
-  ctx.body = {
-    ...ctx.body,
-    id_token: await new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'op-key-1' }).sign(key),
-  };
+  else if (mode === 'not-yet-valid') claims.nbf = now + 3600;
+  else if (mode === 'wrong-azp') Object.assign(claims, { aud: [claims.aud, 'somebody-else'], azp: 'somebody-else' });
+  const idToken = mode === 'alg-none'
+    ? new jose.UnsecuredJWT(claims).encode()
+    : await new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'op-key-1' }).sign(key);
+  ctx.body = { ...ctx.body, id_token: idToken };
 });
 
 const server = provider.listen(port, '127.0.0.1', () => {
