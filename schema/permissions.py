@@ -8,6 +8,7 @@ The scheme: every staff field, query or mutation, returns a union that includes 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from strawberry.permission import BasePermission, PermissionExtension
@@ -40,12 +41,17 @@ class IsAdmin(RolePermission):
     roles = frozenset({Role.ADMIN})
 
 
+# Called when a signed-in caller is refused, with the field's arguments (e.g. to audit the attempt).
+OnDenied = Callable[[StrawberryInfo, dict[str, Any]], Awaitable[None]]
+
+
 class RoleGuard(PermissionExtension):
     """Checks the permissions before the resolver runs and answers with a typed error on refusal."""
 
-    def __init__(self, *permissions: RolePermission) -> None:
+    def __init__(self, *permissions: RolePermission, on_denied: OnDenied | None = None) -> None:
         super().__init__(list(permissions), use_directives=False)
         self.role_permissions = permissions
+        self.on_denied = on_denied
 
     def resolve(self, next_: Any, source: Any, info: StrawberryInfo, **kwargs: Any) -> Any:
         for permission in self.role_permissions:
@@ -56,12 +62,14 @@ class RoleGuard(PermissionExtension):
     async def resolve_async(self, next_: Any, source: Any, info: StrawberryInfo, **kwargs: Any) -> Any:
         for permission in self.role_permissions:
             if not permission.has_permission(source, info, **kwargs):
+                if self.on_denied is not None and info.context.account is not None:
+                    await self.on_denied(info, kwargs)
                 return permission.denial(info)
         return await next_(source, info, **kwargs)
 
 
-def requires(*permissions: type[RolePermission]) -> RoleGuard:
-    return RoleGuard(*(p() for p in permissions))
+def requires(*permissions: type[RolePermission], on_denied: OnDenied | None = None) -> RoleGuard:
+    return RoleGuard(*(p() for p in permissions), on_denied=on_denied)
 
 
 def guarded_roles(field: Any) -> frozenset[Role] | None:

@@ -767,14 +767,27 @@ class DeskMutation:
 
     @strawberry.mutation(
         description="ADMIN (not the requester): approve an e-mail change; the reset link goes to the new address.",
-        extensions=[requires(IsAdmin)],
+        extensions=[requires(IsAdmin, on_denied=lambda info, args: _audit_refused_decision(info, args, True))],
     )
     async def approve_recovery_email_change(self, info: Info, recovery_id: strawberry.ID) -> RecoveryResult:
         return await _decide(info, recovery_id, True)
 
-    @strawberry.mutation(description="ADMIN: reject a proposed e-mail change.", extensions=[requires(IsAdmin)])
+    @strawberry.mutation(
+        description="ADMIN: reject a proposed e-mail change.",
+        extensions=[requires(IsAdmin, on_denied=lambda info, args: _audit_refused_decision(info, args, False))],
+    )
     async def reject_recovery_email_change(self, info: Info, recovery_id: strawberry.ID) -> RecoveryResult:
         return await _decide(info, recovery_id, False)
+
+
+async def _audit_refused_decision(info: Any, args: dict[str, Any], approve: bool) -> None:
+    """A signed-in non-admin tried to approve or reject an e-mail change: the desk audits the refusal."""
+    ctx = info.context
+    try:
+        request_id = _account_id(str(args.get("recovery_id", "")), "recoveryId")
+    except FieldProblem:
+        request_id = None
+    await desk.refuse_decision_by_role(ctx.rt, request_id, approve, staff=ctx.account, client=ctx.client)
 
 
 async def _decide(info: Info, recovery_id: strawberry.ID, approve: bool) -> RecoveryResult:

@@ -269,7 +269,9 @@ async def change_status(
     if ticket.status == status:
         return Refused("UNCHANGED")
     async with in_transaction():
-        event = await ticket_service.change_status(rt, ticket, status, actor_id=staff.id, public_message=message)
+        event = await ticket_service.change_status(
+            rt, ticket, status, actor_id=staff.id, public_message=message, client=client
+        )
         if event is None:
             return Refused("UNCHANGED")
         to = _reply_address(ticket)
@@ -282,7 +284,7 @@ async def change_status(
                 lang=lang,
                 context={"number": ticket.number, "status_label": STATUS_LABELS[lang][status], "message": message},
             )
-    # support.tickets.change_status wrote the audit event (ticket.status_changed) with the actor and time.
+    # support.tickets.change_status wrote the audit event (ticket.status_changed) with actor, time and client.
     return ticket
 
 
@@ -382,23 +384,50 @@ async def verify_ownership(
     return check
 
 
-async def _verified_account(number: str) -> tuple[Ticket, Account] | NotFound | Refused:
-    """The ticket and the account its latest ownership check verified."""
+async def _refuse(
+    rt: Runtime,
+    code: str,
+    *,
+    step: str,
+    staff: Account,
+    client: ClientInfo,
+    ticket_number: str | None,
+    subject_id: UUID | None,
+    recovery_id: UUID | None = None,
+) -> Refused:
+    """A refused recovery step is a security event too: `recovery.refused`, with the rule and the step."""
+    details = {"reason": code, "step": step}
+    if recovery_id is not None:
+        details["recovery_id"] = str(recovery_id)
+    await record(rt, "recovery.refused", actor_id=staff.id, subject_id=subject_id, ticket_number=ticket_number,
+                 client=client, details=details)
+    return Refused(code)
+
+
+async def _verified_account(
+    rt: Runtime, number: str, *, step: str, staff: Account, client: ClientInfo, recovery_id: UUID | None = None
+) -> tuple[Ticket, Account] | NotFound | Refused:
+    """The ticket and the account its latest ownership check verified; a refusal is audited."""
     ticket = await _ticket(number)
     if ticket is None:
         return NotFound()
     latest = await OwnershipVerification.filter(ticket_number=ticket.number).order_by("-id").select_related(
         "account"
     ).first()
-    if latest is None or latest.outcome != VerificationOutcome.VERIFIED or latest.account is None:
-        return Refused("NOT_VERIFIED")
-    account: Account = latest.account
-    if account.erased_at is not None:
+    account: Account | None = latest.account if latest is not None else None
+    code: str | None = None
+    if latest is None or latest.outcome != VerificationOutcome.VERIFIED or account is None:
+        code = "NOT_VERIFIED"
+    elif account.erased_at is not None:
         return NotFound()
-    if account.status != AccountStatus.ACTIVE:
-        return Refused("ACCOUNT_DISABLED")
-    if account.password_hash is None:
-        return Refused("NO_PASSWORD")  # a federated-only account recovers through its provider
+    elif account.status != AccountStatus.ACTIVE:
+        code = "ACCOUNT_DISABLED"
+    elif account.password_hash is None:
+        code = "NO_PASSWORD"  # a federated-only account recovers through its provider
+    if code is not None or account is None:
+        return await _refuse(rt, code or "NOT_VERIFIED", step=step, staff=staff, client=client,
+                             ticket_number=ticket.number, subject_id=account.id if account else None,
+                             recovery_id=recovery_id)
     return ticket, account
 
 
@@ -441,12 +470,13 @@ async def send_reset_link(
     rt: Runtime, number: str, *, staff: Account, client: ClientInfo
 ) -> RecoveryRequest | NotFound | Refused:
     """Path (a): a reset link to the verified account's own e-mail address."""
-    found = await _verified_account(number)
+    found = await _verified_account(rt, number, step="reset_link", staff=staff, client=client)
     if not isinstance(found, tuple):
         return found
     ticket, account = found
     if not account.email:
-        return Refused("NO_EMAIL")
+        return await _refuse(rt, "NO_EMAIL", step="reset_link", staff=staff, client=client,
+                             ticket_number=ticket.number, subject_id=account.id)
     now = rt.clock.now()
     async with in_transaction():
         await _supersede(account.id, now)
@@ -466,7 +496,7 @@ async def request_email_change(
 ) -> RecoveryRequest | NotFound | Refused | Invalid:
     """Path (b), step 1: propose moving the account to a new address (the ticket's reply address by default).
     Nothing is sent until an admin other than the requester approves."""
-    found = await _verified_account(number)
+    found = await _verified_account(rt, number, step="email_change_request", staff=staff, client=client)
     if not isinstance(found, tuple):
         return found
     ticket, account = found
@@ -477,10 +507,14 @@ async def request_email_change(
         address = normalize_email(raw, "newEmail")
     except FieldProblem as problem:
         return Invalid.of(problem)
+    refusal = None
     if address == account.email:
-        return Refused("SAME_EMAIL")
-    if await Account.filter(email=address).exclude(id=account.id).exists():
-        return Refused("EMAIL_TAKEN")
+        refusal = "SAME_EMAIL"
+    elif await Account.filter(email=address).exclude(id=account.id).exists():
+        refusal = "EMAIL_TAKEN"
+    if refusal is not None:
+        return await _refuse(rt, refusal, step="email_change_request", staff=staff, client=client,
+                             ticket_number=ticket.number, subject_id=account.id)
     now = rt.clock.now()
     async with in_transaction():
         await _supersede(account.id, now)
@@ -507,25 +541,29 @@ async def decide_email_change(
     ).first()
     if request is None or request.account is None:
         return NotFound()
-    if admin.role != Role.ADMIN:
-        return Refused("ADMIN_ONLY")
-    if request.requested_by_id == admin.id:  # type: ignore[attr-defined]
-        # A self-approval attempt is itself a security event worth seeing in the log.
-        await record(rt, "recovery.self_approval_refused", actor_id=admin.id, subject_id=request.account_id,  # type: ignore[attr-defined]
-                     ticket_number=request.ticket_number, client=client, details={"recovery_id": str(request.id)})
-        return Refused("SAME_APPROVER")
-    if request.status != RecoveryStatus.AWAITING_APPROVAL:
-        return Refused("ALREADY_DECIDED")
     account: Account = request.account
+    step = "email_change_approval" if approve else "email_change_rejection"
+
+    async def refuse(code: str) -> Refused:
+        return await _refuse(rt, code, step=step, staff=admin, client=client, ticket_number=request.ticket_number,
+                             subject_id=account.id, recovery_id=request.id)
+
+    if admin.role != Role.ADMIN:
+        return await refuse("ADMIN_ONLY")
+    if request.requested_by_id == admin.id:  # type: ignore[attr-defined]
+        return await refuse("SAME_APPROVER")
+    if request.status != RecoveryStatus.AWAITING_APPROVAL:
+        return await refuse("ALREADY_DECIDED")
     if approve:
         # The ticket must still be verified for this account at the moment of approval.
-        found = await _verified_account(request.ticket_number)
+        found = await _verified_account(rt, request.ticket_number, step=step, staff=admin, client=client,
+                                        recovery_id=request.id)
         if not isinstance(found, tuple):
             return found
         if found[1].id != account.id:
-            return Refused("NOT_VERIFIED")
+            return await refuse("NOT_VERIFIED")
         if await Account.filter(email=request.new_email).exclude(id=account.id).exists():
-            return Refused("EMAIL_TAKEN")
+            return await refuse("EMAIL_TAKEN")
     now = rt.clock.now()
     async with in_transaction():
         claimed = await RecoveryRequest.filter(id=request.id, status=RecoveryStatus.AWAITING_APPROVAL).update(
@@ -533,7 +571,7 @@ async def decide_email_change(
             decided_by_id=admin.id, decided_at=now, sent_at=now if approve else None,
         )
         if not claimed:
-            return Refused("ALREADY_DECIDED")
+            return await refuse("ALREADY_DECIDED")
         if approve:
             assert request.new_email is not None
             token_id = await _issue_reset(rt, account, request.new_email)
@@ -559,3 +597,17 @@ async def decide_email_change(
     request.decided_by = admin
     request.decided_at = now
     return request
+
+
+async def refuse_decision_by_role(
+    rt: Runtime, request_id: UUID | None, approve: bool, *, staff: Account, client: ClientInfo
+) -> Refused:
+    """A caller without the ADMIN role tried to approve or reject (refused before the desk by the role guard):
+    audited as `recovery.refused` with reason ADMIN_ONLY, like any other refused recovery step."""
+    request = await RecoveryRequest.filter(id=request_id).first() if request_id is not None else None
+    return await _refuse(
+        rt, "ADMIN_ONLY", step="email_change_approval" if approve else "email_change_rejection", staff=staff,
+        client=client, ticket_number=request.ticket_number if request else None,
+        subject_id=request.account_id if request else None,  # type: ignore[attr-defined]
+        recovery_id=request.id if request else None,
+    )

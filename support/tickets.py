@@ -467,8 +467,9 @@ async def change_status(
     *,
     actor_id: UUID | None,
     public_message: str | None = None,
+    client: ClientInfo | None = None,
 ) -> TicketEvent | None:
-    """Moves a ticket to a new status and records who, when and what the resident was told.
+    """Moves a ticket to a new status and records who, when, from where and what the resident was told.
 
     One conditional UPDATE on the status the caller saw, so two concurrent changes cannot both win;
     None when the ticket was changed in the meantime (or already has that status).
@@ -497,6 +498,7 @@ async def change_status(
             "ticket.status_changed",
             actor_id=actor_id,
             ticket_number=ticket.number,
+            client=client,
             details={"from": from_status.value, "to": to_status.value},
         )
     ticket.status = to_status
