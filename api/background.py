@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 
 from api import db
 from api.runtime import Runtime
-from identity.reset import prune_reset_tokens
+from identity.housekeeping import prune_expired
 from mail import worker
 
 log = logging.getLogger("portal.worker")
 
-HOUSEKEEPING: tuple[worker.Job, ...] = (prune_reset_tokens,)
+# Run about hourly beside delivery (mail.worker.HOUSEKEEPING_SECONDS); the outbox is pruned by the loop itself.
+HOUSEKEEPING: tuple[worker.Job, ...] = (prune_expired,)
 
 
 @contextlib.asynccontextmanager

@@ -14,7 +14,7 @@ from mail.delivery import BATCH_SIZE, deliver_due, prune
 log = logging.getLogger("portal.mail")
 
 POLL_SECONDS = 1.0
-HOUSEKEEPING_SECONDS = 600.0
+HOUSEKEEPING_SECONDS = 3600.0  # pruning (the outbox, then the jobs passed in): about hourly, first at start
 
 Job = Callable[[Runtime], Awaitable[object]]
 
