@@ -34,6 +34,7 @@ MISBEHAVING = {
     "algnone": "alg-none",
     "notyet": "not-yet-valid",
     "wrongazp": "wrong-azp",
+    "staleiat": "stale-iat",
 }
 
 

@@ -299,3 +299,22 @@ async def test_an_idle_session_ends_without_an_absolute_timeout_yet(gql, make_ac
     idle = (await gql(REFRESH, {"t": rotated["session"]["refreshToken"]}))["refreshSession"]
     assert idle["__typename"] == "InvalidCredentials"
     assert (await gql(ME, **bearer(rotated["session"]["accessToken"])))["me"] is None
+
+
+async def test_session_tokens_are_long_random_references_and_erasure_ends_them(gql, make_account, rt):
+    """SECURITY.md 21: access and refresh tokens carry ≥ 128 bits (43 URL-safe characters = 256 bits), never
+    repeat, and an erased account's tokens stop working at once."""
+    import re
+
+    from support.privacy import erase_account
+
+    account = await make_account()
+    sessions = [await sign_in(gql, account.email) for _ in range(3)]
+    tokens = [s[k] for s in sessions for k in ("accessToken", "refreshToken")]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43,}", t) for t in tokens), tokens
+    assert len(set(tokens)) == len(tokens)
+    erased = await erase_account(rt, account.id, actor=None, client=None)
+    assert isinstance(erased, dict) and erased["sessions_revoked"] == 3
+    for s in sessions:
+        assert (await gql(ME, **bearer(s["accessToken"])))["me"] is None
+        assert (await gql(REFRESH, {"t": s["refreshToken"]}))["refreshSession"]["__typename"] == "InvalidCredentials"

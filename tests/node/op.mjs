@@ -8,7 +8,7 @@
 // A client with "misbehave" gets a correct authorization response but a doctored ID token from the token
 // endpoint, re-signed with the provider's own key (or a foreign one): "expired", "bad-signature",
 // "wrong-nonce", "wrong-issuer", "wrong-audience", "not-yet-valid" (nbf ahead), "wrong-azp" (two audiences,
-// azp another client), "alg-none" (unsigned). Prints "ready <issuer>" once it listens.
+// azp another client), "alg-none" (unsigned), "stale-iat" (issued a day ago, not yet expired). Prints "ready <issuer>" once it listens.
 import * as jose from 'jose';
 import Provider from 'oidc-provider';
 
@@ -68,6 +68,7 @@ provider.use(async (ctx, next) => {
   else if (mode === 'wrong-issuer') claims.iss = 'http://127.0.0.1:1';
   else if (mode === 'wrong-audience') claims.aud = 'somebody-else';
   else if (mode === 'not-yet-valid') claims.nbf = now + 3600;
+  else if (mode === 'stale-iat') Object.assign(claims, { iat: now - 86400, exp: now + 300 });
   else if (mode === 'wrong-azp') Object.assign(claims, { aud: [claims.aud, 'somebody-else'], azp: 'somebody-else' });
   const idToken = mode === 'alg-none'
     ? new jose.UnsecuredJWT(claims).encode()
