@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from tortoise.transactions import in_transaction
-
 from api.runtime import Runtime
 from identity.accounts import find_account
 from identity.client import ClientInfo
@@ -21,7 +19,7 @@ from identity.errors import FieldProblem, Invalid, TooMany
 from identity.identifiers import Identifier, read_lookup_identifier
 from identity.sessions import IssuedSession, issue_session
 from identity.throttle import Backoff, Limit
-from support.audit import record
+from support.audit import record, record_statement
 
 # Waits after the 1st..10th consecutive failure (the last repeats): free, then 2-32 s, then 15-minute locks.
 SIGNIN_BACKOFF = Backoff(
@@ -93,10 +91,9 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
     if client.locale != account.preferred_language:
         account.preferred_language = client.locale
         await account.save(update_fields=["preferred_language"])
-    async with in_transaction():  # the session and its audit record: one commit (a disk flush) instead of two
-        issued = await issue_session(rt, account, client, "pwd")
-        await record(rt, "signin.success", actor_id=account.id, subject_id=account.id, client=client)
-    return issued
+    # The session and its audit record: one atomic write (one commit, one trip to the database).
+    audit = record_statement(rt, "signin.success", actor_id=account.id, subject_id=account.id, client=client)
+    return await issue_session(rt, account, client, "pwd", also=[audit])
 
 
 async def clear_signin_lock(rt: Runtime, account_id: UUID) -> None:

@@ -11,6 +11,7 @@ from tortoise.expressions import Q
 from api.runtime import Runtime
 from identity.client import ClientInfo
 from models.audit import AuditEvent
+from models.batch import InsertRow, Statement
 from support.paging import Page, decode_cursor, encode_cursor, page_size
 
 CURSOR_KIND = "audit"
@@ -28,6 +29,35 @@ async def record(
 ) -> AuditEvent:
     """Appends one event. `action` is a dotted name, e.g. `signin.success`, `password.reset`, `ticket.assigned`."""
     return await AuditEvent.create(
+        occurred_at=rt.clock.now(),
+        action=action,
+        actor_id=actor_id,
+        subject_id=subject_id,
+        ticket_number=ticket_number,
+        client_address=client.address if client else None,
+        user_agent=client.user_agent if client else None,
+        details=details or {},
+    )
+
+
+_AUDIT_ROW = InsertRow(
+    AuditEvent,
+    ("occurred_at", "action", "actor_id", "subject_id", "ticket_number", "client_address", "user_agent", "details"),
+)
+
+
+def record_statement(
+    rt: Runtime,
+    action: str,
+    *,
+    actor_id: UUID | None = None,
+    subject_id: UUID | None = None,
+    client: ClientInfo | None = None,
+    ticket_number: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Statement:
+    """The row `record` writes, as a statement for `models.batch.write_atomically` (the caller's other writes)."""
+    return _AUDIT_ROW.row(
         occurred_at=rt.clock.now(),
         action=action,
         actor_id=actor_id,
