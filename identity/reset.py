@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.transactions import in_transaction
 
 from api.runtime import Runtime
@@ -36,10 +36,11 @@ from identity.sessions import revoke_sessions
 from identity.signin import clear_signin_lock
 from identity.throttle import Limit
 from identity.tokens import new_token
-from mail.outbox import enqueue, enqueue_decoy
+from mail.outbox import decoy_statement, enqueue, enqueue_statement
 from models.accounts import Account, AccountStatus
+from models.batch import InsertRow, Statement, write_atomically
 from models.reset import PasswordResetToken
-from support.audit import record
+from support.audit import record, record_statement
 
 # Reset letters per account (or per unknown identifier): beyond this the answer is unchanged and nothing is sent.
 RESET_LETTERS_PER_ACCOUNT = Limit("reset.letters.account", 3, 3600)
@@ -98,7 +99,14 @@ async def _provider_names(rt: Runtime, account_id: uuid.UUID) -> list[str]:
     model = apps["models"].get("FederatedIdentity") if apps is not None and "models" in apps else None
     if model is None:
         return []
-    ids = await model.filter(account_id=account_id).values_list("provider", flat=True)
+    # Built from the model's metadata rather than through the query builder: this runs on every request.
+    meta = model._meta
+    client = connections.get("default")
+    param = "$1" if client.capabilities.dialect == "postgres" else "?"
+    provider_column = meta.fields_db_projection["provider"]
+    sql = f'SELECT "{provider_column}" FROM "{meta.db_table}" WHERE "account_id" = {param}'  # noqa: S608
+    _, rows = await client.execute_query(sql, [str(account_id)])
+    ids = [row[provider_column] for row in rows]
     try:
         from identity.providers import load_providers
 
@@ -106,6 +114,22 @@ async def _provider_names(rt: Runtime, account_id: uuid.UUID) -> list[str]:
     except Exception:  # noqa: BLE001 - a letter still goes out without the names
         names = {}
     return sorted({names.get(str(pid), str(pid)) for pid in ids})
+
+
+_TOKEN_ROW = InsertRow(
+    PasswordResetToken, ("account_id", "token_hash", "created_at", "expires_at", "voided_at", "client_address")
+)
+
+
+def _void_live_tokens(account_id: uuid.UUID, now: datetime) -> Statement:
+    """`void_reset_tokens` as a statement (the request batches it with its other writes)."""
+    meta = PasswordResetToken._meta
+    convert = meta.fields_map["voided_at"].to_db_value
+    sql = (
+        f'UPDATE "{meta.db_table}" SET "voided_at" = ? '  # noqa: S608 - names from the model's metadata
+        'WHERE "account_id" = ? AND "used_at" IS NULL AND "voided_at" IS NULL'
+    )
+    return Statement(sql, (convert(now, PasswordResetToken), str(account_id)))
 
 
 async def request_password_reset(rt: Runtime, identifier: str, client: ClientInfo) -> RequestOutcome:
@@ -134,44 +158,48 @@ async def request_password_reset(rt: Runtime, identifier: str, client: ClientInf
     token = new_token()
     owner = account if kind == "link" else None
     lang = letter_language(account, client) if account else client.locale
-    async with in_transaction():
-        await PasswordResetToken.filter(
-            account_id=owner.id if owner else _NOBODY, used_at__isnull=True, voided_at__isnull=True
-        ).update(voided_at=now)  # one live token per account: the newest
-        await PasswordResetToken.create(
-            account_id=owner.id if owner else None,
-            token_hash=rt.tokens.digest(TOKEN_PURPOSE, token),
-            created_at=now,
-            expires_at=expires if owner else now,
-            voided_at=None if owner else now,
-            client_address=client.address,
+    context: dict[str, Any] = {
+        "full_name": account.full_name if account else "",
+        "reset_url": reset_link(rt, token),
+        "valid_minutes": s.reset_token_ttl // 60,
+    }
+    if kind == "link" and account is not None and account.email:
+        letter = enqueue_statement(
+            rt, template="password_reset", to=account.email, lang=lang, context=context, expires_at=expires
         )
-        context: dict[str, Any] = {
-            "full_name": account.full_name if account else "",
-            "reset_url": reset_link(rt, token),
-            "valid_minutes": s.reset_token_ttl // 60,
-        }
-        if kind == "link" and account is not None and account.email:
-            await enqueue(
-                rt, template="password_reset", to=account.email, lang=lang, context=context, expires_at=expires
-            )
-        elif kind == "no_password" and account is not None and account.email:
-            await enqueue(
-                rt,
-                template="password_reset_no_password",
-                to=account.email,
-                lang=lang,
-                context={"full_name": account.full_name, "providers": providers},
-            )
-        else:
-            await enqueue_decoy(rt, template="password_reset", context=context)
-        await record(
+    elif kind == "no_password" and account is not None and account.email:
+        letter = enqueue_statement(
             rt,
-            "password.reset_requested",
-            subject_id=account.id if account else None,
-            client=client,
-            details={"letter": kind or "none"},
+            template="password_reset_no_password",
+            to=account.email,
+            lang=lang,
+            context={"full_name": account.full_name, "providers": providers},
         )
+    else:
+        letter = decoy_statement(rt, template="password_reset", context=context)
+    # The same four writes for everyone, all or none, in one trip (models.batch): void older tokens (one live
+    # token per account: the newest), the token (a decoy is born voided, with no account), the letter, the audit.
+    await write_atomically(
+        [
+            _void_live_tokens(owner.id if owner else _NOBODY, now),
+            _TOKEN_ROW.row(
+                account_id=owner.id if owner else None,
+                token_hash=rt.tokens.digest(TOKEN_PURPOSE, token),
+                created_at=now,
+                expires_at=expires if owner else now,
+                voided_at=None if owner else now,
+                client_address=client.address,
+            ),
+            letter,
+            record_statement(
+                rt,
+                "password.reset_requested",
+                subject_id=account.id if account else None,
+                client=client,
+                details={"letter": kind or "none"},
+            ),
+        ]
+    )
     await asyncio.sleep(max(0.0, REQUEST_FLOOR_SECONDS - (time.perf_counter() - started)))
     return ResetRequested()
 

@@ -28,6 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from api.runtime import Runtime
+from models.batch import InsertRow, Statement
 from models.mail import OutboxMessage, OutboxStatus
 
 SEAL_PURPOSE = "mail-outbox-seal"
@@ -62,6 +63,39 @@ def unseal(rt: Runtime, payload: str, *, to: str) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise ValueError("the sealed mail context is not an object")
     return result
+
+
+# Every column but the id: the row as `enqueue` writes it, for callers that batch their writes (models.batch).
+_OUTBOX_ROW = InsertRow(
+    OutboxMessage,
+    ("template", "to_address", "lang", "payload", "status", "dedupe_key", "created_at", "expires_at",
+     "next_attempt_at", "attempts", "claimed_until", "claim_token", "finished_at", "last_error"),
+)
+
+
+def enqueue_statement(
+    rt: Runtime, *, template: str, to: str, lang: str, context: dict[str, Any], expires_at: datetime | None = None
+) -> Statement:
+    """What `enqueue` writes (without `dedupe_key`), as a statement for `models.batch.write_atomically`."""
+    if any(c in to for c in "\r\n\0"):
+        raise ValueError("a recipient address must not contain control characters")
+    now = rt.clock.now()
+    return _OUTBOX_ROW.row(
+        template=template, to_address=to, lang=lang, payload=seal(rt, context, to=to), status=OutboxStatus.PENDING,
+        dedupe_key=None, created_at=now, expires_at=expires_at, next_attempt_at=now, attempts=0,
+        claimed_until=None, claim_token=None, finished_at=None, last_error=None,
+    )
+
+
+def decoy_statement(rt: Runtime, *, template: str, context: dict[str, Any]) -> Statement:
+    """What `enqueue_decoy` writes (sealing included, so the work is the same), as a statement."""
+    seal(rt, context, to="")
+    now = rt.clock.now()
+    return _OUTBOX_ROW.row(
+        template=template, to_address="", lang="", payload=None, status=OutboxStatus.DISCARDED,
+        dedupe_key=None, created_at=now, expires_at=None, next_attempt_at=now, attempts=0,
+        claimed_until=None, claim_token=None, finished_at=now, last_error=None,
+    )
 
 
 async def enqueue(
