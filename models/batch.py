@@ -129,7 +129,11 @@ async def write_atomically(statements: Sequence[Statement]) -> None:
         values = [value for statement in statements for value in statement.values]
         await client.execute_query(combined_sql([s.sql for s in statements]), values)
         return
-    if kind != "sqlite" or isinstance(client, TransactionalDBClient) or not hasattr(client, "_connection"):
+    if isinstance(client, TransactionalDBClient):  # inside the caller's transaction: join it
+        for statement in statements:
+            await client.execute_query(statement.sql, list(statement.values))
+        return
+    if kind != "sqlite" or not hasattr(client, "_connection"):
         from tortoise.transactions import in_transaction
 
         async with in_transaction() as conn:

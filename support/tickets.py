@@ -37,8 +37,9 @@ from identity.throttle import Limit
 from identity.tokens import new_token
 from mail.outbox import enqueue, enqueue_decoy
 from models.accounts import Account
+from models.batch import InsertRow, write_atomically
 from models.support import Ticket, TicketCategory, TicketEvent, TicketMessage, TicketStatus
-from support.audit import record
+from support.audit import record, record_statement
 
 FULL_NAME_MAX = 200
 ADDRESS_MAX = 500
@@ -289,6 +290,9 @@ async def _next_number(conn: BaseDBAsyncClient, year: int) -> str:
 # --- submission ---------------------------------------------------------------------------------------------
 
 
+_CREATED_EVENT = InsertRow(TicketEvent, ("ticket_id", "from_status", "to_status", "actor_id", "occurred_at"))
+
+
 async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | None, client: ClientInfo) -> SubmitOutcome:
     """Files a ticket: validate, replay an idempotent retry, throttle, then one transaction with the letters.
 
@@ -344,11 +348,12 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
             throttled = await rt.throttle.hit(limit, throttle_key)
             if throttled is not None:
                 raise _Throttled(throttled)
-            await TicketEvent.create(
-                ticket=ticket, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
-            )
             await _send_letters(rt, ticket, access_key, account, owner, client)
-            await record(
+            # The first event and the audit record: one trip (models.batch), no model instances.
+            event = _CREATED_EVENT.row(
+                ticket_id=ticket.id, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
+            )
+            audit = record_statement(
                 rt,
                 "ticket.submitted",
                 actor_id=account_id,
@@ -357,6 +362,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
                 client=client,
                 details={"category": clean.category.value},
             )
+            await write_atomically([event, audit])
     except _Throttled as exc:
         return exc.too_many
     except IntegrityError:
