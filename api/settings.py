@@ -9,9 +9,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.localtime import load_zone
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
@@ -45,6 +48,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     cors_origins: str | None = None
     default_region: str = "RU"
+    timezone: str = "Europe/Moscow"  # IANA zone of every time shown to a person (stored times stay UTC)
     password_min_length: int = Field(default=12, ge=8)
     password_max_length: int = Field(default=256, ge=64, le=4096)
     reset_token_ttl: int = Field(default=1800, ge=60)
@@ -81,6 +85,12 @@ class Settings(BaseSettings):
     def _region_upper(cls, value: str) -> str:
         return value.upper()
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        load_zone(value)  # ValueError -> "PORTAL_TIMEZONE: ..." at start-up, not at the first page
+        return value
+
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
         parts = urlsplit(self.public_url)
@@ -99,6 +109,10 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return load_zone(self.timezone)
 
     @cached_property
     def public_origin(self) -> str:

@@ -12,26 +12,23 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, TemplateNotFound, select_autoescape
+from jinja2 import Environment, PackageLoader, TemplateNotFound, pass_context, select_autoescape
+from jinja2.runtime import Context
 
+from api.localtime import format_local, parse_instant
 from api.settings import Settings
 
 LANGUAGES = ("ru", "en")
 FALLBACK = "ru"
 
 
-def _when(value: object) -> str:
-    """An ISO-8601 string or datetime as `2026-11-25 18:02 UTC`."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return str(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return "" if value is None else str(value)
+@pass_context
+def _when(ctx: Context, value: object) -> str:
+    """An ISO-8601 string or datetime in the portal's zone for the letter's language (api.localtime)."""
+    instant = parse_instant(value)
+    if instant is None:
+        return "" if value is None else str(value)
+    return format_local(instant, ctx["_zone"], ctx["lang"])
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +76,7 @@ def render(
     """The letter as it goes on the wire: From, To, Subject, Date, Message-ID, Auto-Submitted, text + HTML."""
     lang = _template_lang(template, lang if lang in LANGUAGES else FALLBACK)
     env = environment()
-    values = {**context, "public_url": settings.public_url, "lang": lang, "to": to}
+    values = {**context, "public_url": settings.public_url, "lang": lang, "to": to, "_zone": settings.zone}
     subject = env.get_template(f"{template}.{lang}.subject.j2").render(values)
     subject = " ".join(subject.split())  # one line: no header injection through a template or its context
     text = env.get_template(f"{template}.{lang}.txt.j2").render(values)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
@@ -17,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.http import LANG_COOKIE, client_info, session_cookie_name
 from api.i18n import LANGUAGES, t
+from api.localtime import format_local
 from api.runtime import Runtime
 from identity.client import ClientInfo
 from identity.errors import FieldProblem, Invalid
@@ -194,7 +196,7 @@ class Pages:
             "lang_links": self.lang_links(request, visit.lang),
             "errors": {},
             "form": {},
-            "fmt_time": lambda value: format_time(value, visit.lang),
+            "fmt_time": lambda value: format_time(value, visit.lang, self.rt.settings.zone),
         }
         values.update(context or {})
         html = _env.get_template(template).render(values)
@@ -271,13 +273,9 @@ class Pages:
         return self.redirect(visit, "/session/refresh?" + urlencode({"next": here}))
 
 
-def format_time(value: datetime | None, lang: str) -> str:
-    """A readable UTC time; the optional script rewrites it in the reader's own time zone."""
-    if value is None:
-        return ""
-    if lang == "ru":
-        return value.strftime("%d.%m.%Y, %H:%M") + " UTC"
-    return value.strftime("%d %b %Y, %H:%M") + " UTC"
+def format_time(value: datetime | None, lang: str, zone: ZoneInfo) -> str:
+    """A readable time in the portal's zone (PORTAL_TIMEZONE), the zone named; `<time datetime>` keeps UTC."""
+    return "" if value is None else format_local(value, zone, lang)
 
 
 def describe_device(user_agent: str | None, lang: str) -> str:

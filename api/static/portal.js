@@ -38,15 +38,6 @@
     });
   });
 
-  // Times in the reader's own time zone.
-  var lang = document.documentElement.lang || "ru";
-  document.querySelectorAll("time[data-local]").forEach(function (el) {
-    var when = new Date(el.getAttribute("datetime"));
-    if (!isNaN(when)) {
-      el.textContent = when.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
-    }
-  });
-
   // Copy buttons for the ticket number and status link.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     if (!navigator.clipboard) { return; }
