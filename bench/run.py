@@ -31,6 +31,11 @@ SERVER_CORE = "0"
 ROUNDS = 3  # baseline and figure alternate this many times
 LIVE: list[Server] = []
 LOAD_CORE = "1"
+# Failed sign-ins (#13): each account or unknown identifier takes at most 4 wrong attempts, the free ones of
+# identity.signin's backoff; the throttle is left as it is. Separate ranges, never the login figure's accounts.
+WRONG_START, DISABLED_START, UNKNOWN_START = 2_000_000, 3_000_000, 4_000_000  # UNKNOWN_START's are never seeded
+FAILURE_RATE_CAP = 100  # answers/s one connection is assumed never to exceed; wrk wraps a list at most 4 times at 4x
+WRONG_PASSWORD = "Not the bench password 4k9w"
 
 LOGIN = (
     "mutation Login($i: String!, $p: String!) { login(identifier: $i, password: $p) { __typename "
@@ -237,6 +242,20 @@ class Pass:
             "-m", "bench.seed", "--count", str(self.accounts), "--migrate", "--analyze", stdin=PASSWORD + "\n"
         )
         self.stored_hash = out.strip().splitlines()[-1]
+        count = self.failure_accounts()
+        self.log(f"  and {count} more for wrong passwords, {count} disabled (each tried at most 4 times)")
+        for start, flags in ((WRONG_START, []), (DISABLED_START, ["--disabled"])):
+            self.python(
+                "-m", "bench.seed", "--start", str(start), "--count", str(count), "--analyze", *flags,
+                stdin=PASSWORD + "\n",
+            )
+
+    def failure_run_seconds(self) -> int:
+        return max(1, round(max(2.0, self.seconds / ROUNDS)))
+
+    def failure_accounts(self) -> int:
+        """Accounts per kind of failure: a fresh slice for every round, sized so no account passes 4 attempts."""
+        return ROUNDS * FAILURE_RATE_CAP * self.failure_run_seconds()
 
     def argon2(self, op: str, seconds: float = 4.0) -> None:
         """Argon2 on the server's core (the server idle meanwhile); every sample is kept and averaged."""
@@ -318,6 +337,7 @@ class Pass:
             )
             if self.db.postgres:
                 self.drive("login_c1_small", url, login, ok_login, 1)
+            self.login_failures(url)
             insert_step = lambda: self.drive("insert", base.url + "/insert", insert, '"inserted":', 32, t)  # noqa: E731
             if "requestPasswordReset" in self.mutations:
                 self.reset_requests(url, insert_step, t)
@@ -339,6 +359,34 @@ class Pass:
         )
         # Every answer waits out the service's 50 ms floor: enough connections keep the core busy meanwhile.
         self.alternate(insert_step, lambda: self.drive("reset_request", url, known, expect, 128, t))
+
+    def login_failures(self, url: str) -> None:
+        """Wrong password, disabled account, unknown identifier: one connection, interleaved, all InvalidCredentials."""
+        seconds = self.failure_run_seconds()
+        per_run = FAILURE_RATE_CAP * seconds
+        expect = '"__typename":"InvalidCredentials"'
+
+        def step(name: str, start: int, client_base: int) -> Callable[[], object]:
+            rounds = iter(range(ROUNDS))
+
+            def go() -> object:
+                first = next(rounds) * per_run  # a fresh slice of accounts and client addresses every round
+                requests = [
+                    wrk.Request(
+                        address(client_base + first + i),
+                        body(LOGIN, {"i": email(start + first + i), "p": WRONG_PASSWORD}),
+                    )
+                    for i in range(per_run)
+                ]
+                return self.drive(name, url, requests, expect, 1, seconds)
+
+            return go
+
+        self.alternate(
+            step("login_wrong_c1", WRONG_START, 20_000),
+            step("login_unknown_c1", UNKNOWN_START, 30_000),
+            step("login_disabled_c1", DISABLED_START, 40_000),
+        )
 
     def tickets(self, url: str, insert_step: Callable[[], object], t: float) -> None:
         requests = []
@@ -501,6 +549,21 @@ class Pass:
                     "ms",
                     Target(0.9, 1.1),
                     missing,
+                )
+            )
+        unknown_failure = _median_p50(self, "login_unknown_c1") if "login_unknown_c1" in r else None
+        for kind, name in (("wrong password", "login_wrong_c1"), ("disabled account", "login_disabled_c1")):
+            rows.append(
+                Row(
+                    f"login failure p50, {kind} vs unknown identifier",
+                    db,
+                    _median_p50(self, name) if name in r else None,
+                    "ms",
+                    "unknown identifier p50",
+                    unknown_failure,
+                    "ms",
+                    Target(0.9, 1.1),
+                    note(name, "login_unknown_c1"),
                 )
             )
         floor = 0.5 if self.db.postgres else 0.35

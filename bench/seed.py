@@ -1,7 +1,7 @@
 """Bulk-loads benchmark accounts that share one precomputed password hash.
 
-`python -m bench.seed --start S --count N [--migrate]` with the server's `PORTAL_*` environment; reads the
-password on stdin, prints the stored hash. PostgreSQL gets `COPY`, SQLite multi-row inserts.
+`python -m bench.seed --start S --count N [--migrate] [--disabled]` with the server's `PORTAL_*` environment;
+reads the password on stdin, prints the stored hash. PostgreSQL gets `COPY`, SQLite multi-row inserts.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def email(i: int) -> str:
     return f"bench{i}@example.com"
 
 
-def account_rows(start: int, count: int, password_hash: str) -> list[object]:
-    from models.accounts import Account
+def account_rows(start: int, count: int, password_hash: str, disabled: bool = False) -> list[object]:
+    from models.accounts import Account, AccountStatus
 
     now = datetime.now(UTC)
     return [
@@ -31,6 +31,7 @@ def account_rows(start: int, count: int, password_hash: str) -> list[object]:
             email=email(i),
             email_verified=True,
             password_hash=password_hash,
+            status=AccountStatus.DISABLED if disabled else AccountStatus.ACTIVE,
             password_changed_at=now,
             created_at=now,
             updated_at=now,
@@ -63,7 +64,7 @@ async def copy_accounts(rows: list[object]) -> None:
         await raw.copy_records_to_table(meta.db_table, records=records, columns=columns)
 
 
-async def seed(start: int, count: int, password: str, migrate: bool, analyze: bool) -> str:
+async def seed(start: int, count: int, password: str, migrate: bool, analyze: bool, disabled: bool = False) -> str:
     from api import db
     from api.settings import load_settings
     from identity.passwords import Passwords
@@ -78,7 +79,7 @@ async def seed(start: int, count: int, password: str, migrate: bool, analyze: bo
     await db.connect(settings)
     try:
         for offset in range(start, start + count, BATCH):
-            rows = account_rows(offset, min(BATCH, start + count - offset), password_hash)
+            rows = account_rows(offset, min(BATCH, start + count - offset), password_hash, disabled)
             if postgres:
                 await copy_accounts(rows)
             else:
@@ -98,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--migrate", action="store_true")
     parser.add_argument("--analyze", action="store_true")
+    parser.add_argument("--disabled", action="store_true", help="seed them disabled (as `portal accounts disable`)")
     args = parser.parse_args(argv)
     password = sys.stdin.readline().rstrip("\n")
     began = time.perf_counter()
-    stored = asyncio.run(seed(args.start, args.count, password, args.migrate, args.analyze))
+    stored = asyncio.run(seed(args.start, args.count, password, args.migrate, args.analyze, args.disabled))
     print(stored)
     print(f"{args.count} accounts in {time.perf_counter() - began:.1f} s", file=sys.stderr)
     return 0
