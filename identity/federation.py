@@ -39,7 +39,7 @@ from identity.throttle import Limit
 from identity.tokens import new_token
 from models.accounts import Account, AccountStatus
 from models.federation import FederatedIdentity, FederationFlow, LoginCode
-from support.audit import record
+from support.audit import record, record_statement
 
 log = logging.getLogger("portal.federation")
 
@@ -439,14 +439,11 @@ async def _account_for(rt: Runtime, provider: ProviderConfig, claims: Claims, cl
     return account
 
 
-async def _finish_sign_in(
+async def _browser_session(
     rt: Runtime, provider: ProviderConfig, flow: FederationFlow, account: Account, client: ClientInfo
-) -> SignedIn | CodeIssued:
-    if flow.mobile:
-        code = await _new_login_code(rt, account.id)
-        return CodeIssued(with_query(flow.return_to, code=code))
-    issued = await issue_session(rt, account, client, "fed")
-    await record(
+) -> SignedIn:
+    """A new session for the browser, written atomically with its `signin.success` audit record."""
+    audit = record_statement(
         rt,
         "signin.success",
         actor_id=account.id,
@@ -454,7 +451,17 @@ async def _finish_sign_in(
         client=client,
         details={"method": "fed", "provider": provider.id},
     )
+    issued = await issue_session(rt, account, client, "fed", also=[audit])
     return SignedIn(issued, flow.return_to)
+
+
+async def _finish_sign_in(
+    rt: Runtime, provider: ProviderConfig, flow: FederationFlow, account: Account, client: ClientInfo
+) -> SignedIn | CodeIssued:
+    if flow.mobile:
+        code = await _new_login_code(rt, account.id)
+        return CodeIssued(with_query(flow.return_to, code=code))
+    return await _browser_session(rt, provider, flow, account, client)
 
 
 async def _finish_link(
@@ -482,16 +489,7 @@ async def _finish_link(
         linked = await _link(rt, account, provider, claims, client)
         if isinstance(linked, Failed):
             return linked
-    issued = await issue_session(rt, account, client, "fed")
-    await record(
-        rt,
-        "signin.success",
-        actor_id=account.id,
-        subject_id=account.id,
-        client=client,
-        details={"method": "fed", "provider": provider.id},
-    )
-    return SignedIn(issued, flow.return_to)
+    return await _browser_session(rt, provider, flow, account, client)
 
 
 async def _link(
