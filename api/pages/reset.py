@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.pages.web import Pages, Visit, field_errors
+from api.pages.web import Pages, Visit, field_errors, too_many_answer
 from identity.errors import Invalid, TooMany
 from identity.reset import PasswordReset, request_password_reset, reset_password
 
@@ -36,14 +36,7 @@ class ResetPages:
             return self._forgot_form(visit, identifier, problem=visit.t("form.expired"), status=403)
         outcome = await request_password_reset(self.rt, identifier, visit.client)
         if isinstance(outcome, TooMany):
-            seconds = outcome.retry_after_seconds
-            return self._forgot_form(
-                visit,
-                identifier,
-                problem=visit.t("TooManyAttempts", seconds=seconds),
-                status=429,
-                headers={"Retry-After": str(seconds)},
-            )
+            return self._forgot_form(visit, identifier, **too_many_answer(outcome, visit.lang))
         if isinstance(outcome, Invalid):
             return self._forgot_form(visit, identifier, errors=field_errors(outcome, visit.lang), status=400)
         return self.pages.redirect(visit, "/forgot-password?sent=1")  # the same answer for everyone
@@ -97,14 +90,7 @@ class ResetPages:
         if isinstance(outcome, Invalid):
             return self._reset_form(visit, token, errors=field_errors(outcome, visit.lang), status=400)
         if isinstance(outcome, TooMany):
-            seconds = outcome.retry_after_seconds
-            return self._reset_form(
-                visit,
-                token,
-                problem=visit.t("TooManyAttempts", seconds=seconds),
-                status=429,
-                headers={"Retry-After": str(seconds)},
-            )
+            return self._reset_form(visit, token, **too_many_answer(outcome, visit.lang))
         return self._bad_link(visit, status=400)
 
     def _reset_form(

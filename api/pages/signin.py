@@ -8,9 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.http import clear_session_cookies, refresh_cookie_name, set_session_cookies
-from api.i18n import t
 from api.pages.providers import problem_from_query, provider_buttons
-from api.pages.web import Pages, Visit, field_errors, safe_next
+from api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
 from identity import sessions, signin
 from identity.errors import Invalid, TooMany
 from identity.sessions import IssuedSession
@@ -54,15 +53,7 @@ class SignInPages:
             set_session_cookies(response, self.rt.settings, outcome, self.rt.clock.now())
             return response
         if isinstance(outcome, TooMany):
-            seconds = outcome.retry_after_seconds
-            return self._form(
-                visit,
-                target,
-                identifier,
-                problem=t("TooManyAttempts", visit.lang, seconds=seconds),
-                status=429,
-                headers={"Retry-After": str(seconds)},
-            )
+            return self._form(visit, target, identifier, **too_many_answer(outcome, visit.lang))
         if isinstance(outcome, Invalid):
             errors = field_errors(outcome, visit.lang)
             return self._form(visit, target, identifier, errors=errors, status=400)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.pages.web import Pages, Visit, field_errors
+from api.pages.web import Pages, Visit, field_errors, too_many_answer
 from identity.errors import Invalid, TooMany
 from identity.tokens import new_token
 from models.support import TicketCategory
@@ -62,9 +62,7 @@ class SupportPages:
             number = outcome.view.ticket.number
             return self.pages.redirect(visit, _status_path(number, outcome.access_key) + "&new=1")
         if isinstance(outcome, TooMany):
-            seconds = outcome.retry_after_seconds
-            problem = visit.t("TooManyAttempts", seconds=seconds)
-            return self._form(visit, values, key, problem=problem, status=429, headers={"Retry-After": str(seconds)})
+            return self._form(visit, values, key, **too_many_answer(outcome, visit.lang))
         assert isinstance(outcome, Invalid)
         errors = field_errors(outcome, visit.lang)
         if "idempotencyKey" in errors:  # the same key with other content: a fresh key makes it a new ticket

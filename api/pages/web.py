@@ -21,7 +21,7 @@ from api.i18n import LANGUAGES, t
 from api.localtime import format_local
 from api.runtime import Runtime
 from identity.client import ClientInfo
-from identity.errors import FieldProblem, Invalid
+from identity.errors import FieldProblem, Invalid, TooMany
 from identity.sessions import authenticate
 from identity.tokens import new_token
 from models.accounts import Account, Session
@@ -86,6 +86,16 @@ def field_errors(outcome: Invalid | FieldProblem, lang: str) -> dict[str, str]:
     for p in problems:
         errors.setdefault(p.field, t(p.code, lang, **p.params))
     return errors
+
+
+def too_many_answer(limited: TooMany, lang: str) -> dict[str, Any]:
+    """A form's re-render for a throttled post: the message, 429 and `Retry-After` (as keyword arguments)."""
+    seconds = limited.retry_after_seconds
+    return {
+        "problem": t("TooManyAttempts", lang, seconds=seconds),
+        "status": 429,
+        "headers": {"Retry-After": str(seconds)},
+    }
 
 
 def safe_next(raw: str | None, public_url: str, default: str = "/account") -> str:
