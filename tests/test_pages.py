@@ -611,3 +611,14 @@ async def test_a_ticket_number_alone_opens_nothing(app, client):
     for k in ("", number, " "):
         answer = (await client.post("/graphql", json={"query": lookup, "variables": {"n": number, "k": k}})).json()
         assert answer["data"]["supportTicket"] is None, k
+
+
+async def test_a_throttled_sign_in_shows_the_wait_with_429_and_retry_after(app, make_account):
+    account = await make_account()
+    transport = httpx.ASGITransport(app=app, client=(new_address(), 40000))  # its own per-client count
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+        answers = [await page_sign_in(client, account.email, "not the password at all") for _ in range(6)]
+    assert [a.status_code for a in answers[:5]] == [401] * 5  # the 5th failure starts a wait
+    throttled = answers[5]
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    assert "Слишком много попыток" in html.unescape(throttled.text)
