@@ -72,7 +72,7 @@ class Account:
             email_verified=account.email_verified,
             phone=account.phone,
             login=account.login,
-            role=AccountRole(account.role.value if hasattr(account.role, "value") else account.role),
+            role=AccountRole(str(account.role)),  # models.accounts.Role is a StrEnum: str() is the stored value
             has_password=account.password_hash is not None,
         )
 

@@ -81,8 +81,8 @@ class AccountRecord:
             phone=a.phone,
             login=a.login,
             personal_account_number=a.personal_account_number,
-            role=AccountRole(str(a.role.value if hasattr(a.role, "value") else a.role)),
-            status=AccountStatus(str(a.status.value if hasattr(a.status, "value") else a.status)),
+            role=AccountRole(str(a.role)),  # Role and AccountStatus are StrEnums: str() is the stored value
+            status=AccountStatus(str(a.status)),
             has_password=a.password_hash is not None,
             created_at=a.created_at,
             erased=a.erased_at is not None,
