@@ -26,7 +26,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy api schema models identity support mail
+	$(BIN)/mypy portal
+	$(BIN)/lint-imports
 
 # Needs Debian's wrk (apt-get install wrk) and two cores; PostgreSQL on 127.0.0.1:5432 when present.
 bench: $(STAMP)
@@ -36,8 +37,8 @@ bench: $(STAMP)
 
 # Until the first release every model change regenerates the single initial migration.
 migrations: $(STAMP)
-	rm -f models/migrations/0001_initial.py
-	$(BIN)/python -m tortoise -c models.TORTOISE_ORM makemigrations
+	rm -f portal/models/migrations/0001_initial.py
+	$(BIN)/python -m tortoise -c portal.models.TORTOISE_ORM makemigrations
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

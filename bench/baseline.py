@@ -32,10 +32,10 @@ def create_app():  # type: ignore[no-untyped-def]
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from api import db
-    from api.clock import Clock
-    from api.settings import load_settings
-    from models.audit import AuditEvent
+    from portal.api import db
+    from portal.core.clock import Clock
+    from portal.core.settings import load_settings
+    from portal.models.audit import AuditEvent
 
     settings = load_settings()
     clock = Clock()
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         import uvicorn
 
-        from api.cli import serve_options
+        from portal.api.cli.server import serve_options
 
         uvicorn.run(create_app(), **serve_options("127.0.0.1", args.port))  # type: ignore[arg-type]
         return 0

@@ -77,12 +77,12 @@ def env(url: str, workdir: Path) -> dict[str, str]:
 
 async def seed(url: str, workdir: Path, count: int) -> None:
     """Runs in a child process with the server's environment (see `main --seed`)."""
-    from api import db
-    from api.runtime import Runtime
-    from api.settings import load_settings
-    from identity.accounts import NewAccount, create_account
-    from models.accounts import Role
-    from models.support import Ticket, TicketCategory, TicketStatus
+    from portal.api import db
+    from portal.core.runtime import Runtime
+    from portal.core.settings import load_settings
+    from portal.identity.accounts import NewAccount, create_account
+    from portal.models.accounts import Role
+    from portal.models.support import Ticket, TicketCategory, TicketStatus
 
     settings = load_settings()
     await db.connect(settings)

@@ -21,7 +21,7 @@ def email(i: int) -> str:
 
 
 def account_rows(start: int, count: int, password_hash: str, disabled: bool = False) -> list[object]:
-    from models.accounts import Account, AccountStatus
+    from portal.models.accounts import Account, AccountStatus
 
     now = datetime.now(UTC)
     return [
@@ -44,7 +44,7 @@ async def copy_accounts(rows: list[object]) -> None:
     """PostgreSQL's COPY: every column the model has, values converted by the model's own fields."""
     from tortoise import connections
 
-    from models.accounts import Account
+    from portal.models.accounts import Account
 
     meta = Account._meta
     names = list(meta.fields_db_projection)
@@ -65,10 +65,10 @@ async def copy_accounts(rows: list[object]) -> None:
 
 
 async def seed(start: int, count: int, password: str, migrate: bool, analyze: bool, disabled: bool = False) -> str:
-    from api import db
-    from api.settings import load_settings
-    from identity.passwords import Passwords
-    from models.accounts import Account
+    from portal.api import db
+    from portal.core.hashing import Passwords
+    from portal.core.settings import load_settings
+    from portal.models.accounts import Account
 
     settings = load_settings()
     if migrate:

@@ -13,13 +13,13 @@ from datetime import timedelta
 
 
 async def issue(count: int) -> list[str]:
-    from api import db
-    from api.runtime import Runtime
-    from api.settings import load_settings
-    from identity.reset import TOKEN_PURPOSE
-    from identity.tokens import new_token
-    from models.accounts import Account
-    from models.reset import PasswordResetToken
+    from portal.api import db
+    from portal.core.runtime import Runtime
+    from portal.core.settings import load_settings
+    from portal.core.tokens import new_token
+    from portal.identity.reset import TOKEN_PURPOSE
+    from portal.models.accounts import Account
+    from portal.models.reset import PasswordResetToken
 
     settings = load_settings()
     await db.connect(settings)

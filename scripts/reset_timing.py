@@ -22,12 +22,12 @@ from pathlib import Path
 
 import httpx
 
-from api import db
-from api.app import create_app
-from api.runtime import Runtime
-from api.settings import Settings
-from identity.accounts import NewAccount, create_account
-from models.accounts import Account, AccountStatus
+from portal.api import db
+from portal.api.app import create_app
+from portal.core.runtime import Runtime
+from portal.core.settings import Settings
+from portal.identity.accounts import NewAccount, create_account
+from portal.models.accounts import Account, AccountStatus
 
 QUERY = "mutation($i: String!) { requestPasswordReset(identifier: $i) { __typename } }"
 PASSWORD = "timing benchmark passphrase"

@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from api import db
-from api.app import create_app
-from api.clock import OffsetClock
-from api.runtime import Runtime
-from api.settings import Settings
+from portal.api import db
+from portal.api.app import create_app
+from portal.core.clock import OffsetClock
+from portal.core.runtime import Runtime
+from portal.core.settings import Settings
 from tests.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,8 +158,8 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 async def make_account(rt: Runtime):  # type: ignore[no-untyped-def]
     """Creates a local account through the same service as the CLI."""
-    from identity.accounts import NewAccount, create_account
-    from models.accounts import Account
+    from portal.identity.accounts import NewAccount, create_account
+    from portal.models.accounts import Account
 
     async def make(**fields: Any) -> Account:
         name = unique("r")

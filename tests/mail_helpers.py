@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from api.runtime import Runtime
-from mail.delivery import BATCH_SIZE, DeliveryReport, deliver_due
+from portal.core.runtime import Runtime
+from portal.mail.delivery import BATCH_SIZE, DeliveryReport, deliver_due
 from tests.conftest import GQL, PUBLIC_URL
 from tests.smtp_sink import Letter
 

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from api.runtime import Runtime
-from identity.signin import LOCK_AFTER, SIGNIN_BACKOFF, account_key, clear_signin_lock
-from identity.throttle import Limit, MemoryStore, RedisStore
+from portal.api.app import create_app
+from portal.core.runtime import Runtime
+from portal.core.throttle import Limit, MemoryStore, RedisStore
+from portal.identity.signin import LOCK_AFTER, SIGNIN_BACKOFF, account_key, clear_signin_lock
 from tests.conftest import LOGIN, PASSWORD, PUBLIC_URL, make_settings, need_service, unique
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

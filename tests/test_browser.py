@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from models.support import Ticket, TicketStatus
-from support.tickets import change_status
+from portal.models.support import Ticket, TicketStatus
+from portal.support.tickets import change_status
 from tests.conftest import (
     LOGIN,
     PASSWORD,

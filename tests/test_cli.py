@@ -71,7 +71,7 @@ def test_production_refuses_to_start_without_a_secret_or_https(env, tmp_path):
 
 
 def test_development_secret_is_generated_once(tmp_path):
-    from api.settings import Settings
+    from portal.core.settings import Settings
 
     first = Settings(_env_file=None, data_dir=tmp_path, secret_key=None).secret  # type: ignore[call-arg]
     second = Settings(_env_file=None, data_dir=tmp_path, secret_key=None).secret  # type: ignore[call-arg]

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from models.accounts import Role
-from models.audit import AuditEvent
+from portal.models.accounts import Role
+from portal.models.audit import AuditEvent
 from tests.conftest import GQL, PUBLIC_URL, sign_in, unique
 from tests.mail_helpers import new_address
 from tests.test_staff import (

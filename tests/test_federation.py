@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from api.app import create_app
-from api.runtime import Runtime
-from api.settings import SettingsError
-from models.accounts import Account
-from models.audit import AuditEvent
-from models.federation import FederatedIdentity, LoginCode
+from portal.api.app import create_app
+from portal.core.runtime import Runtime
+from portal.core.settings import SettingsError
+from portal.models.accounts import Account
+from portal.models.audit import AuditEvent
+from portal.models.federation import FederatedIdentity, LoginCode
 from tests.conftest import PASSWORD, PUBLIC_URL, make_settings, unique
 from tests.federation_op import MISBEHAVING, Browser, account_login, start_provider, stop_provider
 

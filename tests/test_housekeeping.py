@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from api import background
-from identity.client import ClientInfo
-from identity.housekeeping import KEEP_AFTER_EXPIRY, prune_expired
-from identity.provider.flow import grant_consent
-from identity.provider.partners import add_client
-from identity.provider.server import CODE, REFRESH
-from identity.reset import TOKEN_PURPOSE
-from identity.sessions import issue_session, revoke_sessions, rotate
-from identity.tokens import new_token
-from mail import worker
-from models.accounts import RefreshToken, Session
-from models.federation import FederationFlow, LoginCode
-from models.provider import AuthorizationCode, Consent, PartnerGrant, PartnerRefreshToken
-from models.reset import PasswordResetToken
+from portal.api import background
+from portal.core.client import ClientInfo
+from portal.core.tokens import new_token
+from portal.identity.housekeeping import KEEP_AFTER_EXPIRY, prune_expired
+from portal.identity.provider.flow import grant_consent
+from portal.identity.provider.partners import add_client
+from portal.identity.provider.server import CODE, REFRESH
+from portal.identity.reset import TOKEN_PURPOSE
+from portal.identity.sessions import issue_session, revoke_sessions, rotate
+from portal.mail import worker
+from portal.models.accounts import RefreshToken, Session
+from portal.models.federation import FederationFlow, LoginCode
+from portal.models.provider import AuthorizationCode, Consent, PartnerGrant, PartnerRefreshToken
+from portal.models.reset import PasswordResetToken
 
 DAY = 24 * 3600
 CLIENT = ClientInfo("192.0.2.50", "pytest")

@@ -22,13 +22,13 @@ from starlette.routing import Route
 from strawberry.extensions import QueryDepthLimiter, ValidationCache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from api.app import create_app
-from api.runtime import Runtime
-from api.security import security_middleware
-from api.settings import SettingsError, load_settings
-from identity.signin import SIGNIN_BACKOFF, account_key
-from schema import MaskUnexpectedErrors
-from schema.limits import CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from portal.api.app import create_app
+from portal.api.security import security_middleware
+from portal.core.runtime import Runtime
+from portal.core.settings import SettingsError, load_settings
+from portal.identity.signin import SIGNIN_BACKOFF, account_key
+from portal.schema import MaskUnexpectedErrors
+from portal.schema.limits import CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from tests.conftest import (
     LOGIN,
     PASSWORD,

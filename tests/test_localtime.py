@@ -8,14 +8,14 @@ import httpx
 import pytest
 from tortoise.transactions import in_transaction
 
-from api import cli
-from api.app import create_app
-from api.localtime import format_local
-from api.runtime import Runtime
-from api.settings import Settings, SettingsError, load_settings
-from mail.outbox import enqueue
-from mail.render import render
-from models.accounts import Account
+from portal.api import cli
+from portal.api.app import create_app
+from portal.core.localtime import format_local
+from portal.core.runtime import Runtime
+from portal.core.settings import Settings, SettingsError, load_settings
+from portal.mail.outbox import enqueue
+from portal.mail.render import render
+from portal.models.accounts import Account
 from tests.conftest import PUBLIC_URL, unique
 from tests.mail_helpers import drain, new_address
 from tests.test_pages import page_sign_in

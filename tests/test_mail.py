@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from tortoise.transactions import in_transaction
 
-from api.runtime import Runtime
-from api.settings import Settings
-from mail import worker
-from mail.delivery import GIVE_UP_AFTER_SECONDS, LEASE_SECONDS, claim, deliver_due, retry_delay
-from mail.outbox import enqueue, seal, unseal
-from mail.transport import SmtpTransport
-from models.mail import OutboxMessage, OutboxStatus
+from portal.core.runtime import Runtime
+from portal.core.settings import Settings
+from portal.mail import worker
+from portal.mail.delivery import GIVE_UP_AFTER_SECONDS, LEASE_SECONDS, claim, deliver_due, retry_delay
+from portal.mail.outbox import enqueue, seal, unseal
+from portal.mail.transport import SmtpTransport
+from portal.models.mail import OutboxMessage, OutboxStatus
 from tests.conftest import GQL, free_port, settings_env, unique
 from tests.mail_helpers import client_at, drain, request_reset, reset, token_from
 from tests.smtp_sink import SmtpSink
@@ -169,7 +169,7 @@ async def test_an_smtp_outage_delays_a_reset_letter_and_loses_nothing(rt, app, c
         async with client_at(app) as c:
             gql = GQL(c)
             account_email = address()
-            from identity.accounts import NewAccount, create_account
+            from portal.identity.accounts import NewAccount, create_account
 
             await create_account(rt, NewAccount(full_name="Ольга", email=account_email, password=PASSWORD))
             sink.stop()

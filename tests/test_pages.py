@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from models.accounts import Session
-from models.support import Ticket
+from portal.models.accounts import Session
+from portal.models.support import Ticket
 from tests.conftest import PASSWORD, PUBLIC_URL, unique
 from tests.mail_helpers import drain, new_address, token_from
 
@@ -547,8 +547,8 @@ async def fed_client(rt, settings, clock) -> AsyncIterator[httpx.AsyncClient]:
     """An app with one configured provider whose issuer does not answer (nothing here needs it to)."""
     import json
 
-    from api.app import create_app
-    from api.runtime import Runtime
+    from portal.api.app import create_app
+    from portal.core.runtime import Runtime
     from tests.conftest import free_port
 
     provider = {

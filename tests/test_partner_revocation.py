@@ -12,15 +12,15 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from identity.client import ClientInfo
-from identity.provider.partners import BACKCHANNEL_EVENT
-from identity.provider.server import pairwise_sub
-from identity.tokens import new_token
-from models.accounts import Account, AccountStatus, Session
-from models.audit import AuditEvent
-from models.provider import PartnerGrant
-from support.accounts import set_disabled
-from support.privacy import erase_account
+from portal.core.client import ClientInfo
+from portal.core.tokens import new_token
+from portal.identity.provider.partners import BACKCHANNEL_EVENT
+from portal.identity.provider.server import pairwise_sub
+from portal.models.accounts import Account, AccountStatus, Session
+from portal.models.audit import AuditEvent
+from portal.models.provider import PartnerGrant
+from portal.support.accounts import set_disabled
+from portal.support.privacy import erase_account
 from tests.conftest import PUBLIC_URL
 from tests.test_provider import auth_params, exchange, get_code, partner, signed_in, userinfo
 

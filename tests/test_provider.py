@@ -13,11 +13,11 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from identity.provider import revoke_partner_tokens
-from identity.provider.partners import add_client, list_consents, revoke_consent
-from identity.provider.server import CODE
-from identity.tokens import new_token
-from models.provider import AuthorizationCode, PartnerGrant
+from portal.core.tokens import new_token
+from portal.identity.provider import revoke_partner_tokens
+from portal.identity.provider.partners import add_client, list_consents, revoke_consent
+from portal.identity.provider.server import CODE
+from portal.models.provider import AuthorizationCode, PartnerGrant
 from tests.conftest import PUBLIC_URL, sign_in
 
 REDIRECT = "https://partner.example.com/callback"

@@ -6,18 +6,18 @@ import asyncio
 
 import pytest
 
-from identity.client import ClientInfo
-from identity.reset import (
+from portal.core.client import ClientInfo
+from portal.identity.reset import (
     RESET_LETTERS_PER_ACCOUNT,
     WRONG_TOKENS_PER_CLIENT,
     PasswordReset,
     reset_password,
     void_reset_tokens,
 )
-from models.accounts import Account, AccountStatus
-from models.audit import AuditEvent
-from models.mail import OutboxMessage, OutboxStatus
-from models.reset import PasswordResetToken
+from portal.models.accounts import Account, AccountStatus
+from portal.models.audit import AuditEvent
+from portal.models.mail import OutboxMessage, OutboxStatus
+from portal.models.reset import PasswordResetToken
 from tests.conftest import GQL, LOGIN, PASSWORD, PUBLIC_URL, unique
 from tests.mail_helpers import client_at, drain, new_address, request_reset, reset, token_from
 

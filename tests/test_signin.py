@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from identity.sessions import revoke_sessions
-from models.accounts import Account, AccountStatus, RefreshToken, Session
+from portal.identity.sessions import revoke_sessions
+from portal.models.accounts import Account, AccountStatus, RefreshToken, Session
 from tests.conftest import LOGIN, PASSWORD, sign_in, unique
 
 ME = "{ me { id email phone login fullName role hasPassword emailVerified linkedIdentities { provider } } }"
@@ -205,8 +205,8 @@ async def test_rehash_on_sign_in_when_parameters_change(gql, make_account, rt):
     ],
 )
 async def test_account_validation_codes(rt, fields, code):
-    from identity.accounts import NewAccount, create_account
-    from identity.errors import Invalid
+    from portal.core.errors import Invalid
+    from portal.identity.accounts import NewAccount, create_account
 
     values = dict(full_name="Иван", email=f"{unique()}@example.ru", password=PASSWORD)
     values.update(fields)
@@ -216,8 +216,8 @@ async def test_account_validation_codes(rt, fields, code):
 
 
 async def test_password_containing_own_identifiers_is_refused(rt):
-    from identity.accounts import NewAccount, create_account
-    from identity.errors import Invalid
+    from portal.core.errors import Invalid
+    from portal.identity.accounts import NewAccount, create_account
 
     login = unique("pavel")
     for password in (f"my login is {login}!", f"{login}@example.ru and more", "tel 9123456780 is mine"):
@@ -239,8 +239,8 @@ async def test_long_unicode_passwords_with_spaces_are_accepted_and_normalised(gq
 
 
 async def test_duplicate_identifiers_are_refused(rt, make_account):
-    from identity.accounts import NewAccount, create_account
-    from identity.errors import Invalid
+    from portal.core.errors import Invalid
+    from portal.identity.accounts import NewAccount, create_account
 
     account = await make_account(login=unique("dup"))
     result = await create_account(rt, NewAccount(full_name="X", email=account.email.upper(), password=PASSWORD))
@@ -256,8 +256,8 @@ async def test_cookies_are_host_prefixed_and_secure_outside_loopback(
     HttpOnly, SameSite=Lax, host-only; the loopback names are never used there."""
     import httpx
 
-    from api.app import create_app
-    from api.runtime import Runtime
+    from portal.api.app import create_app
+    from portal.core.runtime import Runtime
     from tests.conftest import make_settings
 
     public = "https://portal.example.ru"
@@ -306,7 +306,7 @@ async def test_session_tokens_are_long_random_references_and_erasure_ends_them(g
     repeat, and an erased account's tokens stop working at once."""
     import re
 
-    from support.privacy import erase_account
+    from portal.support.privacy import erase_account
 
     account = await make_account()
     sessions = [await sign_in(gql, account.email) for _ in range(3)]

@@ -6,9 +6,9 @@ import json
 import random
 from typing import Any
 
-from models.accounts import Account, Role
-from models.audit import AuditEvent
-from models.desk import RecoveryRequest, RecoveryStatus
+from portal.models.accounts import Account, Role
+from portal.models.audit import AuditEvent
+from portal.models.desk import RecoveryRequest, RecoveryStatus
 from tests.conftest import GQL, PASSWORD, sign_in, unique
 from tests.mail_helpers import client_at, drain, reset, token_from
 
@@ -271,7 +271,7 @@ async def test_queue_filters_paginate_and_reject_bad_input(gql, app, make_accoun
 
 
 async def test_erasure_anonymises_tickets_and_keeps_consent(gql, app, rt, make_account):
-    from models.support import Ticket
+    from portal.models.support import Ticket
 
     owner = await make_account(phone=phone())
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone)
@@ -294,10 +294,10 @@ async def test_erasure_anonymises_tickets_and_keeps_consent(gql, app, rt, make_a
 
 
 async def test_unlock_lifts_the_sign_in_lock_and_staff_cannot_manage_staff(gql, rt, make_account):
-    from identity import signin
-    from identity.client import ClientInfo
-    from identity.errors import TooMany
-    from identity.sessions import IssuedSession
+    from portal.core.client import ClientInfo
+    from portal.core.errors import TooMany
+    from portal.identity import signin
+    from portal.identity.sessions import IssuedSession
     from tests.mail_helpers import new_address
 
     _, session = await staff_member(gql, make_account, Role.STAFF)
@@ -336,9 +336,9 @@ async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgre
 
     Correctness only: the p95 of a page of 50 is measured by `make bench` (bench/desk.py), never asserted here.
     """
-    from models.accounts import Account as AccountModel
-    from models.support import Ticket, TicketCategory, TicketStatus
-    from support import desk
+    from portal.models.accounts import Account as AccountModel
+    from portal.models.support import Ticket, TicketCategory, TicketStatus
+    from portal.support import desk
 
     batch = f"{random.randint(0, 999_999):06d}"
     now = rt.clock.now()

@@ -22,9 +22,9 @@ from graphql import (
     get_named_type,
 )
 
-from models.accounts import Role
-from schema import build_schema
-from schema.permissions import guarded_roles
+from portal.models.accounts import Role
+from portal.schema import build_schema
+from portal.schema.permissions import guarded_roles
 from tests.conftest import sign_in
 
 SCHEMA = build_schema()
@@ -41,7 +41,7 @@ def _staff_fields() -> list[tuple[str, str, GraphQLField, frozenset[Role]]]:
             result = get_named_type(field.type)
             can_be_forbidden = isinstance(result, GraphQLUnionType) and any(t.name == "Forbidden" for t in result.types)
             roles = guarded_roles(definition)
-            if origin == "schema.staff" or can_be_forbidden or roles is not None:
+            if origin == "portal.schema.staff" or can_be_forbidden or roles is not None:
                 assert roles is not None, f"{operation} {name} is a staff field without a role guard"
                 assert can_be_forbidden, f"{operation} {name} must return a union with NotAuthenticated and Forbidden"
                 names = {t.name for t in result.types}  # type: ignore[union-attr]

@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from identity.client import ClientInfo
-from mail.delivery import deliver_due
-from models.accounts import Role
-from models.audit import AuditEvent
-from models.mail import OutboxMessage
-from models.support import Ticket, TicketEvent, TicketStatus
-from support import tickets as service
+from portal.core.client import ClientInfo
+from portal.mail.delivery import deliver_due
+from portal.models.accounts import Role
+from portal.models.audit import AuditEvent
+from portal.models.mail import OutboxMessage
+from portal.models.support import Ticket, TicketEvent, TicketStatus
+from portal.support import tickets as service
 from tests.conftest import GQL, PUBLIC_URL, sign_in, unique
 
 SUBMIT = """

@@ -1,0 +1,68 @@
+"""The ASGI application: routes, middleware and the process lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from portal.api import db
+from portal.api.background import in_process_delivery
+from portal.api.federation import FederationCallback
+from portal.api.graphql import GraphQLEndpoint
+from portal.api.pages import page_routes
+from portal.api.provider_routes import provider_routes
+from portal.api.security import security_middleware
+from portal.core.clock import Clock
+from portal.core.runtime import Runtime
+from portal.core.settings import Settings, load_settings
+from portal.schema import build_schema
+
+log = logging.getLogger("portal")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    manage_database: bool = True,
+    runtime: Runtime | None = None,
+) -> Starlette:
+    """Builds the app. Tests that own the database connection pass `manage_database=False`."""
+    rt = runtime or Runtime(settings or load_settings(), clock or Clock())
+
+    async def healthz(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> JSONResponse:
+        ok = await db.ping()
+        return JSONResponse({"database": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if manage_database:
+            await db.connect(rt.settings)
+        try:
+            async with in_process_delivery(rt):  # the mail delivery loop, unless a `portal worker` runs it
+                yield
+        finally:
+            if manage_database:
+                await db.disconnect()
+
+    graphql = GraphQLEndpoint(rt, build_schema(production=rt.settings.production))
+    routes = [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/auth/federated/{provider}/callback", FederationCallback(rt).handle, methods=["GET"]),
+        *page_routes(rt),  # the residents' web pages (api/pages)
+        *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=security_middleware(rt.settings))
+    app.state.runtime = rt
+    return app

@@ -1,0 +1,46 @@
+"""Background work shared by `portal serve` (in-process) and `portal worker`: mail delivery and pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from portal.api import db
+from portal.core.runtime import Runtime
+from portal.identity.housekeeping import prune_expired
+from portal.mail import worker
+
+log = logging.getLogger("portal.worker")
+
+# Run about hourly beside delivery (mail.worker.HOUSEKEEPING_SECONDS); the outbox is pruned by the loop itself.
+HOUSEKEEPING: tuple[worker.Job, ...] = (prune_expired,)
+
+
+@contextlib.asynccontextmanager
+async def in_process_delivery(rt: Runtime) -> AsyncIterator[None]:
+    """Runs the delivery loop beside the app when PORTAL_DELIVER_MAIL_IN_PROCESS is true (the default)."""
+    if not rt.settings.deliver_mail_in_process:
+        yield
+        return
+    async with worker.running(rt, housekeeping=HOUSEKEEPING):
+        yield
+
+
+async def run_worker(rt: Runtime, *, poll_seconds: float = worker.POLL_SECONDS) -> None:
+    """`portal worker`: delivers until SIGTERM or SIGINT, then finishes the round in hand and exits."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await db.connect(rt.settings)
+    where = "SMTP" if rt.settings.smtp_url else f"files in {rt.settings.data_dir / 'mail'}"
+    log.info("mail worker started (%s)", where)
+    try:
+        await worker.run(rt, stop, poll_seconds=poll_seconds, housekeeping=HOUSEKEEPING)
+    finally:
+        await db.disconnect()
+        log.info("mail worker stopped")

@@ -1,0 +1,104 @@
+"""`portal oidc-clients add|list|remove` and `portal keys rotate`: the OpenID Provider's operator tools."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from portal.api.cli.common import CommandError, run_with_database
+from portal.core.settings import Settings
+
+
+def register_oidc_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    clients = sub.add_parser("oidc-clients", help="partner systems that sign residents in over OpenID Connect")
+    commands = clients.add_subparsers(dest="oidc_clients_command")
+    add = commands.add_parser("add", help="register a partner; prints client_id= (and client_secret= once)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+    add.add_argument("--public", action="store_true", help="no secret: a browser or mobile app (PKCE only)")
+    add.add_argument("--first-party", action="store_true", help="the operator's own system: no consent page")
+    add.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
+    add.add_argument("--backchannel-logout-uri")
+    add.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    add.set_defaults(handler=cmd_clients_add)
+    listing = commands.add_parser("list", help="registered partners (secrets are never shown)")
+    listing.set_defaults(handler=cmd_clients_list)
+    remove = commands.add_parser("remove", help="remove a partner with all its tokens and consents")
+    remove.add_argument("client_id")
+    remove.set_defaults(handler=cmd_clients_remove)
+
+    keys = sub.add_parser("keys", help="ID-token signing keys").add_subparsers(dest="keys_command")
+    rotate = keys.add_parser(
+        "rotate", help="new signing keys; old public keys stay published until their tokens expire"
+    )
+    rotate.set_defaults(handler=cmd_keys_rotate)
+
+
+def cmd_clients_add(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.core.runtime import Runtime
+    from portal.identity.provider.partners import ClientProblem, add_client
+
+    rt = Runtime(settings)
+
+    async def work() -> int:
+        try:
+            new = await add_client(
+                rt,
+                name=args.name,
+                redirect_uris=args.redirect_uris,
+                public=args.public,
+                first_party=args.first_party,
+                post_logout_redirect_uris=args.post_logout_redirect_uris,
+                backchannel_logout_uri=args.backchannel_logout_uri,
+                id_token_alg=args.id_token_alg,
+            )
+        except ClientProblem as exc:
+            raise CommandError(str(exc)) from exc
+        print(f"client_id={new.client.id}")
+        if new.secret is not None:
+            print(f"client_secret={new.secret}")
+        return 0
+
+    return run_with_database(settings, work)
+
+
+def cmd_clients_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from portal.identity.provider.partners import list_clients
+
+    async def work() -> int:
+        for c in await list_clients():
+            kind = "public" if c.public else "confidential"
+            party = " first-party" if c.first_party else ""
+            print(f"{c.id}\t{c.name}\t{kind}{party}\t{' '.join(c.redirect_uris)}")
+        return 0
+
+    return run_with_database(settings, work)
+
+
+def cmd_clients_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.identity.provider.partners import remove_client
+
+    async def work() -> int:
+        if not await remove_client(args.client_id):
+            raise CommandError(f"no client with id {args.client_id!r}")
+        print(f"removed {args.client_id}")
+        return 0
+
+    return run_with_database(settings, work)
+
+
+def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
+    from portal.core.runtime import Runtime
+    from portal.identity.provider.keys import ensure_keys, rotate_keys
+    from portal.identity.provider.server import ID_TOKEN_TTL_SECONDS
+
+    rt = Runtime(settings)
+
+    async def work() -> int:
+        await ensure_keys(rt)
+        # ID tokens live ID_TOKEN_TTL_SECONDS; keep the old keys a day so cached JWKS and clock skew are covered.
+        kids = await rotate_keys(rt, timedelta(seconds=ID_TOKEN_TTL_SECONDS) + timedelta(days=1))
+        print("new signing keys: " + " ".join(kids))
+        return 0
+
+    return run_with_database(settings, work)

@@ -1,0 +1,156 @@
+"""/support and /support/status: the support form and a ticket's status page, over support.tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
+from portal.core.errors import Invalid, TooMany
+from portal.core.tokens import new_token
+from portal.models.support import TicketCategory
+from portal.support.tickets import Submitted, TicketForm, TicketView, find_ticket, status_url, submit_ticket
+
+# The status link carries the ticket's access key: no Referer may take it anywhere.
+NO_REFERRER = "no-referrer"
+FIELDS = (
+    "fullName",
+    "registrationAddress",
+    "phone",
+    "accountIdentifier",
+    "replyEmail",
+    "category",
+    "description",
+    "personalDataConsent",
+)
+
+
+class SupportPages:
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.rt = pages.rt
+
+    async def form(self, request: Request) -> Response:
+        if switched := self.pages.language_switch(request):
+            return switched
+        visit = await self.pages.visit(request)
+        if request.method == "GET":
+            return self._form(visit, self._prefill(visit), new_token())
+
+        csrf_ok = await self.pages.read_form(visit)
+        values = {name: visit.value(name, 6000) for name in FIELDS}
+        key = visit.value("idempotencyKey", 200) or new_token()
+        if not csrf_ok:
+            return self._form(visit, values, key, problem=visit.t("form.expired"), status=403)
+        category = values["category"].upper()
+        form = TicketForm(
+            full_name=values["fullName"],
+            registration_address=values["registrationAddress"],
+            phone=values["phone"],
+            account_identifier=values["accountIdentifier"],
+            reply_email=values["replyEmail"] or None,
+            category=TicketCategory[category] if category in TicketCategory.__members__ else TicketCategory.OTHER,
+            description=values["description"],
+            personal_data_consent=values["personalDataConsent"] == "yes",
+            idempotency_key=key,
+        )
+        outcome = await submit_ticket(self.rt, form, account=visit.account, client=visit.client)
+        if isinstance(outcome, Submitted):
+            number = outcome.view.ticket.number
+            return self.pages.redirect(visit, _status_path(number, outcome.access_key) + "&new=1")
+        if isinstance(outcome, TooMany):
+            return self._form(visit, values, key, **too_many_answer(outcome, visit.lang))
+        assert isinstance(outcome, Invalid)
+        errors = field_errors(outcome, visit.lang)
+        if "idempotencyKey" in errors:  # the same key with other content: a fresh key makes it a new ticket
+            errors.pop("idempotencyKey")
+            key = new_token()
+            if not errors:
+                return self._form(visit, values, key, problem=visit.t("support.changed_resend"), status=409)
+        return self._form(visit, values, key, errors=errors, status=400)
+
+    def _prefill(self, visit: Visit) -> dict[str, str]:
+        values = dict.fromkeys(FIELDS, "")
+        values["category"] = TicketCategory.ACCOUNT_ACCESS.name
+        account = visit.account
+        if account is not None:
+            values["fullName"] = account.full_name
+            values["phone"] = account.phone or ""
+            values["accountIdentifier"] = account.email or account.login or account.phone or ""
+        return values
+
+    def _form(
+        self,
+        visit: Visit,
+        values: dict[str, str],
+        key: str,
+        *,
+        problem: str | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        categories = [
+            {"value": c.name, "label": visit.t(f"ticket.category.{c.value}"), "selected": values["category"] == c.name}
+            for c in TicketCategory
+        ]
+        return self.pages.render(
+            visit,
+            "support.html",
+            {
+                "form": values,
+                "key": key,
+                "categories": categories,
+                "problem": problem,
+                "errors": errors or {},
+            },
+            status=status,
+            headers=headers,
+        )
+
+    async def status(self, request: Request) -> Response:
+        if switched := self.pages.language_switch(request):
+            return switched
+        visit = await self.pages.visit(request)
+        number = request.query_params.get("number", "")[:32]
+        key = request.query_params.get("key", "")[:200]
+        if not number and not key:
+            return self._lookup(visit, number)
+        view = await find_ticket(self.rt, number, key)
+        if view is None:
+            return self._lookup(visit, number, problem=visit.t("support.not_found"), status=404)
+        return self.pages.render(
+            visit,
+            "support_status.html",
+            self._ticket(visit, view, key, new=request.query_params.get("new") == "1"),
+            referrer_policy=NO_REFERRER,
+        )
+
+    def _lookup(self, visit: Visit, number: str, *, problem: str | None = None, status: int = 200) -> Response:
+        return self.pages.render(
+            visit,
+            "support_lookup.html",
+            {"form": {"number": number}, "problem": problem},
+            status=status,
+            referrer_policy=NO_REFERRER,
+        )
+
+    def _ticket(self, visit: Visit, view: TicketView, key: str, *, new: bool) -> dict[str, Any]:
+        ticket = view.ticket
+        return {
+            "ticket": ticket,
+            "status_label": visit.t(f"ticket.status.{ticket.status.value}"),
+            "status_text": visit.t(f"ticket.status_text.{ticket.status.value}"),
+            "category_label": visit.t(f"ticket.category.{ticket.category.value}"),
+            "messages": view.messages,
+            "link": status_url(self.rt, ticket.number, key),
+            "new": new,
+            "letter_to": ticket.reply_email or (visit.account.email if visit.account else None),
+        }
+
+
+def _status_path(number: str, key: str) -> str:
+    return "/support/status?" + urlencode({"number": number, "key": key})

@@ -1,0 +1,109 @@
+"""Security headers on every response, CORS for `PORTAL_CORS_ORIGINS`, and a masked 500 as the last resort.
+
+Pure ASGI (no `BaseHTTPMiddleware`): it only rewrites the `http.response.start` message, so a request
+costs one list concatenation. Headers a route already set (a page's own CSP or Referrer-Policy) win.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+
+from portal.core.settings import Settings
+
+log = logging.getLogger("portal.http")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# HTML: our own scripts and styles only (no inline script), never framed, no plugins, no <base> tricks.
+HTML_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+# Anything else (JSON, text): nothing to load or run, and never framed.
+OTHER_CSP = "default-src 'none'; frame-ancestors 'none'"
+HSTS = "max-age=63072000; includeSubDomains"
+# Pages whose URL carries a secret (reset token, ticket access key, an authorization code): no Referer at all.
+TOKEN_PATHS = ("/reset-password", "/support/status", "/auth/federated/")
+
+
+class SecurityHeaders:
+    """Adds nosniff, framing refusal, Referrer-Policy, CSP and (in production) HSTS to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        common = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
+        if settings.production:
+            common.append((b"strict-transport-security", HSTS.encode()))
+        self.common = common
+        self.names = {name for name, _ in common}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token_page = scope["path"].startswith(TOKEN_PATHS)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = self._headers(list(message.get("headers") or []), token_page)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if started:
+                raise
+            request_id = uuid.uuid4().hex
+            log.exception("unhandled error (request %s)", request_id)
+            await _internal_error(request_id)(scope, receive, send_with_headers)
+
+    def _headers(self, headers: list[tuple[bytes, bytes]], token_page: bool) -> list[tuple[bytes, bytes]]:
+        present = {name.lower() for name, _ in headers}
+        extra = [item for item in self.common if item[0] not in present] if present & self.names else self.common
+        if b"referrer-policy" not in present:
+            policy = b"no-referrer" if token_page else b"strict-origin-when-cross-origin"
+            extra = [*extra, (b"referrer-policy", policy)]
+        if b"content-security-policy" not in present:
+            html = any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers)
+            extra = [*extra, (b"content-security-policy", (HTML_CSP if html else OTHER_CSP).encode())]
+        return headers + extra
+
+
+def _internal_error(request_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_ERROR", "requestId": request_id}}]},
+        status_code=500,
+        headers={"X-Request-Id": request_id, "Cache-Control": "no-store"},
+    )
+
+
+def security_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: the headers reach CORS preflights too; CORS only when origins are configured."""
+    stack = [Middleware(SecurityHeaders, settings=settings)]
+    if settings.cors_origin_list:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=[origin.rstrip("/") for origin in settings.cors_origin_list],
+                allow_credentials=True,  # the session cookie; api/graphql.py checks Origin again
+                allow_methods=["POST"],
+                allow_headers=["Content-Type", "Authorization", "Accept-Language"],
+                expose_headers=["X-Request-Id"],
+                max_age=600,
+            )
+        )
+    return stack

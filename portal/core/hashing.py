@@ -1,0 +1,64 @@
+"""Argon2id hashing off the event loop, bounded by the cores the process may use."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+
+import anyio
+import anyio.to_thread
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+
+def normalize_password(password: str) -> str:
+    """NFKC, so the same password typed on two keyboards is the same; nothing trimmed or folded."""
+    return unicodedata.normalize("NFKC", password)
+
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (`taskset`, cgroup cpusets), not every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+class Passwords:
+    """Argon2id hashing and verification in worker threads, at most one per core at a time.
+
+    argon2-cffi releases the GIL, so threads give real parallelism; the limiter keeps memory at
+    (cores × m) instead of (thread pool × m) under a burst.
+    """
+
+    def __init__(self, memory_kib: int, time_cost: int, parallelism: int, concurrency: int | None = None):
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
+        )
+        self._limiter = anyio.CapacityLimiter(concurrency or usable_cores())
+        # A real hash of a random password: verifying against it costs what a real verify costs.
+        self._dummy_hash = self._hasher.hash(os.urandom(16).hex())
+
+    def hash_sync(self, password: str) -> str:
+        return self._hasher.hash(normalize_password(password))
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+
+    def _verify_sync(self, stored: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored or self._dummy_hash, normalize_password(password)) and (
+                stored is not None
+            )
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """True when `password` matches; with `stored=None` spends the same time and returns False."""
+        return await anyio.to_thread.run_sync(self._verify_sync, stored, password, limiter=self._limiter)
+
+    def needs_rehash(self, stored: str) -> bool:
+        try:
+            return self._hasher.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True

@@ -1,0 +1,164 @@
+"""Operators' and residents' side of partner sign-on: registering clients, consents, revoking tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import httpx
+from joserfc import jwt
+
+from portal.core.runtime import Runtime
+from portal.core.settings import is_loopback_host
+from portal.core.tokens import new_token
+from portal.identity.provider.keys import keyring_for
+from portal.identity.provider.server import CLIENT_SECRET, pairwise_sub
+from portal.models.provider import Consent, OidcClient, PartnerGrant
+
+log = logging.getLogger("portal.oidc")
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+_background: set[asyncio.Task[None]] = set()
+
+
+class ClientProblem(ValueError):
+    """A registration the provider refuses; the message names the option."""
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: OidcClient
+    secret: str | None  # shown once; only its hash is stored
+
+
+def check_uri(uri: str, option: str) -> str:
+    """An absolute https URL without a fragment (plain http only on a loopback host, for development)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment or "#" in uri:
+        raise ClientProblem(f"{option}: {uri!r} must be an absolute https:// URL without a fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ClientProblem(f"{option}: {uri!r} must use https:// (plain http only on a loopback host)")
+    if any(ord(c) < 33 for c in uri):
+        raise ClientProblem(f"{option}: {uri!r} contains spaces or control characters")
+    return uri
+
+
+async def add_client(
+    rt: Runtime,
+    *,
+    name: str,
+    redirect_uris: list[str],
+    public: bool = False,
+    first_party: bool = False,
+    post_logout_redirect_uris: list[str] | None = None,
+    backchannel_logout_uri: str | None = None,
+    id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a secret
+) -> NewClient:
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise ClientProblem("--name: 1 to 200 characters")
+    if not redirect_uris:
+        raise ClientProblem("--redirect-uri: at least one is required")
+    if id_token_alg not in ("RS256", "ES256"):
+        raise ClientProblem("--id-token-alg: RS256 or ES256")
+    uris = [check_uri(u, "--redirect-uri") for u in redirect_uris]
+    logout_uris = [check_uri(u, "--post-logout-redirect-uri") for u in post_logout_redirect_uris or []]
+    backchannel = check_uri(backchannel_logout_uri, "--backchannel-logout-uri") if backchannel_logout_uri else None
+    secret = None if public else new_token()
+    client = await OidcClient.create(
+        id=secrets.token_urlsafe(18),
+        name=name,
+        secret_hash=rt.tokens.digest(CLIENT_SECRET, secret) if secret else None,
+        redirect_uris=uris,
+        post_logout_redirect_uris=logout_uris,
+        backchannel_logout_uri=backchannel,
+        first_party=first_party,
+        id_token_alg=id_token_alg,
+        created_at=rt.clock.now(),
+    )
+    return NewClient(client, secret)
+
+
+async def list_clients() -> list[OidcClient]:
+    return await OidcClient.all().order_by("created_at")
+
+
+async def remove_client(client_id: str) -> bool:
+    """Deletes the client with its codes, tokens and consents: its residents are signed out of it at once."""
+    return bool(await OidcClient.filter(id=client_id).delete())
+
+
+@dataclass(frozen=True)
+class GrantedConsent:
+    client_id: str
+    client_name: str
+    scopes: list[str]
+    granted_at: Any
+
+
+async def list_consents(account_id: UUID) -> list[GrantedConsent]:
+    """What the resident allowed which partner (for the /account page)."""
+    rows = await Consent.filter(account_id=account_id).select_related("client").order_by("-granted_at")
+    return [GrantedConsent(r.client.id, r.client.name, r.scope.split(), r.granted_at) for r in rows]
+
+
+async def revoke_consent(rt: Runtime, account_id: UUID, client_id: str) -> bool:
+    """Withdraws a consent and ends that partner's tokens for the resident; the next sign-in asks again."""
+    deleted = await Consent.filter(account_id=account_id, client_id=client_id).delete()
+    await PartnerGrant.filter(account_id=account_id, client_id=client_id, revoked_at__isnull=True).update(
+        revoked_at=rt.clock.now()
+    )
+    return bool(deleted)
+
+
+async def revoke_partner_tokens(rt: Runtime, account_id: UUID) -> int:
+    """A password reset or "sign out everywhere": every partner's tokens for the resident die now.
+
+    Partners that registered a back-channel logout URI are told in the background, best effort (one
+    attempt each, 5 s timeout, failures logged): their tokens are already dead whatever they hear.
+    """
+    now = rt.clock.now()
+    live = await PartnerGrant.filter(account_id=account_id, revoked_at__isnull=True).select_related("client")
+    revoked = await PartnerGrant.filter(account_id=account_id, revoked_at__isnull=True).update(revoked_at=now)
+    targets = {g.client.id: g.client.backchannel_logout_uri for g in live if g.client.backchannel_logout_uri}
+    if targets:
+        # Keys are loaded here, in the caller's connection: the background task touches no database (it may
+        # outlive the caller's transaction, whose connection it would otherwise inherit).
+        await keyring_for(rt).load(rt)
+        task = asyncio.get_running_loop().create_task(_notify(rt, account_id, targets))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    return revoked
+
+
+def logout_token(rt: Runtime, client_id: str, account_id: UUID) -> str:
+    """An OpenID back-channel logout token (a signed JWT with the `backchannel-logout` event, no nonce)."""
+    key = keyring_for(rt).signing_key("RS256")
+    now = int(rt.clock.now().timestamp())
+    claims = {
+        "iss": rt.settings.public_url,
+        "aud": client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid.uuid4().hex,
+        "sub": pairwise_sub(rt, client_id, account_id),
+        "events": {BACKCHANNEL_EVENT: {}},
+    }
+    return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "logout+jwt"}, claims, key.key, ["RS256"])
+
+
+async def _notify(rt: Runtime, account_id: UUID, targets: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
+        for client_id, uri in targets.items():
+            try:
+                response = await http.post(uri, data={"logout_token": logout_token(rt, client_id, account_id)})
+                if response.status_code >= 400:
+                    log.warning("back-channel logout to %s answered %s", client_id, response.status_code)
+            except httpx.HTTPError as exc:
+                log.warning("back-channel logout to %s failed: %s", client_id, exc)

@@ -1,0 +1,193 @@
+"""Server-side sessions: an access token, a rotating refresh token, all revocable at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from portal.core.client import ClientInfo
+from portal.core.runtime import Runtime
+from portal.core.tokens import new_token
+from portal.models.accounts import Account, AccountStatus, RefreshToken, Session
+from portal.models.batch import InsertRow, Statement, hydrate, write_atomically
+
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    session: Session
+    account: Account
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+
+# The two rows of a new session, written with the caller's audit record in one atomic unit (models.batch):
+# the ORM's create() per row cost more CPU than the rest of a sign-in beyond the hash.
+_SESSION_ROW = InsertRow(
+    Session,
+    ("id", "account_id", "access_hash", "access_expires_at", "expires_at", "created_at", "last_used_at",
+     "auth_method", "client_address", "user_agent"),
+)
+_REFRESH_ROW = InsertRow(RefreshToken, ("session_id", "token_hash", "expires_at"))
+
+
+async def issue_session(
+    rt: Runtime,
+    account: Account,
+    client: ClientInfo,
+    auth_method: str = "pwd",
+    *,
+    also: Sequence[Statement] = (),
+) -> IssuedSession:
+    """A brand-new session (never an adopted one) with fresh access and refresh tokens.
+
+    `also`: more writes (e.g. the sign-in's audit record) committed together with the session, all or none.
+    """
+    now = rt.clock.now()
+    s = rt.settings
+    access, refresh = new_token(), new_token()
+    absolute = now + timedelta(seconds=s.session_max_age)
+    access_expires = min(now + timedelta(seconds=s.access_token_ttl), absolute)
+    values = {
+        "id": uuid4(),
+        "access_hash": rt.tokens.digest(ACCESS, access),
+        "access_expires_at": access_expires,
+        "expires_at": absolute,
+        "created_at": now,
+        "last_used_at": now,
+        "auth_method": auth_method,
+        "client_address": client.address,
+        "user_agent": (client.user_agent or "")[:300] or None,
+    }
+    refresh_row = _REFRESH_ROW.row(
+        session_id=values["id"],
+        token_hash=rt.tokens.digest(REFRESH, refresh),
+        expires_at=min(now + timedelta(seconds=s.refresh_token_ttl), absolute),
+    )
+    await write_atomically([_SESSION_ROW.row(account_id=account.id, **values), refresh_row, *also])
+    session = Session(account=account, **values)
+    session._saved_in_db = True  # written above: a later save() updates it
+    return IssuedSession(session, account, access, refresh, access_expires)
+
+
+async def authenticate(rt: Runtime, access_token: str) -> Session | None:
+    """The live session behind an access token, with its account loaded: one indexed query.
+
+    Runs on every authenticated request, so the statement is built once and the row is read without the
+    query builder (which cost more than the query itself); liveness is checked on the one row it finds.
+    """
+    if not access_token or len(access_token) > 128:
+        return None
+    session = await _session_row(rt.tokens.digest(ACCESS, access_token))
+    if (
+        session is None
+        or session.revoked_at is not None
+        or session.access_expires_at <= rt.clock.now()
+        or session.account.status != AccountStatus.ACTIVE
+    ):
+        return None
+    return session
+
+
+_SESSION_SQL: dict[str, str] = {}
+
+
+def _session_sql(dialect: str) -> str:
+    """`SELECT` session and account columns `WHERE access_hash = <param>`, aliased `s.<col>` and `a.<col>`."""
+    if dialect not in _SESSION_SQL:
+        s_cols = ",".join(f'"s"."{c}" AS "s.{c}"' for c in Session._meta.fields_db_projection.values())
+        a_cols = ",".join(f'"a"."{c}" AS "a.{c}"' for c in Account._meta.fields_db_projection.values())
+        param = "?" if dialect == "sqlite" else "$1"
+        table, joined = Session._meta.db_table, Account._meta.db_table
+        # Names come from the models' own metadata; the token's hash is the one parameter.
+        select = f'SELECT {s_cols},{a_cols} FROM "{table}" "s" JOIN "{joined}" "a" ON "a"."id" = "s"."account_id"'  # noqa: S608
+        _SESSION_SQL[dialect] = f'{select} WHERE "s"."access_hash" = {param}'
+    return _SESSION_SQL[dialect]
+
+
+async def _session_row(access_hash: str) -> Session | None:
+    connection = connections.get("default")
+    dialect = connection.capabilities.dialect
+    if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way
+        return await Session.filter(access_hash=access_hash).select_related("account").first()
+    _, rows = await connection.execute_query(_session_sql(dialect), [access_hash])
+    if not rows:
+        return None
+    session_values: dict[str, Any] = {}
+    account_values: dict[str, Any] = {}
+    for key, value in dict(rows[0]).items():
+        (session_values if key[0] == "s" else account_values)[key[2:]] = value
+    session = hydrate(Session, session_values)
+    object.__setattr__(session, "_account", hydrate(Account, account_values))
+    return session
+
+
+async def rotate(rt: Runtime, refresh_token: str, client: ClientInfo) -> IssuedSession | None:
+    """Spends a refresh token for a new pair. A token already spent revokes its whole session."""
+    if not refresh_token or len(refresh_token) > 128:
+        return None
+    now = rt.clock.now()
+    s = rt.settings
+    token_hash = rt.tokens.digest(REFRESH, refresh_token)
+    async with in_transaction():
+        spent = await RefreshToken.filter(token_hash=token_hash, used_at__isnull=True, expires_at__gt=now).update(
+            used_at=now
+        )
+        row = await RefreshToken.filter(token_hash=token_hash).select_related("session__account").first()
+        if row is None:
+            return None
+        session = row.session
+        if not spent:
+            if row.used_at is not None:  # replay of a rotated token: the family is compromised
+                await revoke_sessions(rt, session_ids=[session.id])
+            return None
+        account = session.account
+        if session.revoked_at is not None or session.expires_at <= now or account.status != AccountStatus.ACTIVE:
+            return None
+        access, refresh = new_token(), new_token()
+        access_expires = min(now + timedelta(seconds=s.access_token_ttl), session.expires_at)
+        session.access_hash = rt.tokens.digest(ACCESS, access)
+        session.access_expires_at = access_expires
+        session.last_used_at = now
+        session.client_address = client.address or session.client_address
+        await session.save(update_fields=["access_hash", "access_expires_at", "last_used_at", "client_address"])
+        await RefreshToken.create(
+            session=session,
+            token_hash=rt.tokens.digest(REFRESH, refresh),
+            expires_at=min(now + timedelta(seconds=s.refresh_token_ttl), session.expires_at),
+        )
+    return IssuedSession(session, account, access, refresh, access_expires)
+
+
+async def revoke_sessions(
+    rt: Runtime,
+    *,
+    session_ids: list[UUID] | None = None,
+    account_id: UUID | None = None,
+    keep: UUID | None = None,
+) -> int:
+    """Ends sessions now: their access tokens fail on the next request, their refresh tokens too."""
+    query = Session.filter(revoked_at__isnull=True)
+    if session_ids is not None:
+        query = query.filter(id__in=session_ids)
+    if account_id is not None:
+        query = query.filter(account_id=account_id)
+    if keep is not None:
+        query = query.exclude(id=keep)
+    return await query.update(revoked_at=rt.clock.now())
+
+
+async def active_sessions(rt: Runtime, account_id: UUID) -> list[Session]:
+    now = rt.clock.now()
+    return await Session.filter(account_id=account_id, revoked_at__isnull=True, expires_at__gt=now).order_by(
+        "-last_used_at"
+    )

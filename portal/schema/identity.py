@@ -1,0 +1,154 @@
+"""Accounts, sign-in and sessions: thin resolvers over `identity`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from portal.core.errors import Invalid, TooMany
+from portal.core.i18n import t
+from portal.identity import sessions as session_service
+from portal.identity import signin
+from portal.identity.sessions import IssuedSession
+from portal.models.accounts import Account as AccountModel
+from portal.schema.context import Info
+from portal.schema.errors import (
+    InvalidCredentials,
+    NotAuthenticated,
+    TooManyAttempts,
+    ValidationError,
+    error,
+    too_many,
+    validation_error,
+)
+
+
+@strawberry.enum
+class AccountRole(Enum):
+    RESIDENT = "resident"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+@strawberry.type
+class LinkedIdentity:
+    provider: str
+    provider_name: str
+    email: str | None
+    linked_at: datetime
+
+
+@strawberry.type
+class Account:
+    id: strawberry.ID
+    full_name: str
+    email: str | None
+    email_verified: bool
+    phone: str | None
+    login: str | None
+    role: AccountRole
+    has_password: bool
+
+    @strawberry.field
+    async def linked_identities(self, info: Info) -> list[LinkedIdentity]:
+        """Queried only when selected, so `me` stays one cheap lookup."""
+        from uuid import UUID
+
+        from portal.identity.federation import linked_identities
+
+        links = await linked_identities(info.context.rt, UUID(str(self.id)))
+        return [LinkedIdentity(provider=x.provider, provider_name=x.provider_name, email=x.email, linked_at=x.linked_at)
+                for x in links]
+
+    @classmethod
+    def from_model(cls, account: AccountModel) -> Account:
+        return cls(
+            id=strawberry.ID(str(account.id)),
+            full_name=account.full_name,
+            email=account.email,
+            email_verified=account.email_verified,
+            phone=account.phone,
+            login=account.login,
+            role=AccountRole(str(account.role)),  # models.accounts.Role is a StrEnum: str() is the stored value
+            has_password=account.password_hash is not None,
+        )
+
+
+@strawberry.type
+class Session:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    account: Account
+
+    @classmethod
+    def from_issued(cls, issued: IssuedSession) -> Session:
+        return cls(
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            expires_at=issued.expires_at,
+            account=Account.from_model(issued.account),
+        )
+
+
+@strawberry.type
+class LoginSuccess:
+    session: Session
+
+
+@strawberry.type
+class LoggedOut:
+    message: str
+
+
+LoginResult = Annotated[
+    LoginSuccess | InvalidCredentials | TooManyAttempts | ValidationError, strawberry.union("LoginResult")
+]
+LogoutResult = Annotated[LoggedOut | NotAuthenticated, strawberry.union("LogoutResult")]
+
+
+def login_result(outcome: object, info: Info) -> LoginResult:
+    """Maps any sign-in outcome (password, refresh, mobile code) onto the LoginResult union."""
+    lang = info.context.lang
+    if isinstance(outcome, IssuedSession):
+        info.context.on_session_change(outcome)
+        return LoginSuccess(session=Session.from_issued(outcome))
+    if isinstance(outcome, TooMany):
+        return too_many(outcome, lang)
+    if isinstance(outcome, Invalid):
+        return validation_error(outcome, lang)
+    return error(InvalidCredentials, lang)  # type: ignore[return-value]
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The signed-in account; null when not signed in.")
+    def me(self, info: Info) -> Account | None:
+        account = info.context.account
+        return Account.from_model(account) if account else None
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Sign in with an e-mail, phone number or login name and a password.")
+    async def login(self, info: Info, identifier: str, password: str) -> LoginResult:
+        ctx = info.context
+        return login_result(await signin.login(ctx.rt, identifier, password, ctx.client), info)
+
+    @strawberry.mutation(description="Trade a refresh token for a new pair; each refresh token works once.")
+    async def refresh_session(self, info: Info, refresh_token: str) -> LoginResult:
+        ctx = info.context
+        issued = await session_service.rotate(ctx.rt, refresh_token, ctx.client)
+        return login_result(issued, info)
+
+    @strawberry.mutation(description="End the current session (its access and refresh tokens).")
+    async def logout(self, info: Info) -> LogoutResult:
+        ctx = info.context
+        if ctx.session is None:
+            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+        await session_service.revoke_sessions(ctx.rt, session_ids=[ctx.session.id])
+        ctx.on_session_change(None)
+        return LoggedOut(message=t("LoggedOut", ctx.lang))
