@@ -9,6 +9,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from portal.api import db
+from portal.api.observability import metrics_server
 from portal.core.runtime import Runtime
 from portal.identity.housekeeping import prune_expired
 from portal.mail import worker
@@ -40,7 +41,8 @@ async def run_worker(rt: Runtime, *, poll_seconds: float = worker.POLL_SECONDS) 
     where = "SMTP" if rt.settings.smtp_url else f"files in {rt.settings.data_dir / 'mail'}"
     log.info("mail worker started (%s)", where)
     try:
-        await worker.run(rt, stop, poll_seconds=poll_seconds, housekeeping=HOUSEKEEPING)
+        async with metrics_server(rt):  # the outbox gauges, from where the letters leave
+            await worker.run(rt, stop, poll_seconds=poll_seconds, housekeeping=HOUSEKEEPING)
     finally:
         await db.disconnect()
         log.info("mail worker stopped")
