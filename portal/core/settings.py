@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     throttle_max_keys: int = Field(default=100_000, ge=100)  # in-process throttle keys (per process)
     unavailable_retry_after: int = Field(default=5, ge=1)  # Retry-After of a 503 while the database is away
+    # How long a worker's claim on a letter holds before another worker takes it over (renewed per letter
+    # just before it is sent, so it must exceed one send: the SMTP timeout is 30 s).
+    mail_lease_seconds: int = Field(default=120, ge=5)
 
     @field_validator("public_url")
     @classmethod

@@ -29,7 +29,7 @@ from portal.models.mail import OutboxMessage, OutboxStatus
 log = logging.getLogger("portal.mail")
 
 BATCH_SIZE = 50
-LEASE_SECONDS = 120  # renewed per row before sending; must exceed one send (transport.SMTP_TIMEOUT, 30 s)
+LEASE_SECONDS = 120  # the default of PORTAL_MAIL_LEASE_SECONDS; renewed per row before sending
 RETRY_BASE_SECONDS = 30  # 30 s, 1 min, 2 min, … doubling
 RETRY_MAX_SECONDS = 3600
 GIVE_UP_AFTER_SECONDS = 24 * 3600  # then the letter is marked failed and logged
@@ -67,7 +67,7 @@ async def claim(rt: Runtime, limit: int = BATCH_SIZE) -> tuple[str, list[OutboxM
     """Takes up to `limit` due rows under a fresh lease; returns the claim token and the rows."""
     now = rt.clock.now()
     token = secrets.token_hex(16)
-    lease = now + timedelta(seconds=LEASE_SECONDS)
+    lease = now + timedelta(seconds=rt.settings.mail_lease_seconds)
     changes = {"claimed_until": lease, "claim_token": token, "attempts": F("attempts") + 1}
     if _on_postgres():
         async with in_transaction():
@@ -93,7 +93,7 @@ async def claim(rt: Runtime, limit: int = BATCH_SIZE) -> tuple[str, list[OutboxM
 
 async def _renew(rt: Runtime, row: OutboxMessage, token: str) -> bool:
     """A fresh lease on this one row, if it is still ours; False when another worker has taken it over."""
-    lease = rt.clock.now() + timedelta(seconds=LEASE_SECONDS)
+    lease = rt.clock.now() + timedelta(seconds=rt.settings.mail_lease_seconds)
     renewed = await OutboxMessage.filter(id=row.id, claim_token=token, status=OutboxStatus.PENDING).update(
         claimed_until=lease
     )
