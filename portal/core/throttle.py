@@ -211,8 +211,10 @@ class RedisStore:
     def from_url(cls, url: str, prefix: str = "portal:") -> RedisStore:
         import redis.asyncio
 
-        # Short timeouts: a Redis that does not answer must cost a sign-in milliseconds, not a hang.
-        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        # Bounded timeouts: a Redis that does not answer costs the first sign-ins of an outage seconds, not a
+        # hang (then FallbackStore stops asking for a while); not so short that a busy machine's slow connect
+        # under a burst reads as an outage.
+        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=3.0, socket_timeout=3.0)
         return cls(client, prefix)
 
     def _key(self, name: str, key: str) -> str:
