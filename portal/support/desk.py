@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldProblem, Invalid
+from portal.core.i18n import t
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
 from portal.identity.email_change import mask_email
@@ -49,24 +50,6 @@ NOTE_MAX = 5000
 MESSAGE_MAX = 5000
 DOCUMENTS_MAX = 300
 SEARCH_MAX = 200
-
-STATUS_LABELS = {
-    "ru": {
-        TicketStatus.NEW: "новая",
-        TicketStatus.IN_PROGRESS: "в работе",
-        TicketStatus.WAITING_FOR_RESIDENT: "ждёт вашего ответа",
-        TicketStatus.RESOLVED: "решена",
-        TicketStatus.REJECTED: "отклонена",
-    },
-    "en": {
-        TicketStatus.NEW: "new",
-        TicketStatus.IN_PROGRESS: "in progress",
-        TicketStatus.WAITING_FOR_RESIDENT: "waiting for your reply",
-        TicketStatus.RESOLVED: "resolved",
-        TicketStatus.REJECTED: "rejected",
-    },
-}
-
 
 @dataclass(frozen=True)
 class TicketDetails:
@@ -276,13 +259,17 @@ async def change_status(
             return Refused("UNCHANGED")
         to = _reply_address(ticket)
         if to:
-            lang = ticket.locale if ticket.locale in STATUS_LABELS else "ru"
+            lang = ticket.locale
             await enqueue(
                 rt,
                 template="desk_ticket_update",
                 to=to,
                 lang=lang,
-                context={"number": ticket.number, "status_label": STATUS_LABELS[lang][status], "message": message},
+                context={
+                    "number": ticket.number,
+                    "status_label": t(f"mail.ticket_status.{status.value}", lang),
+                    "message": message,
+                },
             )
     # support.tickets.change_status wrote the audit event (ticket.status_changed) with actor, time and client.
     return ticket
