@@ -83,7 +83,7 @@ def save(catalogue: Catalog, lang: str, locale_dir: Path = LOCALE_DIR) -> None:
     path = catalogue_path(lang, locale_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fp:
-        write_po(fp, catalogue, width=100, omit_header=False)
+        write_po(fp, catalogue, width=100, include_lineno=False)
 
 
 def merge(messages: dict[str, dict[str, str]], *, replace: bool = False, locale_dir: Path = LOCALE_DIR) -> list[str]:
