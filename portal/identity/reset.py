@@ -25,7 +25,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -237,7 +237,7 @@ async def reset_password(
     except FieldProblem as problem:
         problems.append(problem)
     if not problems and new_password != confirmation:
-        problems.append(FieldProblem("newPasswordConfirmation", "PASSWORDS_DO_NOT_MATCH"))
+        problems.append(FieldProblem("newPasswordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH))
     if problems:
         return Invalid(problems)
 

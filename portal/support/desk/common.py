@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 from portal.models.desk import (
     OwnershipVerification,
     RecoveryRequest,
@@ -61,7 +61,7 @@ def optional_text(raw: str | None, field: str, maximum: int) -> str | None:
         return None
     text = raw.strip()
     if len(text) > maximum:
-        raise FieldProblem(field, "TOO_LONG", max=maximum)
+        raise FieldProblem(field, FieldCode.TOO_LONG, max=maximum)
     if re.search(r"[\x00-\x09\x0b-\x1f\x7f]", text):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     return text

@@ -7,7 +7,7 @@ from uuid import UUID
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid, RefusalCode
 from portal.core.runtime import Runtime
 from portal.mail.outbox import enqueue
 from portal.models.accounts import Account, AccountStatus, Role
@@ -32,7 +32,7 @@ async def assign(
     if assignee is None:
         return NotFound()
     if assignee.role not in (Role.STAFF, Role.ADMIN) or assignee.status != AccountStatus.ACTIVE:
-        return Refused("NOT_STAFF")
+        return Refused(RefusalCode.NOT_STAFF)
     previous = ticket.assigned_to_id  # type: ignore[attr-defined]
     async with in_transaction():
         await Ticket.filter(id=ticket.id).update(assigned_to_id=assignee.id, updated_at=rt.clock.now())
@@ -69,13 +69,13 @@ async def change_status(
     if ticket is None:
         return NotFound()
     if ticket.status == status:
-        return Refused("UNCHANGED")
+        return Refused(RefusalCode.UNCHANGED)
     async with in_transaction():
         event = await ticket_service.change_status(
             rt, ticket, status, actor_id=staff.id, public_message=message, client=client
         )
         if event is None:
-            return Refused("UNCHANGED")
+            return Refused(RefusalCode.UNCHANGED)
         to = _reply_address(ticket)
         if to:
             lang = ticket.locale if ticket.locale in STATUS_LABELS else "ru"
@@ -99,7 +99,7 @@ async def add_note(
     except FieldProblem as problem:
         return Invalid.of(problem)
     if text is None:
-        return Invalid.of(FieldProblem("body", "REQUIRED"))
+        return Invalid.of(FieldProblem("body", FieldCode.REQUIRED))
     ticket = await load_ticket(number)
     if ticket is None:
         return NotFound()
