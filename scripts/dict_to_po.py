@@ -8,10 +8,13 @@ Branches written before the catalogues existed add messages as Python dictionari
 
 This reads such a file (never imports it: `ast.literal_eval` of the literals only) and adds every key
 that a catalogue lacks, one msgid per key, one catalogue per language. A key already in a catalogue with
-a different text is reported and kept, unless `--replace`. After merging a branch:
+a different text is reported and kept, unless `--replace`. With `--base`, the dictionary as it was where
+the branch started, only what the branch added or changed is applied (a key the catalogues dropped on
+purpose does not come back). After merging a branch whose i18n.py still has the dictionary:
 
-    git show other-branch:portal/core/i18n.py | .venv/bin/python scripts/dict_to_po.py -
-    git checkout --ours portal/core/i18n.py   # then delete the dictionary the branch added, if any
+    git show $(git merge-base HEAD other-branch):portal/core/i18n.py > /tmp/base.py
+    git show other-branch:portal/core/i18n.py | .venv/bin/python scripts/dict_to_po.py - --base /tmp/base.py
+    git checkout --ours portal/core/i18n.py   # keep the catalogue-reading module
     make messages                              # source references and a check of what is missing
 
 Exit status: 0 when every entry is in the catalogues afterwards, 1 when a conflict was kept.
@@ -118,10 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="a Python file with a MESSAGES dictionary, or - for standard input")
     parser.add_argument("--replace", action="store_true", help="the dictionary's text wins over the catalogue's")
     parser.add_argument("--name", default=DICT_NAME, help="the dictionary's name (default MESSAGES)")
+    parser.add_argument("--base", type=Path, help="the same file where the branch began: apply only its changes")
     parser.add_argument("--locale-dir", type=Path, default=LOCALE_DIR)
     args = parser.parse_args(argv)
     source = sys.stdin.read() if args.source == "-" else Path(args.source).read_text(encoding="utf-8")
     found = entries(source, args.name)
+    if args.base is not None:
+        before = entries(args.base.read_text(encoding="utf-8"), args.name)
+        found = {key: texts for key, texts in found.items() if before.get(key) != texts}
     conflicts = merge(found, replace=args.replace, locale_dir=args.locale_dir)
     print(f"{len(found)} entries read; {len(conflicts)} conflicts kept")
     for line in conflicts:

@@ -26,6 +26,8 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from portal.core.errors import FieldCode, RefusalCode
+
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 LANGUAGES = ("ru", "en")  # the default of PORTAL_LANGUAGES
@@ -114,6 +116,12 @@ def t(key: str, lang: str, **params: object) -> str:
     `t("TooManyAttempts", lang, seconds=5)` reads «5 секунд»; tn() names the count explicitly.
     """
     return _format(message(key, lang, _count(params)), params)
+
+
+def code_message(code: FieldCode | RefusalCode, lang: str, **params: object) -> str:
+    """The words for a typed code: a field problem's or a refused staff action's."""
+    key = f"REFUSED_{code.value}" if isinstance(code, RefusalCode) else code.value
+    return t(key, lang, **params)
 
 
 def tn(key: str, n: int, lang: str, **params: object) -> str:
