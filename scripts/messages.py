@@ -20,6 +20,7 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,21 +31,16 @@ WIDTH = 100
 # Python: t(key, lang, ...) and visit.t(key, ...); tn(key, n, lang, ...) is a plural entry (msgid_plural = key).
 # Templates (Jinja2's i18n extension): _(key, ...), gettext(key, ...), ngettext(key, n, ...).
 KEYWORDS: dict[str, tuple[int, ...] | None] = {"t": None, "_": None, "gettext": None, "tn": (1, 1), "ngettext": (1, 1)}
-_JINJA = {"trim_blocks": "true", "lstrip_blocks": "true"}
-METHOD_MAP = [
-    ("portal/models/migrations/**.py", "ignore"),
-    ("portal/**.py", "python"),
-    ("portal/api/templates/**.html", "jinja2"),
-    ("portal/mail/templates/**.j2", "jinja2"),
-]
-OPTIONS_MAP = {"portal/api/templates/**.html": _JINJA, "portal/mail/templates/**.j2": _JINJA}
+MAPPING = ROOT / "babel.cfg"  # which extractor reads which files (also usable with `pybabel extract -F`)
 
 
 def extract(root: Path = ROOT) -> Catalog:
     """Every key named literally in code or templates, with where it is used (key -> Message)."""
+    with MAPPING.open(encoding="utf-8") as fp:
+        method_map, options_map = parse_mapping_cfg(fp)
     template = Catalog(project="residents-portal", fuzzy=False)
     for filename, lineno, message, _comments, context in extract_from_dir(
-        str(root), METHOD_MAP, OPTIONS_MAP, keywords=KEYWORDS
+        str(root), method_map, options_map, keywords=KEYWORDS
     ):
         template.add(message, None, [(filename, lineno)], context=context)
     return template
