@@ -77,8 +77,18 @@ def _compiled(lang: str) -> bytes | None:
 
 
 @cache
+def _known_languages() -> frozenset[str]:
+    return frozenset(available_languages())
+
+
 def translations(lang: str) -> gettext.NullTranslations:
-    """The catalogue of `lang`, falling back to DEFAULT_LANGUAGE's for a message it lacks."""
+    """The catalogue of `lang` (DEFAULT_LANGUAGE's when there is none), falling back to DEFAULT_LANGUAGE's for a
+    message it lacks. Only names of catalogues that exist reach the file system or the cache."""
+    return _translations(lang if lang in _known_languages() else DEFAULT_LANGUAGE)
+
+
+@cache
+def _translations(lang: str) -> gettext.NullTranslations:
     data = _compiled(lang)
     catalogue = gettext.GNUTranslations(BytesIO(data)) if data is not None else gettext.NullTranslations()
     if lang != DEFAULT_LANGUAGE:
