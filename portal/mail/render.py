@@ -16,7 +16,15 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, TemplateNotFound, pass_context, pass_eval_context, select_autoescape
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    Template,
+    TemplateNotFound,
+    pass_context,
+    pass_eval_context,
+    select_autoescape,
+)
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from markupsafe import Markup
@@ -24,6 +32,8 @@ from markupsafe import Markup
 from portal.core.i18n import install_gettext
 from portal.core.localtime import format_local, parse_instant
 from portal.core.settings import Settings
+
+LEGACY_FALLBACK = "ru"  # the language of a per-language letter template (not yet converted) that lacks the letter's
 
 
 @pass_context
@@ -65,6 +75,14 @@ def environment() -> Environment:
     return env
 
 
+def _part(env: Environment, template: str, part: str, lang: str) -> Template:
+    """`<template>.<part>.j2`. A letter merged from a branch written before the catalogues may still be one
+    file per language, `<template>.<lang>.<part>.j2` (Russian when its language has none): it is sent as it
+    is until converted (tests/test_i18n.py names the ones left)."""
+    names = (f"{template}.{part}.j2", f"{template}.{lang}.{part}.j2", f"{template}.{LEGACY_FALLBACK}.{part}.j2")
+    return env.select_template(names)
+
+
 def message_id(settings: Settings, row_id: int, key: bytes) -> str:
     """Stable for a row: the same letter retried keeps its Message-ID, so receivers can drop duplicates."""
     host = urlsplit(settings.public_url).hostname or "localhost"
@@ -87,11 +105,11 @@ def render(
         lang = settings.language_list[0]
     env = environment()
     values = {**context, "public_url": settings.public_url, "lang": lang, "to": to, "_zone": settings.zone}
-    subject = env.get_template(f"{template}.subject.j2").render(values)
+    subject = _part(env, template, "subject", lang).render(values)
     subject = " ".join(subject.split())  # one line: no header injection through a template or its context
-    text = env.get_template(f"{template}.txt.j2").render(values)
+    text = _part(env, template, "txt", lang).render(values)
     try:
-        html: str | None = env.get_template(f"{template}.html.j2").render(values)
+        html: str | None = _part(env, template, "html", lang).render(values)
     except TemplateNotFound:
         html = None
 
