@@ -574,6 +574,115 @@ MESSAGES.update(
 )
 
 
+# The resident's own security (issue 16): GraphQL payloads, codes and the /account security pages.
+MESSAGES.update(
+    {
+        "ReauthenticationRequired": {
+            "ru": "Для этого действия подтвердите, что это вы: введите пароль ещё раз.",
+            "en": "Please confirm it is you: enter your password again.",
+        },
+        "PasswordChanged": {
+            "ru": "Пароль изменён. На других устройствах нужно войти заново.",
+            "en": "Your password has been changed. Other devices must sign in again.",
+        },
+        "EmailChangeRequested": {
+            "ru": "Мы отправили письмо со ссылкой на новый адрес. Адрес изменится, когда вы откроете ссылку.",
+            "en": "We have sent a letter with a link to the new address. The address changes when you open it.",
+        },
+        "EmailChangeCancelled": {
+            "ru": "Смена адреса отменена, все входы в личный кабинет завершены.",
+            "en": "The address change was cancelled and every sign-in to the account was ended.",
+        },
+        "Reauthenticated": {
+            "ru": "Готово: в ближайшие 10 минут можно менять настройки безопасности.",
+            "en": "Done: you can change your security settings for the next 10 minutes.",
+        },
+        "SAME_EMAIL": {"ru": "Это ваш текущий адрес.", "en": "This is your current address."},
+        "notice.password_changed": {
+            "ru": "Пароль изменён. На других устройствах нужно войти заново.",
+            "en": "Your password has been changed. Other devices must sign in again.",
+        },
+        "notice.email_change_sent": {
+            "ru": "Письмо со ссылкой отправлено на новый адрес. Адрес изменится, когда вы откроете ссылку.",
+            "en": "A letter with a link was sent to the new address. The address changes when you open it.",
+        },
+        "security.wrong_password": {"ru": "Неверный пароль.", "en": "Wrong password."},
+        "security.code": {"ru": "Код", "en": "Code"},
+        "security.current_password": {"ru": "Текущий пароль", "en": "Current password"},
+        "security.reauth_title": {"ru": "Подтвердите, что это вы", "en": "Confirm it is you"},
+        "security.reauth_lead": {
+            "ru": "Настройки безопасности можно менять в течение 10 минут после входа. Введите пароль ещё раз.",
+            "en": "Security settings can be changed within 10 minutes of signing in. Please enter your password again.",
+        },
+        "security.reauth_submit": {"ru": "Подтвердить", "en": "Confirm"},
+        "security.reauth_no_password": {
+            "ru": "Вы входите через внешний сервис. Выйдите и войдите снова, затем вернитесь к этой настройке.",
+            "en": "You sign in through an external service. Sign out and sign in again, then come back here.",
+        },
+        "security.password_title": {"ru": "Смена пароля", "en": "Change your password"},
+        "security.password_set_title": {"ru": "Задать пароль", "en": "Set a password"},
+        "security.password_after": {
+            "ru": "После смены пароля на других устройствах нужно будет войти заново.",
+            "en": "After the change, other devices will have to sign in again.",
+        },
+        "security.password_change_link": {"ru": "Сменить пароль", "en": "Change password"},
+        "security.password_set_link": {"ru": "Задать пароль", "en": "Set a password"},
+        "security.email_change_link": {"ru": "Сменить почту", "en": "Change e-mail"},
+        "security.email_title": {"ru": "Смена адреса почты", "en": "Change your e-mail address"},
+        "security.email_lead": {
+            "ru": "На новый адрес придёт письмо со ссылкой. Адрес изменится, только когда вы её откроете; "
+            "на прежний адрес мы сразу сообщим о смене.",
+            "en": "We will send a letter with a link to the new address. The address changes only when you open "
+            "it; we tell your current address at once.",
+        },
+        "security.new_email": {"ru": "Новый адрес почты", "en": "New e-mail address"},
+        "security.email_submit": {"ru": "Отправить ссылку", "en": "Send the link"},
+        "security.email_pending": {
+            "ru": "Ждём подтверждения нового адреса {email}: откройте ссылку из письма.",
+            "en": "Waiting for the new address {email} to be confirmed: open the link in the letter.",
+        },
+        "security.email_pending_short": {"ru": "ждёт подтверждения: {email}", "en": "pending: {email}"},
+        "security.confirm_title": {"ru": "Подтверждение адреса почты", "en": "Confirm your e-mail address"},
+        "security.confirm_lead": {
+            "ru": "Нажмите кнопку, чтобы подтвердить этот адрес для вашего личного кабинета.",
+            "en": "Press the button to confirm this address for your account.",
+        },
+        "security.confirm_submit": {"ru": "Подтвердить адрес", "en": "Confirm the address"},
+        "security.confirm_done_title": {"ru": "Адрес подтверждён", "en": "Address confirmed"},
+        "security.confirm_done": {
+            "ru": "Готово: письма личного кабинета теперь приходят на новый адрес.",
+            "en": "Done: letters from your account now go to the new address.",
+        },
+        "security.cancel_title": {"ru": "Это были не вы?", "en": "Was it not you?"},
+        "security.cancel_lead": {
+            "ru": "Смена адреса будет отменена, прежний адрес вернётся, а все входы в личный кабинет завершатся.",
+            "en": "The address change will be cancelled, your old address comes back and every sign-in ends.",
+        },
+        "security.cancel_submit": {
+            "ru": "Отменить смену и выйти везде",
+            "en": "Cancel the change and sign out everywhere",
+        },
+        "security.cancel_done_title": {"ru": "Смена адреса отменена", "en": "Address change cancelled"},
+        "security.cancel_done": {
+            "ru": "Все входы завершены. Восстановите пароль, чтобы войти снова.",
+            "en": "Every sign-in was ended. Reset your password to sign in again.",
+        },
+        "security.bad_link_title": {"ru": "Ссылка не работает", "en": "This link does not work"},
+        "security.bad_link": {
+            "ru": "Ссылка недействительна, устарела или уже использована.",
+            "en": "This link is invalid, has expired or was already used.",
+        },
+        "event.reauth_failure": {"ru": "Неверный пароль при подтверждении", "en": "Wrong password when confirming"},
+        "event.email_change_requested": {"ru": "Запрошена смена почты", "en": "E-mail change requested"},
+        "event.email_changed": {"ru": "Адрес почты изменён", "en": "E-mail address changed"},
+        "event.email_change_cancelled": {
+            "ru": "Смена почты отменена, все входы завершены",
+            "en": "E-mail change cancelled, every sign-in ended",
+        },
+    }
+)
+
+
 def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
     """The first of our languages in the header's order of preference (q-values honoured)."""
     if preferred in LANGUAGES:

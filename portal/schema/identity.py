@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -24,6 +24,9 @@ from portal.schema.errors import (
     too_many,
     validation_error,
 )
+
+if TYPE_CHECKING:
+    from portal.schema.security import PendingEmailChange
 
 
 @strawberry.enum
@@ -62,6 +65,14 @@ class Account:
         links = await linked_identities(info.context.rt, UUID(str(self.id)))
         return [LinkedIdentity(provider=x.provider, provider_name=x.provider_name, email=x.email, linked_at=x.linked_at)
                 for x in links]
+
+    @strawberry.field(description="An e-mail change waiting for its link to be opened at the new address.")
+    async def pending_email_change(self, info: Info) -> Annotated[
+        PendingEmailChange, strawberry.lazy("portal.schema.security")
+    ] | None:
+        from portal.schema.security import pending_email_change
+
+        return await pending_email_change(info, self.id)
 
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:

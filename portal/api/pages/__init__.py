@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from portal.api.pages.account import AccountPages
 from portal.api.pages.providers import ProviderPages
 from portal.api.pages.reset import ResetPages
+from portal.api.pages.security import SecurityPages
 from portal.api.pages.signin import SignInPages
 from portal.api.pages.support import SupportPages
 from portal.api.pages.web import Pages
@@ -25,6 +26,7 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
     reset = ResetPages(pages)
     support = SupportPages(pages)
     providers = ProviderPages(pages)
+    security = SecurityPages(pages)
     return [
         Route("/login", signin.login, methods=["GET", "POST"]),
         Route("/login/federated", providers.start, methods=["POST"]),
@@ -33,6 +35,11 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
         Route("/account", account.show, methods=["GET"]),
         Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
         Route("/account/identities/unlink", providers.unlink, methods=["POST"]),
+        Route("/account/reauth", security.reauth, methods=["GET", "POST"]),
+        Route("/account/password", security.password, methods=["GET", "POST"]),
+        Route("/account/email", security.email, methods=["GET", "POST"]),
+        Route("/confirm-email", security.confirm_email, methods=["GET", "POST"]),
+        Route("/cancel-email-change", security.cancel_email_change, methods=["GET", "POST"]),
         Route("/forgot-password", reset.forgot, methods=["GET", "POST"]),
         Route("/reset-password", reset.reset, methods=["GET", "POST"]),
         Route("/support", support.form, methods=["GET", "POST"]),

@@ -9,11 +9,16 @@ from starlette.responses import Response
 
 from portal.api.pages.providers import linked_identities, problem_from_query, provider_buttons
 from portal.api.pages.web import Pages, Visit, describe_device
-from portal.identity import sessions
+from portal.identity import email_address, sessions
 from portal.identity.signout import sign_out_other_devices
 from portal.support import audit
 
-ACCOUNT_NOTICES = {"others-ended": "notice.others_ended", "unlinked": "IdentityUnlinked"}
+ACCOUNT_NOTICES = {
+    "others-ended": "notice.others_ended",
+    "unlinked": "IdentityUnlinked",
+    "password-changed": "notice.password_changed",
+    "email-change-sent": "notice.email_change_sent",
+}
 # Audit actions a resident sees, by how they read; anything else shows as a generic security event.
 EVENT_LABELS = {
     "signin.success": "event.signin_success",
@@ -28,6 +33,10 @@ EVENT_LABELS = {
     "account.unlocked": "event.account_unlocked",
     "recovery.reset_link_sent": "event.recovery_link_sent",
     "recovery.email_changed": "event.email_changed_by_staff",
+    "reauth.failure": "event.reauth_failure",
+    "email.change_requested": "event.email_change_requested",
+    "email.changed": "event.email_changed",
+    "email.change_cancelled": "event.email_change_cancelled",
 }
 
 
@@ -84,14 +93,16 @@ class AccountPages:
                 "occurred_at": e.occurred_at,
                 "address": e.client_address,
                 "device": describe_device(e.user_agent, visit.lang) if e.user_agent else None,
-                "warning": e.action in ("signin.failure", "federation.failure"),
+                "warning": e.action in ("signin.failure", "federation.failure", "reauth.failure"),
             }
             for e in await audit.recent_for_account(account.id)
         ]
         linked = await linked_identities(self.rt, account.id)
+        pending_email = await email_address.pending_change(self.rt, account.id)
         linked_ids = {link.provider for link in linked}
         return {
             "profile": account,
+            "pending_email": pending_email,
             "linked": linked,
             "linkable": [p for p in provider_buttons(self.rt) if p["id"] not in linked_ids],
             # The only way in (no password, one provider) cannot be unlinked: no button to be refused.
