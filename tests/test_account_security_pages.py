@@ -106,3 +106,47 @@ async def test_email_change_pages_and_both_links(client, make_account, rt, smtp_
     assert undone.headers["location"] == "/cancel-email-change?done=1"
     assert (await Account.get(id=account.id)).email == account.email
     assert (await client.get("/account")).status_code == 303  # this browser's session ended too
+
+
+async def test_two_factor_pages_then_the_second_step_of_login(client, clock, make_account, app):
+    import pyotp
+
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    assert "выключена" in (await client.get("/account")).text
+    page = await client.get("/account/two-factor")
+    started = await client.post("/account/two-factor/start", data={"csrf": hidden(page.text, "csrf")})
+    assert started.status_code == 200 and started.headers["referrer-policy"] == "no-referrer"
+    assert '<svg role="img" aria-label="QR-код' in started.text
+    secret = re.search(r'<code id="totp-secret" class="secret">([A-Z2-7]+)</code>', started.text).group(1)
+    csrf = hidden(started.text, "csrf")
+    wrong = await client.post("/account/two-factor/confirm", data={"csrf": csrf, "code": "12345"})
+    assert wrong.status_code == 400 and secret in wrong.text  # the QR code and key again, with the error
+    done = await client.post("/account/two-factor/confirm", data={"csrf": csrf, "code": pyotp.TOTP(secret).at(clock.now())})
+    codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", done.text)
+    assert len(codes) == 10
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(new_address(), 1)),
+                                 base_url=PUBLIC_URL) as other:
+        step = await page_sign_in(other, account.email)
+        assert step.status_code == 200 and 'action="/login/second-factor"' in step.text
+        assert re.search(r'name="code"[^>]+autocomplete="one-time-code"', step.text)
+        form = {"csrf": hidden(step.text, "csrf"), "challenge": hidden(step.text, "challenge"),
+                "next": "/account", "methods": hidden(step.text, "methods")}
+        bad = await other.post("/login/second-factor", data={**form, "code": "000000"})
+        assert bad.status_code == 401 and "Код не подошёл." in bad.text
+        ok = await other.post("/login/second-factor", data={**form, "code": codes[0]})
+        assert ok.status_code == 303 and ok.headers["location"] == "/account"
+        assert "включена" in (await other.get("/account")).text
+
+    clock.advance(601)
+    stale = await client.get("/account/two-factor")
+    assert stale.headers["location"] == "/account/reauth?next=%2Faccount%2Ftwo-factor"
+    reauth = await client.get(stale.headers["location"])
+    assert 'name="code"' in reauth.text
+    back = await client.post("/account/reauth", data={"csrf": hidden(reauth.text, "csrf"), "next": "/account/two-factor",
+                                                      "code": pyotp.TOTP(secret).at(clock.now())})
+    assert back.headers["location"] == "/account/two-factor"
+    page = await client.get("/account/two-factor")
+    off = await client.post("/account/two-factor/disable", data={"csrf": hidden(page.text, "csrf")})
+    assert off.headers["location"] == "/account?notice=totp-off"

@@ -42,7 +42,8 @@ class TotpCredential(Model):
     account: fields.OneToOneRelation[Account] = fields.OneToOneField(
         "models.Account", related_name="totp", on_delete=fields.CASCADE
     )
-    secret_sealed = fields.CharField(max_length=255)
+    secret_sealed = fields.CharField(max_length=255, null=True)  # the secret in use (None until confirmed)
+    pending_sealed = fields.CharField(max_length=255, null=True)  # a new secret waiting for its first code
     created_at = fields.DatetimeField()
     confirmed_at = fields.DatetimeField(null=True)
     last_step = fields.BigIntField(null=True)

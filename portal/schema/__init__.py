@@ -14,7 +14,7 @@ from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
 from portal.schema.reset import ResetMutation
-from portal.schema.security import SecurityMutation
+from portal.schema.security import SecondFactorMutation, SecurityMutation
 from portal.schema.staff import StaffMutation, StaffQuery
 from portal.schema.support import SupportMutation, SupportQuery
 
@@ -22,7 +22,8 @@ log = logging.getLogger("portal.graphql")
 
 QUERIES: tuple[type, ...] = (IdentityQuery, FederationQuery, SupportQuery, StaffQuery)
 MUTATIONS: tuple[type, ...] = (
-    IdentityMutation, ResetMutation, SecurityMutation, FederationMutation, SupportMutation, StaffMutation
+    IdentityMutation, ResetMutation, SecurityMutation, SecondFactorMutation,
+    FederationMutation, SupportMutation, StaffMutation,
 )
 
 

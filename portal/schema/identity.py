@@ -12,6 +12,7 @@ from portal.core.errors import Invalid, TooMany
 from portal.core.i18n import t
 from portal.identity import sessions as session_service
 from portal.identity import signin
+from portal.identity.challenge import SecondFactorNeeded
 from portal.identity.sessions import IssuedSession
 from portal.models.accounts import Account as AccountModel
 from portal.schema.context import Info
@@ -34,6 +35,13 @@ class AccountRole(Enum):
     RESIDENT = "resident"
     STAFF = "staff"
     ADMIN = "admin"
+
+
+@strawberry.enum
+class SecondFactorMethod(Enum):
+    TOTP = "TOTP"
+    RECOVERY_CODE = "RECOVERY_CODE"
+    PASSKEY = "PASSKEY"
 
 
 @strawberry.type
@@ -74,6 +82,14 @@ class Account:
 
         return await pending_email_change(info, self.id)
 
+    @strawberry.field(description="The second factors in use (TOTP, recovery codes left, passkeys).")
+    async def second_factors(self, info: Info) -> list[SecondFactorMethod]:
+        from portal.identity.challenge import second_factors
+
+        if info.context.account is None or str(info.context.account.id) != str(self.id):
+            return []
+        return [SecondFactorMethod(m) for m in await second_factors(self.id)]
+
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:
         return cls(
@@ -110,13 +126,20 @@ class LoginSuccess:
     session: Session
 
 
+@strawberry.type(description="The password was right; finish with `verifySecondFactor(challenge, code)` in 5 min.")
+class SecondFactorRequired:
+    challenge: str
+    methods: list[SecondFactorMethod]
+
+
 @strawberry.type
 class LoggedOut:
     message: str
 
 
 LoginResult = Annotated[
-    LoginSuccess | InvalidCredentials | TooManyAttempts | ValidationError, strawberry.union("LoginResult")
+    LoginSuccess | SecondFactorRequired | InvalidCredentials | TooManyAttempts | ValidationError,
+    strawberry.union("LoginResult"),
 ]
 LogoutResult = Annotated[LoggedOut | NotAuthenticated, strawberry.union("LogoutResult")]
 
@@ -127,6 +150,10 @@ def login_result(outcome: object, info: Info) -> LoginResult:
     if isinstance(outcome, IssuedSession):
         info.context.on_session_change(outcome)
         return LoginSuccess(session=Session.from_issued(outcome))
+    if isinstance(outcome, SecondFactorNeeded):
+        return SecondFactorRequired(
+            challenge=outcome.challenge, methods=[SecondFactorMethod(m) for m in outcome.methods]
+        )
     if isinstance(outcome, TooMany):
         return too_many(outcome, lang)
     if isinstance(outcome, Invalid):

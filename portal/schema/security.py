@@ -9,11 +9,12 @@ import strawberry
 
 from portal.core.errors import FieldProblem, Invalid, TooMany
 from portal.core.i18n import t
-from portal.identity import email_address, password_change, proofs
+from portal.identity import email_address, password_change, proofs, second_factor, totp
 from portal.identity.signin import BadCredentials
 from portal.schema.context import Info
 from portal.schema.errors import (
     Error,
+    Forbidden,
     InvalidCredentials,
     InvalidToken,
     NotAuthenticated,
@@ -23,7 +24,7 @@ from portal.schema.errors import (
     too_many,
     validation_error,
 )
-from portal.schema.identity import Account
+from portal.schema.identity import Account, LoginResult, login_result
 
 
 @strawberry.type
@@ -144,14 +145,22 @@ class SecurityMutation:
             return EmailChangeCancelled(message=t("EmailChangeCancelled", ctx.lang))
         return refusal(outcome, ctx.lang)  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Prove again with the password: sensitive changes are open for 10 minutes.")
-    async def reauthenticate(self, info: Info, password: str) -> ReauthenticateResult:
+    @strawberry.mutation(
+        description="Prove again with the password or a second-factor code: sensitive changes open for 10 minutes."
+    )
+    async def reauthenticate(
+        self, info: Info, password: str | None = None, code: str | None = None
+    ) -> ReauthenticateResult:
         ctx = info.context
         if ctx.session is None:
             return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
-        if not password:
-            return refusal(Invalid.of(FieldProblem("password", "REQUIRED")), ctx.lang)  # type: ignore[no-any-return]
-        outcome = await proofs.prove(ctx.rt, ctx.session, password, ctx.client)
+        outcome: object
+        if code:
+            outcome = await totp.prove_with_code(ctx.rt, ctx.session, code, ctx.client)
+        elif password:
+            outcome = await proofs.prove(ctx.rt, ctx.session, password, ctx.client)
+        else:
+            outcome = Invalid.of(FieldProblem("password", "REQUIRED"))
         if isinstance(outcome, proofs.Proved):
             return Reauthenticated(message=t("Reauthenticated", ctx.lang))
         return refusal(outcome, ctx.lang)  # type: ignore[no-any-return]
@@ -168,3 +177,95 @@ async def pending_email_change(info: Info, account_id: strawberry.ID) -> Pending
     return PendingEmailChange(
         new_email=pending.new_email, requested_at=pending.requested_at, expires_at=pending.expires_at
     )
+
+
+@strawberry.type
+class TotpEnrollmentStarted:
+    secret: str
+    otpauth_uri: str
+
+
+@strawberry.type
+class TotpEnabled:
+    recovery_codes: list[str]
+
+
+@strawberry.type
+class RecoveryCodesRegenerated:
+    recovery_codes: list[str]
+
+
+@strawberry.type
+class TotpDisabled:
+    message: str
+
+
+StartTotpEnrollmentResult = Annotated[
+    TotpEnrollmentStarted | ReauthenticationRequired | NotAuthenticated, strawberry.union("StartTotpEnrollmentResult")
+]
+ConfirmTotpEnrollmentResult = Annotated[
+    TotpEnabled | ValidationError | NotAuthenticated | ReauthenticationRequired | TooManyAttempts,
+    strawberry.union("ConfirmTotpEnrollmentResult"),
+]
+RegenerateRecoveryCodesResult = Annotated[
+    RecoveryCodesRegenerated | ReauthenticationRequired | NotAuthenticated | Forbidden,
+    strawberry.union("RegenerateRecoveryCodesResult"),
+]
+DisableTotpResult = Annotated[
+    TotpDisabled | ReauthenticationRequired | NotAuthenticated | Forbidden, strawberry.union("DisableTotpResult")
+]
+
+
+def second_factor_refusal(outcome: object, lang: str) -> Any:
+    if isinstance(outcome, totp.NotEnabled):
+        return Forbidden(message=t("TOTP_NOT_ENABLED", lang))
+    return refusal(outcome, lang)
+
+
+@strawberry.type
+class SecondFactorMutation:
+    @strawberry.mutation(description="A new TOTP secret for an authenticator app; confirm it with a first code.")
+    async def start_totp_enrollment(self, info: Info) -> StartTotpEnrollmentResult:
+        ctx = info.context
+        if ctx.session is None:
+            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+        outcome = await totp.start_enrollment(ctx.rt, ctx.session)
+        if isinstance(outcome, totp.EnrollmentStarted):
+            return TotpEnrollmentStarted(secret=outcome.secret, otpauth_uri=outcome.otpauth_uri)
+        return refusal(outcome, ctx.lang)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Turn TOTP on with the app's first code; answers ten recovery codes, shown once.")
+    async def confirm_totp_enrollment(self, info: Info, code: str) -> ConfirmTotpEnrollmentResult:
+        ctx = info.context
+        if ctx.session is None:
+            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+        outcome = await totp.confirm_enrollment(ctx.rt, ctx.session, code, ctx.client)
+        if isinstance(outcome, totp.RecoveryCodes):
+            return TotpEnabled(recovery_codes=outcome.codes)
+        return refusal(outcome, ctx.lang)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Ten new recovery codes (the old ones stop working); shown once.")
+    async def regenerate_recovery_codes(self, info: Info) -> RegenerateRecoveryCodesResult:
+        ctx = info.context
+        if ctx.session is None:
+            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+        outcome = await totp.regenerate_recovery_codes(ctx.rt, ctx.session, ctx.client)
+        if isinstance(outcome, totp.RecoveryCodes):
+            return RecoveryCodesRegenerated(recovery_codes=outcome.codes)
+        return second_factor_refusal(outcome, ctx.lang)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Turn TOTP off (and its recovery codes), after re-authenticating.")
+    async def disable_totp(self, info: Info) -> DisableTotpResult:
+        ctx = info.context
+        if ctx.session is None:
+            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+        outcome = await totp.disable(ctx.rt, ctx.session, ctx.client)
+        if isinstance(outcome, totp.TotpOff):
+            return TotpDisabled(message=t("TotpDisabled", ctx.lang))
+        return second_factor_refusal(outcome, ctx.lang)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Finish a sign-in that answered SecondFactorRequired: a TOTP or recovery code.")
+    async def verify_second_factor(self, info: Info, challenge: str, code: str) -> LoginResult:
+        ctx = info.context
+        outcome = await second_factor.verify_second_factor(ctx.rt, challenge, code, ctx.client)
+        return login_result(outcome, info)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import segno
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
 from portal.core.errors import FieldProblem, Invalid, TooMany
-from portal.identity import email_address, password_change, proofs
+from portal.identity import email_address, password_change, proofs, totp
 from portal.identity.reauth import is_recent
 from portal.identity.signin import BadCredentials
 
@@ -54,32 +56,37 @@ class SecurityPages:
     # ---- /account/reauth -----------------------------------------------------------------------
 
     async def reauth(self, request: Request) -> Response:
-        """Asks for the password again, then goes back to `next` (an /account page)."""
+        """Asks for the password (or a second-factor code) again, then goes back to `next` (an /account page)."""
         if switched := self.pages.language_switch(request):
             return switched
         visit = await self.pages.visit(request)
         if visit.session is None or visit.account is None:
             return self.pages.sign_in_first(visit)
+        csrf_ok = request.method == "GET" or await self.pages.read_form(visit)
+        raw_next = request.query_params.get("next") if request.method == "GET" else visit.value("next")
+        target = safe_next(raw_next, self.rt.settings.public_url)
+        context = {
+            "next": target,
+            "totp": await totp.is_enabled(visit.account.id),
+        }
         if request.method == "GET":
-            target = safe_next(request.query_params.get("next"), self.rt.settings.public_url)
-            return self._page(visit, "reauth.html", {"next": target})
-        csrf_ok = await self.pages.read_form(visit)
-        target = safe_next(visit.value("next"), self.rt.settings.public_url)
+            return self._page(visit, "reauth.html", context)
         if not csrf_ok:
-            return self._page(visit, "reauth.html", {"next": target}, problem=visit.t("form.expired"), status=403)
-        password = visit.value("password", PASSWORD_MAX)
-        if not password:
-            invalid = Invalid.of(FieldProblem("password", "REQUIRED"))
-            return self._page(visit, "reauth.html", {"next": target}, **problem_answer(invalid, visit))
-        outcome = await proofs.prove(self.rt, visit.session, password, visit.client)
+            return self._page(visit, "reauth.html", context, problem=visit.t("form.expired"), status=403)
+        password, code = visit.value("password", PASSWORD_MAX), visit.value("code", 100)
+        outcome: object
+        if code:
+            outcome = await totp.prove_with_code(self.rt, visit.session, code, visit.client)
+        elif password:
+            outcome = await proofs.prove(self.rt, visit.session, password, visit.client)
+        else:
+            outcome = Invalid.of(FieldProblem("password", "REQUIRED"))
         if isinstance(outcome, proofs.Proved):
             return self.pages.redirect(visit, target)
         if isinstance(outcome, BadCredentials):
-            return self._page(
-                visit, "reauth.html", {"next": target}, errors={"password": visit.t("security.wrong_password")},
-                status=401,
-            )
-        return self._page(visit, "reauth.html", {"next": target}, **problem_answer(outcome, visit))
+            field, message = ("code", "login.code_wrong") if code else ("password", "security.wrong_password")
+            return self._page(visit, "reauth.html", context, errors={field: visit.t(message)}, status=401)
+        return self._page(visit, "reauth.html", context, **problem_answer(outcome, visit))
 
     # ---- /account/password ---------------------------------------------------------------------
 
@@ -191,5 +198,97 @@ class SecurityPages:
                 "link_text": visit.t("account.back"),
             },
             status=status,
+            referrer_policy=NO_REFERRER,
+        )
+
+
+def qr_svg(uri: str, title: str) -> Markup:
+    """The otpauth:// URI as an inline SVG QR code, drawn here (no script, no image service sees the secret)."""
+    svg = segno.make(uri, error="m").svg_inline(scale=5, title=title, dark="#000", light="#fff")
+    label = str(escape(title))  # a plain str: Markup + str would escape the tag itself
+    return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))  # noqa: S704
+
+
+class TwoFactorPages:
+    """/account/two-factor: turn TOTP on (QR code, secret, first code), recovery codes, turn it off."""
+
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.rt = pages.rt
+
+    async def _visit(self, request: Request, *, post: bool) -> tuple[Visit, Response | None]:
+        visit = await self.pages.visit(request)
+        if visit.session is None or visit.account is None:
+            return visit, self.pages.sign_in_first(visit, back="/account/two-factor")
+        if post and not await self.pages.read_form(visit):
+            return visit, self.pages.redirect(visit, "/account/two-factor?problem=EXPIRED")
+        if not is_recent(self.rt, visit.session):
+            return visit, self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": "/account/two-factor"}))
+        return visit, None
+
+    async def show(self, request: Request) -> Response:
+        if switched := self.pages.language_switch(request):
+            return switched
+        visit, early = await self._visit(request, post=False)
+        if early is not None:
+            return early
+        assert visit.account is not None
+        problem = "form.expired" if request.query_params.get("problem") == "EXPIRED" else None
+        return self.pages.render(visit, "two_factor.html", {
+            "enabled": await totp.is_enabled(visit.account.id),
+            "codes_left": await totp.recovery_codes_left(visit.account.id),
+            "problem": visit.t(problem) if problem else None,
+        })
+
+    def _setup(self, visit: Visit, started: totp.EnrollmentStarted, **answer: Any) -> Response:
+        status = answer.pop("status", 200)
+        context = {"secret": started.secret, "qr": qr_svg(started.otpauth_uri, visit.t("totp.qr_label")),
+                   "problem": None, "errors": {}, **answer}
+        return self.pages.render(visit, "totp_setup.html", context, status=status, referrer_policy=NO_REFERRER)
+
+    async def start(self, request: Request) -> Response:
+        visit, early = await self._visit(request, post=True)
+        if early is not None:
+            return early
+        assert visit.session is not None
+        started = await totp.start_enrollment(self.rt, visit.session)
+        assert isinstance(started, totp.EnrollmentStarted)  # the proof was checked above
+        return self._setup(visit, started)
+
+    async def confirm(self, request: Request) -> Response:
+        visit, early = await self._visit(request, post=True)
+        if early is not None:
+            return early
+        assert visit.session is not None and visit.account is not None
+        outcome = await totp.confirm_enrollment(self.rt, visit.session, visit.value("code", 100), visit.client)
+        if isinstance(outcome, totp.RecoveryCodes):
+            return self._codes(visit, outcome, "totp.enabled_notice")
+        pending = await totp.pending_enrollment(self.rt, visit.account)
+        if pending is None:
+            return self.pages.redirect(visit, "/account/two-factor")
+        return self._setup(visit, pending, **problem_answer(outcome, visit))
+
+    async def regenerate(self, request: Request) -> Response:
+        visit, early = await self._visit(request, post=True)
+        if early is not None:
+            return early
+        assert visit.session is not None
+        outcome = await totp.regenerate_recovery_codes(self.rt, visit.session, visit.client)
+        if isinstance(outcome, totp.RecoveryCodes):
+            return self._codes(visit, outcome, "totp.codes_notice")
+        return self.pages.redirect(visit, "/account/two-factor")
+
+    async def disable(self, request: Request) -> Response:
+        visit, early = await self._visit(request, post=True)
+        if early is not None:
+            return early
+        assert visit.session is not None
+        await totp.disable(self.rt, visit.session, visit.client)
+        return self.pages.redirect(visit, "/account?notice=totp-off")
+
+    def _codes(self, visit: Visit, outcome: totp.RecoveryCodes, notice: str) -> Response:
+        """The recovery codes, shown once (no-store, like every page)."""
+        return self.pages.render(
+            visit, "recovery_codes.html", {"codes": outcome.codes, "notice": visit.t(notice)},
             referrer_policy=NO_REFERRER,
         )

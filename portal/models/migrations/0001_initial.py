@@ -442,7 +442,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('account', fields.OneToOneField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='totp', on_delete=OnDelete.CASCADE)),
-                ('secret_sealed', fields.CharField(max_length=255)),
+                ('secret_sealed', fields.CharField(null=True, max_length=255)),
+                ('pending_sealed', fields.CharField(null=True, max_length=255)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('confirmed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('last_step', fields.BigIntField(null=True)),

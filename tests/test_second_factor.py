@@ -1,0 +1,188 @@
+"""TOTP and recovery codes (issue 16): enrolment, sign-in with a second factor, single use, drift, reset.
+
+Codes are computed here from the secret the API hands out (pyotp, RFC 6238) at the test clock's time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+import pytest
+
+from portal.models.security import RecoveryCode, TotpCredential
+from tests.conftest import GQL, LOGIN, PASSWORD, sign_in
+from tests.mail_helpers import client_at, drain, request_reset, reset, token_from
+
+START = "mutation { startTotpEnrollment { __typename ... on TotpEnrollmentStarted { secret otpauthUri } } }"
+CONFIRM = """
+mutation($c: String!) { confirmTotpEnrollment(code: $c) {
+  __typename ... on TotpEnabled { recoveryCodes } ... on ValidationError { fields { field code } } } }
+"""
+VERIFY = """
+mutation($ch: String!, $c: String!) { verifySecondFactor(challenge: $ch, code: $c) {
+  __typename ... on LoginSuccess { session { accessToken account { email } } }
+  ... on Error { message } ... on TooManyAttempts { retryAfterSeconds } } }
+"""
+REGENERATE = "mutation { regenerateRecoveryCodes { __typename ... on RecoveryCodesRegenerated { recoveryCodes } } }"
+DISABLE = "mutation { disableTotp { __typename } }"
+REAUTH = "mutation($c: String!) { reauthenticate(code: $c) { __typename } }"
+NEW_PASSWORD = "в лесу родилась ёлочка 2026"
+
+
+def code_at(secret: str, clock: Any, offset_steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at(clock.now().timestamp() + 30 * offset_steps)
+
+
+async def enrol(app: Any, clock: Any, email: str) -> tuple[GQL, dict[str, str], str, list[str]]:
+    """Signs in, turns TOTP on; returns the client, its bearer header, the secret and the recovery codes."""
+    gql = GQL(client_at(app))
+    auth = {"Authorization": f"Bearer {(await sign_in(gql, email))['accessToken']}"}
+    started = (await gql(START, headers=auth))["startTotpEnrollment"]
+    assert started["__typename"] == "TotpEnrollmentStarted"
+    secret = started["secret"]
+    assert started["otpauthUri"].startswith("otpauth://totp/") and f"secret={secret}" in started["otpauthUri"]
+    codes = (await gql(CONFIRM, {"c": code_at(secret, clock)}, headers=auth))["confirmTotpEnrollment"]["recoveryCodes"]
+    return gql, auth, secret, codes
+
+
+async def password_step(gql: GQL, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    data = (await gql(LOGIN.replace("__typename", "__typename ... on SecondFactorRequired { challenge methods }"),
+                      {"identifier": email, "password": password}))["login"]
+    return data
+
+
+async def test_enrolment_then_sign_in_needs_the_code(app, rt, clock, smtp_sink, make_account):
+    account = await make_account()
+    gql, auth, secret, codes = await enrol(app, clock, account.email)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    # The secret is sealed at rest and the recovery codes are only hashes.
+    row = await TotpCredential.get(account_id=account.id)
+    assert secret not in (row.secret_sealed or "") and row.pending_sealed is None
+    hashes = [r.code_hash for r in await RecoveryCode.filter(account_id=account.id)]
+    assert len(hashes) == 10 and not set(codes) & set(hashes)
+    await drain(rt)
+    letter = (await smtp_sink.wait_for(account.email))[-1]
+    assert "двухэтапная проверка" in letter.text.lower() and secret not in letter.text
+    me = await gql("{ me { secondFactors } }", headers=auth)
+    assert me["me"]["secondFactors"] == ["TOTP", "RECOVERY_CODE"]
+
+    anon = GQL(client_at(app))
+    step = await password_step(anon, account.email)
+    assert step["__typename"] == "SecondFactorRequired" and step["methods"] == ["TOTP", "RECOVERY_CODE"]
+    wrong = await anon(VERIFY, {"ch": step["challenge"], "c": "000000" if code_at(secret, clock) != "000000" else "111111"})
+    assert wrong["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    # The code used to confirm the enrolment was spent: the same code in the same window is refused.
+    reused = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
+    assert reused["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    clock.advance(30)
+    done = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
+    assert done["verifySecondFactor"]["__typename"] == "LoginSuccess"
+    assert done["verifySecondFactor"]["session"]["account"]["email"] == account.email
+    # The challenge is single use.
+    clock.advance(30)
+    again = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
+    assert again["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+
+
+async def test_one_step_of_drift_either_way_and_no_more(app, clock, make_account):
+    account = await make_account()
+    _, _, secret, _ = await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    for offset, expected in ((2, "InvalidCredentials"), (-2, "InvalidCredentials"), (1, "LoginSuccess")):
+        clock.advance(90)  # a fresh window, so nothing is refused for being spent
+        step = await password_step(anon, account.email)
+        data = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock, offset)})
+        assert data["verifySecondFactor"]["__typename"] == expected, offset
+    clock.advance(90)
+    step = await password_step(anon, account.email)
+    data = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock, -1)})
+    assert data["verifySecondFactor"]["__typename"] == "LoginSuccess"
+
+
+async def test_recovery_codes_are_single_use_and_regenerated(app, clock, make_account):
+    account = await make_account()
+    gql, auth, _, codes = await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    step = await password_step(anon, account.email)
+    used = codes[3].upper().replace("-", " ")  # read from paper: case and separators do not matter
+    assert (await anon(VERIFY, {"ch": step["challenge"], "c": used}))["verifySecondFactor"]["__typename"] == "LoginSuccess"
+    step = await password_step(anon, account.email)
+    assert (await anon(VERIFY, {"ch": step["challenge"], "c": codes[3]}))["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+
+    fresh = (await gql(REGENERATE, headers=auth))["regenerateRecoveryCodes"]["recoveryCodes"]
+    assert len(fresh) == 10 and not set(fresh) & set(codes)
+    assert (await anon(VERIFY, {"ch": step["challenge"], "c": codes[4]}))["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    assert (await anon(VERIFY, {"ch": step["challenge"], "c": fresh[0]}))["verifySecondFactor"]["__typename"] == "LoginSuccess"
+
+
+async def test_the_challenge_lives_five_minutes(app, clock, make_account):
+    account = await make_account()
+    _, _, secret, _ = await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    step = await password_step(anon, account.email)
+    clock.advance(301)
+    late = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
+    assert late["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+
+
+async def test_wrong_codes_are_throttled_like_passwords(app, clock, make_account):
+    account = await make_account()
+    _, _, secret, _ = await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    step = await password_step(anon, account.email)
+    wrong = str((int(code_at(secret, clock)) + 500000) % 1000000).zfill(6)
+    answers = [(await anon(VERIFY, {"ch": step["challenge"], "c": wrong}))["verifySecondFactor"]["__typename"]
+               for _ in range(6)]
+    assert answers[:4] == ["InvalidCredentials"] * 4 and "TooManyAttempts" in answers[4:]
+
+
+async def test_a_password_reset_keeps_the_second_factor(app, rt, clock, smtp_sink, make_account):
+    """SECURITY.md #54: the reset works, and the next sign-in still asks for the code."""
+    account = await make_account()
+    _, _, secret, _ = await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    await request_reset(anon, account.email)
+    await drain(rt)
+    token = token_from((await smtp_sink.wait_for(account.email, 2))[-1])
+    assert (await reset(anon, token, NEW_PASSWORD))["__typename"] == "PasswordResetSucceeded"
+    step = await password_step(anon, account.email, NEW_PASSWORD)
+    assert step["__typename"] == "SecondFactorRequired"
+    clock.advance(30)
+    done = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
+    assert done["verifySecondFactor"]["__typename"] == "LoginSuccess"
+
+
+async def test_turning_totp_off_needs_a_recent_proof(app, rt, clock, smtp_sink, make_account):
+    account = await make_account()
+    gql, auth, secret, _ = await enrol(app, clock, account.email)
+    clock.advance(601)
+    assert (await gql(DISABLE, headers=auth))["disableTotp"]["__typename"] == "ReauthenticationRequired"
+    assert (await gql(START, headers=auth))["startTotpEnrollment"]["__typename"] == "ReauthenticationRequired"
+    assert (await gql(REAUTH, {"c": code_at(secret, clock)}, headers=auth))["reauthenticate"]["__typename"] == "Reauthenticated"
+    assert (await gql(DISABLE, headers=auth))["disableTotp"]["__typename"] == "TotpDisabled"
+    assert (await password_step(GQL(client_at(app)), account.email))["__typename"] == "LoginSuccess"
+    await drain(rt)
+    assert "отключена" in (await smtp_sink.wait_for(account.email, 2))[-1].text
+
+
+async def test_a_wrong_first_code_leaves_totp_off(app, clock, make_account):
+    account = await make_account()
+    gql = GQL(client_at(app))
+    auth = {"Authorization": f"Bearer {(await sign_in(gql, account.email))['accessToken']}"}
+    assert (await gql(CONFIRM, {"c": "123456"}, headers=auth))["confirmTotpEnrollment"]["fields"][0]["code"] == "NO_ENROLLMENT"
+    secret = (await gql(START, headers=auth))["startTotpEnrollment"]["secret"]
+    wrong = str((int(code_at(secret, clock)) + 1) % 1000000).zfill(6)
+    data = await gql(CONFIRM, {"c": wrong}, headers=auth)
+    assert data["confirmTotpEnrollment"]["fields"] == [{"field": "code", "code": "INVALID_CODE"}]
+    assert (await password_step(GQL(client_at(app)), account.email))["__typename"] == "LoginSuccess"
+
+
+@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef" * 30, "١٢٣٤٥٦", "12 34 56\x00"])
+async def test_odd_codes_are_typed_answers(app, clock, make_account, code):
+    account = await make_account()
+    await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    step = await password_step(anon, account.email)
+    data = await anon(VERIFY, {"ch": step["challenge"], "c": code})
+    assert data["verifySecondFactor"]["__typename"] in ("InvalidCredentials", "ValidationError")
