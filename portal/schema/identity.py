@@ -27,6 +27,7 @@ from portal.schema.errors import (
 )
 
 if TYPE_CHECKING:
+    from portal.schema.passkeys import Passkey
     from portal.schema.security import PendingEmailChange
 
 
@@ -89,6 +90,12 @@ class Account:
         if info.context.account is None or str(info.context.account.id) != str(self.id):
             return []
         return [SecondFactorMethod(m) for m in await second_factors(self.id)]
+
+    @strawberry.field(description="Your passkeys, with their names and last use.")
+    async def passkeys(self, info: Info) -> list[Annotated[Passkey, strawberry.lazy("portal.schema.passkeys")]]:
+        from portal.schema.passkeys import account_passkeys
+
+        return await account_passkeys(info, self.id)
 
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:

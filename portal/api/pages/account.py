@@ -11,6 +11,7 @@ from portal.api.pages.providers import linked_identities, problem_from_query, pr
 from portal.api.pages.web import Pages, Visit, describe_device
 from portal.identity import email_address, sessions
 from portal.identity.challenge import second_factors
+from portal.identity.passkeys import list_passkeys
 from portal.identity.signout import sign_out_other_devices
 from portal.support import audit
 
@@ -43,6 +44,8 @@ EVENT_LABELS = {
     "totp.disabled": "event.totp_disabled",
     "totp.recovery_codes": "event.totp_recovery_codes",
     "signin.second_factor_failure": "event.second_factor_failure",
+    "passkey.added": "event.passkey_added",
+    "passkey.removed": "event.passkey_removed",
 }
 
 
@@ -114,6 +117,7 @@ class AccountPages:
             "profile": account,
             "pending_email": pending_email,
             "totp_on": "TOTP" in factors,
+            "passkey_count": len(await list_passkeys(account.id)),
             "linked": linked,
             "linkable": [p for p in provider_buttons(self.rt) if p["id"] not in linked_ids],
             # The only way in (no password, one provider) cannot be unlinked: no button to be refused.

@@ -7,17 +7,18 @@ proof of the last 10 minutes (identity.reauth) sends the resident to /account/re
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
 import segno
 from markupsafe import Markup, escape
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
 from portal.core.errors import FieldProblem, Invalid, TooMany
-from portal.identity import email_address, password_change, proofs, totp
+from portal.identity import email_address, passkeys, password_change, proofs, totp
 from portal.identity.reauth import is_recent
 from portal.identity.signin import BadCredentials
 
@@ -292,3 +293,108 @@ class TwoFactorPages:
             visit, "recovery_codes.html", {"codes": outcome.codes, "notice": visit.t(notice)},
             referrer_policy=NO_REFERRER,
         )
+
+
+PASSKEY_COOKIE_PATH = "/login"
+
+
+def passkey_cookie_name(secure: bool) -> str:
+    """The sign-in ceremony's handle: HttpOnly, only under /login (so not `__Host-`), 5 minutes."""
+    return "__Secure-portal_passkey" if secure else "portal_passkey"
+
+
+class PasskeyPages:
+    """/account/passkeys (add, rename, remove) and the passkey sign-in of /login; the script is portal.js."""
+
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.rt = pages.rt
+
+    def _json(self, visit: Visit, body: dict[str, Any], status: int = 200) -> Response:
+        response = JSONResponse(body, status_code=status)
+        self.pages.finish(visit, response)
+        return response
+
+    async def _signed_in_post(self, request: Request) -> tuple[Visit, Response | None]:
+        visit = await self.pages.visit(request)
+        if visit.session is None or visit.account is None:
+            return visit, self.pages.sign_in_first(visit, back="/account/passkeys")
+        if not await self.pages.read_form(visit):
+            return visit, self.pages.redirect(visit, "/account/passkeys?problem=EXPIRED")
+        return visit, None
+
+    def _reauth(self, visit: Visit) -> Response:
+        return self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": "/account/passkeys"}))
+
+    async def show(self, request: Request) -> Response:
+        if switched := self.pages.language_switch(request):
+            return switched
+        visit = await self.pages.visit(request)
+        if visit.session is None or visit.account is None:
+            return self.pages.sign_in_first(visit)
+        notice = {"added": "notice.passkey_added", "removed": "PasskeyRemoved", "renamed": "notice.passkey_renamed"}
+        problem = {"EXPIRED": "form.expired", "REFUSED": "PASSKEY_REFUSED"}
+        notice_key = notice.get(request.query_params.get("notice", ""))
+        problem_key = problem.get(request.query_params.get("problem", ""))
+        return self.pages.render(visit, "passkeys.html", {
+            "passkeys": await passkeys.list_passkeys(visit.account.id),
+            "notice": visit.t(notice_key) if notice_key else None,
+            "problem": visit.t(problem_key) if problem_key else None,
+        })
+
+    async def options(self, request: Request) -> Response:
+        """POST (CSRF-checked): creation options as WebAuthn JSON; 409 with where to re-authenticate."""
+        visit = await self.pages.visit(request)
+        if visit.session is None or not await self.pages.read_form(visit):
+            return self._json(visit, {"error": "expired"}, status=403)
+        outcome = await passkeys.start_registration(self.rt, visit.session)
+        if isinstance(outcome, proofs.ReauthNeeded):
+            return self._json(visit, {"reauth": "/account/reauth?next=%2Faccount%2Fpasskeys"}, status=409)
+        return self._json(visit, {"options": json.loads(outcome.options_json), "handle": outcome.handle})
+
+    async def add(self, request: Request) -> Response:
+        visit, early = await self._signed_in_post(request)
+        if early is not None:
+            return early
+        assert visit.session is not None
+        outcome = await passkeys.finish_registration(
+            self.rt, visit.session, visit.value("handle", 200), visit.value("response", passkeys.RESPONSE_MAX),
+            visit.value("name", 200) or visit.t("passkey.default_name"), visit.client,
+        )
+        if isinstance(outcome, proofs.ReauthNeeded):
+            return self._reauth(visit)
+        if isinstance(outcome, passkeys.PasskeyAdded):
+            return self.pages.redirect(visit, "/account/passkeys?notice=added")
+        return self.pages.redirect(visit, "/account/passkeys?problem=REFUSED")
+
+    async def rename(self, request: Request) -> Response:
+        visit, early = await self._signed_in_post(request)
+        if early is not None:
+            return early
+        assert visit.session is not None
+        await passkeys.rename_passkey(self.rt, visit.session, visit.value("id", 64), visit.value("name", 200))
+        return self.pages.redirect(visit, "/account/passkeys?notice=renamed")
+
+    async def remove(self, request: Request) -> Response:
+        visit, early = await self._signed_in_post(request)
+        if early is not None:
+            return early
+        assert visit.session is not None
+        outcome = await passkeys.remove_passkey(self.rt, visit.session, visit.value("id", 64), visit.client)
+        if isinstance(outcome, proofs.ReauthNeeded):
+            return self._reauth(visit)
+        return self.pages.redirect(visit, "/account/passkeys?notice=removed")
+
+    # ---- /login with a passkey -----------------------------------------------------------------
+
+    async def sign_in_options(self, request: Request) -> Response:
+        """POST (CSRF-checked): request options; the ceremony's handle goes into an HttpOnly cookie."""
+        visit = await self.pages.visit(request, with_session=False)
+        if not await self.pages.read_form(visit):
+            return self._json(visit, {"error": "expired"}, status=403)
+        started = await passkeys.start_authentication(self.rt)
+        response = self._json(visit, {"options": json.loads(started.options_json)})
+        secure = self.rt.settings.secure_cookies
+        response.set_cookie(passkey_cookie_name(secure), started.handle, max_age=passkeys.CHALLENGE_TTL,
+                            path=PASSKEY_COOKIE_PATH, secure=secure, httponly=True, samesite="strict")
+        return response

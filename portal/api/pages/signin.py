@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from portal.api.http import clear_session_cookies, refresh_cookie_name, set_session_cookies
 from portal.api.pages.providers import problem_from_query, provider_buttons
+from portal.api.pages.security import PASSKEY_COOKIE_PATH, passkey_cookie_name
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
 from portal.core.errors import Invalid, TooMany
-from portal.identity import sessions, signin
+from portal.identity import passkeys, sessions, signin
 from portal.identity.challenge import SecondFactorNeeded
 from portal.identity.second_factor import verify_second_factor
 from portal.identity.sessions import IssuedSession
@@ -87,6 +88,27 @@ class SignInPages:
         return self._code_form(
             visit, target, challenge, methods, errors={"code": visit.t("login.code_wrong")}, status=401
         )
+
+    async def passkey(self, request: Request) -> Response:
+        """POST /login/passkey: the browser's answer to the options of /login/passkey/options (its cookie)."""
+        visit = await self.pages.visit(request)
+        csrf_ok = await self.pages.read_form(visit)
+        target = safe_next(visit.value("next"), self.rt.settings.public_url)
+        if not csrf_ok:
+            return self._form(visit, target, problem=visit.t("form.expired"), status=403)
+        cookie = passkey_cookie_name(self.rt.settings.secure_cookies)
+        outcome = await passkeys.finish_authentication(
+            self.rt, request.cookies.get(cookie, ""), visit.value("response", passkeys.RESPONSE_MAX), visit.client
+        )
+        if isinstance(outcome, IssuedSession):
+            response = await self.signed_in(visit, outcome, target)
+        elif isinstance(outcome, TooMany):
+            response = self._form(visit, target, **too_many_answer(outcome, visit.lang))
+        else:
+            response = self._form(visit, target, problem=visit.t("login.passkey_failed"), status=401)
+        response.delete_cookie(cookie, path=PASSKEY_COOKIE_PATH, secure=self.rt.settings.secure_cookies,
+                               httponly=True, samesite="strict")
+        return response
 
     def _code_form(
         self, visit: Visit, target: str, challenge: str, methods: tuple[str, ...], *,
