@@ -47,7 +47,7 @@ CHALLENGE_TTL = 300
 HANDLE_PURPOSE = "webauthn-handle"
 REGISTER, AUTHENTICATE = "register", "authenticate"
 NAME_MAX = 64
-RESPONSE_MAX = 64 * 1024  # a WebAuthn response in JSON is a few kilobytes
+RESPONSE_MAX = 32 * 1024  # a WebAuthn response in JSON is a few kilobytes
 RP_NAME = "Личный кабинет жителя"
 
 
