@@ -21,7 +21,7 @@ from uuid import UUID
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -142,7 +142,7 @@ async def request_email_change(
     except FieldProblem as problem:
         return Invalid.of(problem)
     if address == account.email:
-        return Invalid.of(FieldProblem("newEmail", "SAME_EMAIL"))
+        return Invalid.of(FieldProblem("newEmail", FieldCode.SAME_EMAIL))
     proof = await prove(rt, session, current_password, client)
     if not isinstance(proof, Proved):
         return proof
@@ -207,7 +207,7 @@ async def confirm_email(rt: Runtime, token: str, client: ClientInfo) -> EmailCon
                 raise _Abandon  # someone took the address since: the link is dead, the old address stays
             old = account.email
             await Account.filter(id=account.id).update(email=row.email, email_verified=True)
-            await void_reset_tokens(account.id, now=now)  # a reset link mailed to the old address dies
+            await void_reset_tokens(rt, account.id)  # a reset link mailed to the old address dies
             await void_email_tokens(account.id, CHANGE, now)
             await record(
                 rt, "email.changed", actor_id=account.id, subject_id=account.id, client=client,
@@ -233,7 +233,7 @@ async def cancel_email_change(rt: Runtime, token: str, client: ClientInfo) -> Ch
         restored = False
         if account.email != row.email and not await Account.filter(email=row.email).exclude(id=account.id).exists():
             await Account.filter(id=account.id).update(email=row.email, email_verified=True)
-            await void_reset_tokens(account.id, now=now)
+            await void_reset_tokens(rt, account.id)
             restored = True
         await revoke_sessions(rt, account_id=account.id)
         await revoke_partner_tokens(rt, account.id)

@@ -30,7 +30,7 @@ from webauthn.helpers.structs import (
 )
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
 from portal.identity.proofs import ReauthNeeded, mark_proved
@@ -163,17 +163,17 @@ async def finish_registration(
     credential = _parse(response_json)
     challenge = await _spend_challenge(rt, REGISTER, handle, session.id)
     if credential is None or challenge is None:
-        return Invalid.of(FieldProblem("response", "PASSKEY_REFUSED"))
+        return Invalid.of(FieldProblem("response", FieldCode.PASSKEY_REFUSED))
     try:
         verified = webauthn.verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(rt),
             expected_origin=_origin(rt), require_user_verification=True,
         )
     except (WebAuthnException, ValueError, KeyError, TypeError):
-        return Invalid.of(FieldProblem("response", "PASSKEY_REFUSED"))
+        return Invalid.of(FieldProblem("response", FieldCode.PASSKEY_REFUSED))
     credential_id = bytes_to_base64url(verified.credential_id)
     if await Passkey.filter(credential_id=credential_id).exists():
-        return Invalid.of(FieldProblem("response", "PASSKEY_REFUSED"))
+        return Invalid.of(FieldProblem("response", FieldCode.PASSKEY_REFUSED))
     transports = _response_field(credential, "transports")
     now = rt.clock.now()
     async with in_transaction():
@@ -203,9 +203,9 @@ async def rename_passkey(rt: Runtime, session: Session, passkey_id: str, name: s
     row = await _own(session.account.id, passkey_id)
     name = " ".join((name or "").split())[:NAME_MAX]
     if row is None:
-        return Invalid.of(FieldProblem("id", "NOT_FOUND"))
+        return Invalid.of(FieldProblem("id", FieldCode.NOT_FOUND))
     if not name:
-        return Invalid.of(FieldProblem("name", "REQUIRED"))
+        return Invalid.of(FieldProblem("name", FieldCode.REQUIRED))
     await Passkey.filter(id=row.id).update(name=name)
     row.name = name
     return PasskeyAdded(row)
@@ -227,7 +227,7 @@ async def remove_passkey(
     account = session.account
     row = await _own(account.id, passkey_id)
     if row is None:
-        return Invalid.of(FieldProblem("id", "NOT_FOUND"))
+        return Invalid.of(FieldProblem("id", FieldCode.NOT_FOUND))
     async with in_transaction():
         await Passkey.filter(id=row.id).delete()
         await _letter(rt, account, "removed", row.name, client)

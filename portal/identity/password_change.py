@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.identity.passwords import check_password_policy
 from portal.identity.proofs import Proved, ReauthNeeded, prove
@@ -50,7 +50,7 @@ def policy_problems(rt: Runtime, account: Account, new_password: str, confirmati
     except FieldProblem as problem:
         return [problem]
     if new_password != confirmation:
-        return [FieldProblem("newPasswordConfirmation", "PASSWORDS_DO_NOT_MATCH")]
+        return [FieldProblem("newPasswordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH)]
     return []
 
 
@@ -68,7 +68,7 @@ async def change_password(
     first = account.password_hash is None
     async with in_transaction():
         await Account.filter(id=account.id).update(password_hash=password_hash, password_changed_at=now)
-        await void_reset_tokens(account.id, now=now)
+        await void_reset_tokens(rt, account.id)
         await revoke_sessions(rt, account_id=account.id, keep=session.id)
         await revoke_partner_tokens(rt, account.id)
         if account.email:

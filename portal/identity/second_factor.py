@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Backoff
 from portal.identity.challenge import CHALLENGE_PURPOSE
@@ -31,7 +31,7 @@ async def verify_second_factor(
     rt: Runtime, challenge: str, code: str, client: ClientInfo
 ) -> IssuedSession | BadCredentials | TooMany | Invalid:
     if not code or not code.strip():
-        return Invalid.of(FieldProblem("code", "REQUIRED"))
+        return Invalid.of(FieldProblem("code", FieldCode.REQUIRED))
     per_client = client_limit(rt)
     if (blocked := await rt.throttle.check(per_client, client.address)) is not None:
         return blocked

@@ -23,7 +23,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.identity.proofs import Proved, ReauthNeeded, mark_proved
@@ -152,14 +152,14 @@ async def confirm_enrollment(
     row = await TotpCredential.filter(account_id=account.id).first()
     code = (code or "").replace(" ", "")
     if row is None or row.pending_sealed is None:
-        return Invalid.of(FieldProblem("code", "NO_ENROLLMENT"))
+        return Invalid.of(FieldProblem("code", FieldCode.NO_ENROLLMENT))
     if (limited := await rt.throttle.check(WRONG_CODES_PER_ACCOUNT, str(account.id))) is not None:
         return limited
     step = _matching_step(_unseal(rt, account.id, row.pending_sealed), code, rt.clock.now().timestamp()) \
         if _CODE_RE.fullmatch(code) else None
     if step is None:
         await rt.throttle.hit(WRONG_CODES_PER_ACCOUNT, str(account.id))
-        return Invalid.of(FieldProblem("code", "INVALID_CODE"))
+        return Invalid.of(FieldProblem("code", FieldCode.INVALID_CODE))
     now = rt.clock.now()
     async with in_transaction():
         await TotpCredential.filter(id=row.id).update(

@@ -15,6 +15,7 @@ from portal.identity import signin
 from portal.identity.challenge import SecondFactorNeeded
 from portal.identity.sessions import IssuedSession
 from portal.models.accounts import Account as AccountModel
+from portal.models.accounts import Role as AccountRole
 from portal.schema.context import Info
 from portal.schema.errors import (
     InvalidCredentials,
@@ -30,12 +31,7 @@ if TYPE_CHECKING:
     from portal.schema.passkeys import Passkey
     from portal.schema.security import PendingEmailChange
 
-
-@strawberry.enum
-class AccountRole(Enum):
-    RESIDENT = "resident"
-    STAFF = "staff"
-    ADMIN = "admin"
+strawberry.enum(AccountRole, name="AccountRole")  # the model's own enum, as GraphQL sees it
 
 
 @strawberry.enum
@@ -165,7 +161,7 @@ def login_result(outcome: object, info: Info) -> LoginResult:
         return too_many(outcome, lang)
     if isinstance(outcome, Invalid):
         return validation_error(outcome, lang)
-    return error(InvalidCredentials, lang)  # type: ignore[return-value]
+    return error(InvalidCredentials, lang)
 
 
 @strawberry.type
@@ -193,7 +189,7 @@ class IdentityMutation:
     async def logout(self, info: Info) -> LogoutResult:
         ctx = info.context
         if ctx.session is None:
-            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+            return error(NotAuthenticated, ctx.lang)
         await session_service.revoke_sessions(ctx.rt, session_ids=[ctx.session.id])
         ctx.on_session_change(None)
         return LoggedOut(message=t("LoggedOut", ctx.lang))

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.identity import email_address, passkeys, password_change, proofs, totp
 from portal.identity.reauth import is_recent
 from portal.identity.signin import BadCredentials
@@ -81,7 +81,7 @@ class SecurityPages:
         elif password:
             outcome = await proofs.prove(self.rt, visit.session, password, visit.client)
         else:
-            outcome = Invalid.of(FieldProblem("password", "REQUIRED"))
+            outcome = Invalid.of(FieldProblem("password", FieldCode.REQUIRED))
         if isinstance(outcome, proofs.Proved):
             return self.pages.redirect(visit, target)
         if isinstance(outcome, BadCredentials):
