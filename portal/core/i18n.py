@@ -683,7 +683,7 @@ MESSAGES.update(
             "en": "This link is invalid, has expired or was already used.",
         },
         "TotpDisabled": {"ru": "Двухэтапная проверка отключена.", "en": "Two-step verification is off."},
-        "TOTP_NOT_ENABLED": {"ru": "Двухэтапная проверка не включена.", "en": "Two-step verification is not on."},
+        "TotpNotEnabled": {"ru": "Двухэтапная проверка не включена.", "en": "Two-step verification is not on."},
         "INVALID_CODE": {
             "ru": "Код не подошёл. Введите 6 цифр из приложения, пока они не сменились.",
             "en": "The code did not match. Enter the 6 digits from the app before they change.",

@@ -14,7 +14,6 @@ from portal.identity.signin import BadCredentials
 from portal.schema.context import Info
 from portal.schema.errors import (
     Error,
-    Forbidden,
     InvalidCredentials,
     InvalidToken,
     NotAuthenticated,
@@ -196,6 +195,11 @@ class RecoveryCodesRegenerated:
 
 
 @strawberry.type
+class TotpNotEnabled(Error):
+    """There is no TOTP to change (`Forbidden` is kept for staff fields)."""
+
+
+@strawberry.type
 class TotpDisabled:
     message: str
 
@@ -208,17 +212,17 @@ ConfirmTotpEnrollmentResult = Annotated[
     strawberry.union("ConfirmTotpEnrollmentResult"),
 ]
 RegenerateRecoveryCodesResult = Annotated[
-    RecoveryCodesRegenerated | ReauthenticationRequired | NotAuthenticated | Forbidden,
+    RecoveryCodesRegenerated | ReauthenticationRequired | NotAuthenticated | TotpNotEnabled,
     strawberry.union("RegenerateRecoveryCodesResult"),
 ]
 DisableTotpResult = Annotated[
-    TotpDisabled | ReauthenticationRequired | NotAuthenticated | Forbidden, strawberry.union("DisableTotpResult")
+    TotpDisabled | ReauthenticationRequired | NotAuthenticated | TotpNotEnabled, strawberry.union("DisableTotpResult")
 ]
 
 
 def second_factor_refusal(outcome: object, lang: str) -> Error:
     if isinstance(outcome, totp.NotEnabled):
-        return Forbidden(message=t("TOTP_NOT_ENABLED", lang))
+        return error(TotpNotEnabled, lang)
     return refusal(outcome, lang)
 
 
