@@ -150,3 +150,26 @@ async def test_two_factor_pages_then_the_second_step_of_login(client, clock, mak
     page = await client.get("/account/two-factor")
     off = await client.post("/account/two-factor/disable", data={"csrf": hidden(page.text, "csrf")})
     assert off.headers["location"] == "/account?notice=totp-off"
+
+
+async def test_a_sign_in_from_a_new_browser_is_told_by_letter(app, rt, smtp_sink, make_account):
+    account = await make_account()
+
+    def browser() -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(new_address(), 40000))
+        return httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL,
+                                 headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/150.0"})
+
+    async with browser() as first, browser() as second:
+        await page_sign_in(first, account.email)  # the account's first browser: where it began, no letter
+        assert first.cookies.get("portal_browser")
+        page = await first.get("/account")
+        await first.post("/session/logout", data={"csrf": hidden(page.text, "csrf")})
+        await page_sign_in(first, account.email)  # the same browser again: no letter
+        await drain(rt)
+        assert smtp_sink.to(account.email) == []
+        await page_sign_in(second, account.email)  # another browser: a letter
+        await drain(rt)
+        letters = await smtp_sink.wait_for(account.email)
+        assert len(letters) == 1 and "Вход с нового устройства" in letters[0].subject
+        assert "Chrome/150.0" in letters[0].text and second.cookies.get("portal_browser") not in letters[0].text

@@ -120,3 +120,19 @@ class WebAuthnChallenge(Model):
 
     class Meta:
         table = "webauthn_challenges"
+
+
+class KnownBrowser(Model):
+    # A browser an account has signed in from: the keyed hash of a random id the browser keeps in a
+    # long-lived HttpOnly cookie. A sign-in from a browser not listed here sends a letter.
+    id = fields.BigIntField(primary_key=True)
+    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="known_browsers", on_delete=fields.CASCADE
+    )
+    browser_hash = fields.CharField(max_length=64)
+    first_seen_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "known_browsers"
+        unique_together = (("account", "browser_hash"),)

@@ -13,6 +13,7 @@ from portal.api.pages.security import PASSKEY_COOKIE_PATH, passkey_cookie_name
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.identity import passkeys, sessions, signin
+from portal.identity.browsers import COOKIE_MAX_AGE, note_browser
 from portal.identity.challenge import SecondFactorNeeded
 from portal.identity.second_factor import verify_second_factor
 from portal.identity.sessions import IssuedSession
@@ -66,6 +67,12 @@ class SignInPages:
             await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
         response = self.pages.redirect(visit, target)
         set_session_cookies(response, self.rt.settings, issued, self.rt.clock.now())
+        # A browser this account has not signed in from before: the account's address gets a letter.
+        secure = self.rt.settings.secure_cookies
+        name = browser_cookie_name(secure)
+        known = await note_browser(self.rt, issued.account, visit.request.cookies.get(name), visit.client)
+        response.set_cookie(name, known, max_age=COOKIE_MAX_AGE, path="/", secure=secure, httponly=True,
+                            samesite="lax")
         return response
 
     async def second_factor(self, request: Request) -> Response:
@@ -176,6 +183,11 @@ class SignInPages:
         response = self.pages.redirect(visit, "/login?notice=signed-out")
         clear_session_cookies(response, self.rt.settings)
         return response
+
+
+def browser_cookie_name(secure: bool) -> str:
+    """The browser's random id (identity.browsers): `__Host-` outside plain-http loopback development."""
+    return "__Host-portal_browser" if secure else "portal_browser"
 
 
 def _expired(visit: Visit) -> dict[str, object]:
