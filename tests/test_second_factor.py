@@ -186,3 +186,46 @@ async def test_odd_codes_are_typed_answers(app, clock, make_account, code):
     step = await password_step(anon, account.email)
     data = await anon(VERIFY, {"ch": step["challenge"], "c": code})
     assert data["verifySecondFactor"]["__typename"] in ("InvalidCredentials", "ValidationError")
+
+
+PROPOSE = """mutation($n: String!) { proposeSecondFactorRemoval(number: $n) { __typename
+  ... on RecoveryUpdated { recovery { id kind status } } ... on ActionRefused { code } } }"""
+APPROVE_REMOVAL = """mutation($r: ID!) { approveSecondFactorRemoval(recoveryId: $r) { __typename
+  ... on RecoveryUpdated { recovery { status decidedById } } ... on ActionRefused { code } } }"""
+
+
+async def test_a_lost_second_factor_is_removed_by_two_staff_on_a_verified_ticket(gql, app, rt, clock, smtp_sink,
+                                                                                 make_account):
+    """SECURITY.md #54: the other way a second factor goes: staff propose on a verified ticket, another ADMIN approves."""
+    from portal.models.accounts import Role
+    from tests.test_staff import VERIFY as VERIFY_OWNERSHIP
+    from tests.test_staff import anonymous_ticket, auth, phone, staff_member
+
+    owner = await make_account(phone=phone())
+    _, _, secret, _ = await enrol(app, clock, owner.email)
+    number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone)
+    proposer, proposer_session = await staff_member(gql, make_account, Role.ADMIN)
+    approver, approver_session = await staff_member(gql, make_account, Role.ADMIN)
+    early = await gql(PROPOSE, {"n": number}, **auth(proposer_session))
+    assert early["proposeSecondFactorRemoval"] == {"__typename": "ActionRefused", "code": "NOT_VERIFIED"}
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
+              **auth(proposer_session))
+    proposed = (await gql(PROPOSE, {"n": number}, **auth(proposer_session)))["proposeSecondFactorRemoval"]
+    assert proposed["recovery"]["kind"] == "SECOND_FACTOR" and proposed["recovery"]["status"] == "AWAITING_APPROVAL"
+    recovery_id = proposed["recovery"]["id"]
+    assert (await password_step(GQL(client_at(app)), owner.email))["__typename"] == "SecondFactorRequired"
+
+    same = await gql(APPROVE_REMOVAL, {"r": recovery_id}, **auth(proposer_session))
+    assert same["approveSecondFactorRemoval"] == {"__typename": "ActionRefused", "code": "SAME_APPROVER"}
+    wrong_kind = await gql(
+        "mutation($r: ID!) { approveRecoveryEmailChange(recoveryId: $r) { __typename } }", {"r": recovery_id},
+        **auth(approver_session),
+    )
+    assert wrong_kind["approveRecoveryEmailChange"]["__typename"] == "NotFound"
+    approved = await gql(APPROVE_REMOVAL, {"r": recovery_id}, **auth(approver_session))
+    assert approved["approveSecondFactorRemoval"]["recovery"] == {"status": "COMPLETED", "decidedById": str(approver.id)}
+    assert (await password_step(GQL(client_at(app)), owner.email))["__typename"] == "LoginSuccess"
+    await drain(rt)
+    subjects = [letter.subject for letter in smtp_sink.to(owner.email)]
+    assert "Предложено отключить двухэтапную проверку" in subjects
+    assert "Двухэтапная проверка отключена по заявке" in subjects

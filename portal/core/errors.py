@@ -51,6 +51,7 @@ class RefusalCode(StrEnum):
     ALREADY_DECIDED = "ALREADY_DECIDED"
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     NO_PASSWORD = "NO_PASSWORD"  # a federated-only account recovers through its provider
+    NO_SECOND_FACTOR = "NO_SECOND_FACTOR"  # the account has no second factor to remove
 
 
 class FieldProblem(ValueError):

@@ -807,6 +807,10 @@ MESSAGES.update(
         "notice.passkey_renamed": {"ru": "Название сохранено.", "en": "The name was saved."},
         "event.passkey_added": {"ru": "Добавлен ключ доступа", "en": "Passkey added"},
         "event.passkey_removed": {"ru": "Удалён ключ доступа", "en": "Passkey removed"},
+        "REFUSED_NO_SECOND_FACTOR": {
+            "ru": "У учётной записи нет второго фактора.",
+            "en": "The account has no second factor.",
+        },
         "event.reauth_failure": {"ru": "Неверный пароль при подтверждении", "en": "Wrong password when confirming"},
         "event.email_change_requested": {"ru": "Запрошена смена почты", "en": "E-mail change requested"},
         "event.email_changed": {"ru": "Адрес почты изменён", "en": "E-mail address changed"},

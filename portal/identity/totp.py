@@ -201,6 +201,18 @@ async def disable(rt: Runtime, session: Session, client: ClientInfo) -> TotpOff 
     return TotpOff()
 
 
+async def remove_on_staff_decision(rt: Runtime, account: Account, ticket_number: str) -> None:
+    """A lost second factor removed on a verified ticket by two staff (support.desk), in their transaction."""
+    await TotpCredential.filter(account_id=account.id).delete()
+    await RecoveryCode.filter(account_id=account.id).delete()
+    if account.email:
+        await enqueue(
+            rt, template="second_factor_changed", to=account.email, lang=account.preferred_language or "ru",
+            context={"full_name": account.full_name, "change": "removed_by_staff", "number": ticket_number,
+                     "changed_at": rt.clock.now(), "client_address": None},
+        )
+
+
 async def check_code(rt: Runtime, account_id: UUID, code: str) -> str | None:
     """Spends a TOTP code ("TOTP") or a recovery code ("RECOVERY_CODE") of the account; None when neither."""
     code = (code or "").strip()

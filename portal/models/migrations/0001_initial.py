@@ -300,7 +300,7 @@ class Migration(migrations.Migration):
                 ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
                 ('ticket_number', fields.CharField(db_index=True, max_length=32)),
                 ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='recovery_requests', on_delete=OnDelete.SET_NULL)),
-                ('kind', fields.CharEnumField(description='RESET_LINK: reset_link\nEMAIL_CHANGE: email_change', enum_type=RecoveryKind, max_length=16)),
+                ('kind', fields.CharEnumField(description='RESET_LINK: reset_link\nEMAIL_CHANGE: email_change\nSECOND_FACTOR: second_factor', enum_type=RecoveryKind, max_length=16)),
                 ('status', fields.CharEnumField(description='AWAITING_APPROVAL: awaiting_approval\nSENT: sent\nCOMPLETED: completed\nREJECTED: rejected\nSUPERSEDED: superseded', enum_type=RecoveryStatus, max_length=20)),
                 ('new_email', fields.CharField(null=True, max_length=254)),
                 ('old_email', fields.CharField(null=True, max_length=254)),
