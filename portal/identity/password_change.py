@@ -18,10 +18,9 @@ from portal.core.runtime import Runtime
 from portal.identity.passwords import check_password_policy
 from portal.identity.proofs import Proved, ReauthNeeded, prove
 from portal.identity.provider import revoke_partner_tokens
-from portal.identity.reset import FORGOT_PATH, letter_language, void_reset_tokens
+from portal.identity.reset import password_changed_letter, void_reset_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.identity.signin import BadCredentials
-from portal.mail.outbox import enqueue
 from portal.models.accounts import Account, Session
 from portal.models.audit import record
 
@@ -71,20 +70,7 @@ async def change_password(
         await void_reset_tokens(rt, account.id)
         await revoke_sessions(rt, account_id=account.id, keep=session.id)
         await revoke_partner_tokens(rt, account.id)
-        if account.email:
-            await enqueue(
-                rt,
-                template="password_changed",
-                to=account.email,
-                lang=letter_language(account, client),
-                context={
-                    "full_name": account.full_name,
-                    "changed_at": now,
-                    "client_address": client.address,
-                    "user_agent": (client.user_agent or "")[:120] or None,
-                    "forgot_url": rt.settings.public_url + FORGOT_PATH,
-                },
-            )
+        await password_changed_letter(rt, account, client)
         await record(
             rt, "password.changed", actor_id=account.id, subject_id=account.id, client=client,
             details={"first": first},

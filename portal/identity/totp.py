@@ -171,14 +171,19 @@ async def confirm_enrollment(
     return RecoveryCodes(codes)
 
 
+async def _may_change(rt: Runtime, session: Session) -> ReauthNeeded | NotEnabled | None:
+    """None when TOTP is on and the session holds a recent proof."""
+    if not is_recent(rt, session):
+        return ReauthNeeded()
+    return None if await is_enabled(session.account.id) else NotEnabled()
+
+
 async def regenerate_recovery_codes(
     rt: Runtime, session: Session, client: ClientInfo
 ) -> RecoveryCodes | ReauthNeeded | NotEnabled:
-    if not is_recent(rt, session):
-        return ReauthNeeded()
+    if (refused := await _may_change(rt, session)) is not None:
+        return refused
     account = session.account
-    if not await is_enabled(account.id):
-        return NotEnabled()
     async with in_transaction():
         codes = await _issue_recovery_codes(rt, account.id)
         await _letter(rt, account, "codes", client)
@@ -188,11 +193,9 @@ async def regenerate_recovery_codes(
 
 async def disable(rt: Runtime, session: Session, client: ClientInfo) -> TotpOff | ReauthNeeded | NotEnabled:
     """The owner's own act after re-authenticating (a password reset never does this)."""
-    if not is_recent(rt, session):
-        return ReauthNeeded()
+    if (refused := await _may_change(rt, session)) is not None:
+        return refused
     account = session.account
-    if not await is_enabled(account.id):
-        return NotEnabled()
     async with in_transaction():
         await TotpCredential.filter(account_id=account.id).delete()
         await RecoveryCode.filter(account_id=account.id).delete()

@@ -50,6 +50,16 @@ class SecurityPages:
         values.update(answer)
         return self.pages.render(visit, template, values, status=status, headers=headers)
 
+    async def _sensitive(self, request: Request) -> tuple[Visit, Response | None]:
+        """A sensitive /account page: signed in and, when it has no password field to prove with, a proof of
+        the last 10 minutes (identity.reauth) before the form is even shown."""
+        visit = await self.pages.visit(request)
+        if visit.session is None or visit.account is None:
+            return visit, self.pages.sign_in_first(visit)
+        if visit.account.password_hash is None and not is_recent(self.rt, visit.session):
+            return visit, self._reauth_first(visit)
+        return visit, None
+
     def _reauth_first(self, visit: Visit) -> Response:
         here = visit.request.url.path
         return self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": here}))
@@ -94,13 +104,11 @@ class SecurityPages:
     async def password(self, request: Request) -> Response:
         if switched := self.pages.language_switch(request):
             return switched
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return self.pages.sign_in_first(visit)
+        visit, early = await self._sensitive(request)
+        if early is not None:
+            return early
+        assert visit.session is not None and visit.account is not None
         has_password = visit.account.password_hash is not None
-        # Without a password to type, the proof must be recent (identity.reauth) before the form is shown.
-        if not has_password and not is_recent(self.rt, visit.session):
-            return self._reauth_first(visit)
         context = {"has_password": has_password, "min_length": self.rt.settings.password_min_length,
                    "max_length": self.rt.settings.password_max_length}
         if request.method == "GET":
@@ -123,12 +131,11 @@ class SecurityPages:
     async def email(self, request: Request) -> Response:
         if switched := self.pages.language_switch(request):
             return switched
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return self.pages.sign_in_first(visit)
+        visit, early = await self._sensitive(request)
+        if early is not None:
+            return early
+        assert visit.session is not None and visit.account is not None
         has_password = visit.account.password_hash is not None
-        if not has_password and not is_recent(self.rt, visit.session):
-            return self._reauth_first(visit)
         pending = await email_address.pending_change(self.rt, visit.account.id)
         context: dict[str, Any] = {"has_password": has_password, "pending": pending}
         if request.method == "GET":
