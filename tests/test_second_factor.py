@@ -237,3 +237,16 @@ async def test_a_lost_second_factor_is_removed_by_two_staff_on_a_verified_ticket
     subjects = [letter.subject for letter in smtp_sink.to(owner.email)]
     assert "Предложено отключить двухэтапную проверку" in subjects
     assert "Двухэтапная проверка отключена по заявке" in subjects
+
+
+@pytest.mark.parametrize("document", [
+    'mutation { a: verifySecondFactor(challenge: "c", code: "111111") { __typename } '
+    'b: verifySecondFactor(challenge: "c", code: "222222") { __typename } }',
+    'mutation { reauthenticate(password: "x") { __typename } changePassword(currentPassword: "y", '
+    'newPassword: "z", newPasswordConfirmation: "z") { __typename } }',
+    'mutation { a: confirmEmail(token: "t1") { __typename } b: confirmEmail(token: "t2") { __typename } }',
+])
+async def test_aliases_cannot_multiply_code_or_password_guesses(app, document):
+    response = await GQL(client_at(app)).raw(document)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "ONE_SENSITIVE_FIELD_PER_REQUEST"
