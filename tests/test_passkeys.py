@@ -129,3 +129,19 @@ async def test_odd_responses_are_typed_answers(app):
     for response in ["", "{", "[]", '{"id": 5}', '{"id": "x", "response": "y"}', "x" * 40000]:
         data = await anon(FINISH, {"id": started["challengeId"], "r": response})
         assert data["finishPasskeySignIn"]["__typename"] == "InvalidCredentials"
+
+
+async def test_the_code_step_offers_only_what_it_takes(app, clock, make_account):
+    """With TOTP and a passkey, a password sign-in asks for a code (a passkey signs in on its own instead)."""
+    from tests.test_second_factor import enrol, password_step
+
+    account = await make_account()
+    gql, auth, _, _ = await enrol(app, clock, account.email)
+    key = SoftAuthenticator(PUBLIC_URL)
+    started = (await gql(START_REG, headers=auth))["startPasskeyRegistration"]
+    await gql(ADD, {"id": started["challengeId"], "r": key.create(started["optionsJson"]), "n": "k"}, headers=auth)
+    me = await gql("{ me { secondFactors } }", headers=auth)
+    assert me["me"]["secondFactors"] == ["TOTP", "RECOVERY_CODE", "PASSKEY"]
+    step = await password_step(GQL(client_at(app)), account.email)
+    assert step["methods"] == ["TOTP", "RECOVERY_CODE"]
+    assert (await passkey_sign_in(GQL(client_at(app)), key))["__typename"] == "LoginSuccess"

@@ -45,7 +45,8 @@ async def begin_if_needed(rt: Runtime, account: Account) -> SecondFactorNeeded |
     # One indexed query on every sign-in; the full list only for accounts that have a second factor.
     if not await TotpCredential.filter(account_id=account.id, confirmed_at__isnull=False).exists():
         return None
-    methods = await second_factors(account.id)
+    # A passkey signs in on its own (both factors), so the code step offers what verifySecondFactor takes.
+    methods = tuple(m for m in await second_factors(account.id) if m != PASSKEY)
     token = new_token()
     now = rt.clock.now()
     await SecondFactorChallenge.create(
