@@ -124,8 +124,13 @@ async def test_resident_ticket_to_reset_and_resolution(live, phone, desk_browser
     header = await page.locator("#desk-who").inner_text()
     assert "Оператор Ольга" in header and "сотрудник поддержки" in header
     await check(page, "01-queue")
-    await page.get_by_label("Поиск", exact=True).fill(other_notation)
-    await page.get_by_role("button", name="Найти").click()
+    # Keyboard only: the skip link first, a visible focus ring, the search sent with Enter.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent.trim()") == "Перейти к содержимому"
+    await page.get_by_label("Поиск", exact=True).focus()
+    assert await page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    await page.keyboard.type(other_notation)
+    await page.keyboard.press("Enter")
     await page.wait_for_url(re.compile(r"/desk\?search="))
     rows = page.locator("#queue tbody tr")
     assert await rows.count() == 1 and await rows.first.get_attribute("data-number") == number
