@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from tortoise.expressions import Q
-
 from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
 from portal.identity import federation
@@ -21,6 +19,7 @@ from portal.models.audit import AuditEvent, record
 from portal.models.desk import OwnershipVerification, RecoveryKind, RecoveryRequest, RecoveryStatus
 from portal.models.support import Ticket
 from portal.support import audit
+from portal.support.privacy import tickets_of
 
 ACCOUNT_TICKETS_MAX = 50
 
@@ -73,21 +72,13 @@ async def account_overview(
     account = await Account.filter(id=account_id).first()
     if account is None:
         return None
-    condition = Q(account_id=account.id)
-    if account.email:
-        condition |= Q(reply_email=account.email) | Q(account_identifier=account.email)
-    if account.phone:
-        condition |= Q(phone=account.phone)
-    linked = await OwnershipVerification.filter(account_id=account.id).values_list("ticket_number", flat=True)
-    if linked:
-        condition |= Q(number__in=list(linked))
-    tickets = await Ticket.filter(condition).order_by("-id").limit(ACCOUNT_TICKETS_MAX)
+    tickets = list(reversed(await tickets_of(account)))[:ACCOUNT_TICKETS_MAX]  # the same set an export holds
     overview = AccountOverview(
         account=account,
         links=await federation.linked_identities(rt, account.id) if account.erased_at is None else [],
         sessions=await active_sessions(rt, account.id),
         events=await audit.recent_for_account(account.id),
-        tickets=list(tickets),
+        tickets=tickets,  # type: ignore[arg-type]
     )
     await record(rt, "account.viewed", actor_id=staff.id, subject_id=account.id, client=client,
                  details={"via": "desk"})

@@ -9,7 +9,7 @@ with the refusal in words next to the form that caused it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -82,6 +82,28 @@ def describe_outcome(outcome: Any, lang: str) -> tuple[str | None, dict[str, str
     if isinstance(outcome, Invalid | FieldProblem):
         return t("form.fix_errors", lang), field_errors(outcome, lang)
     return None, {}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a page answers a post that did not go through: which form, why (in words), field errors, status."""
+
+    form: str | None = None
+    problem: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+    @classmethod
+    def of(cls, form: str | None, outcome: Any, lang: str) -> Answer | None:
+        """None when the service's outcome is a success."""
+        problem, errors = describe_outcome(outcome, lang)
+        if problem is None:
+            return None
+        status = 404 if isinstance(outcome, NotFound) else 409 if isinstance(outcome, Refused) else 400
+        return cls(form, problem, errors, status)
+
+    def context(self) -> dict[str, Any]:
+        return {"failed": self.form, "problem": self.problem, "errors": self.errors}
 
 
 def age(since: datetime, now: datetime, lang: str) -> str:
@@ -286,18 +308,17 @@ class DeskPages:
         assert visit.account is not None
         name = request.path_params["action"]
         if action is None:
-            return await self._ticket(visit, number, status=404)
+            return await self._ticket(visit, number, answer=Answer(status=404))
         if not await self.pages.read_form(visit):
-            return await self._ticket(visit, number, failed=name, problem=visit.t("form.expired"), status=403)
+            return await self._ticket(visit, number, answer=Answer(name, visit.t("form.expired"), status=403))
         try:
             outcome, notice = await action(visit, visit.account, number)
         except FieldProblem as bad:
             outcome, notice = Invalid.of(bad), ""
-        problem, errors = describe_outcome(outcome, visit.lang)
-        if problem is None:
+        answer = Answer.of(name, outcome, visit.lang)
+        if answer is None:
             return self.pages.redirect(visit, f"/desk/tickets/{number}?notice={notice}#{name}")
-        status = 404 if isinstance(outcome, NotFound) else 409 if isinstance(outcome, Refused) else 400
-        return await self._ticket(visit, number, failed=name, problem=problem, errors=errors, status=status)
+        return await self._ticket(visit, number, answer=answer)
 
     async def _assign(self, visit: Visit, staff: Account, number: str) -> tuple[Any, str]:
         raw = visit.value("assignee", 100)
@@ -339,28 +360,20 @@ class DeskPages:
         return outcome, "email"
 
     async def _ticket(
-        self,
-        visit: Visit,
-        number: str,
-        *,
-        notice: str | None = None,
-        failed: str | None = None,
-        problem: str | None = None,
-        errors: dict[str, str] | None = None,
-        status: int = 200,
+        self, visit: Visit, number: str, *, notice: str | None = None, answer: Answer | None = None
     ) -> Response:
         assert visit.account is not None
         details = await ticket_details(self.rt, number, staff=visit.account, client=visit.client)
         if not isinstance(details, TicketDetails):
             return self.missing(visit, "desk.not_found_title", "desk.not_found")
         context: dict[str, Any] = await self._ticket_context(visit, details)
+        answer = answer or Answer()
+        context.update(answer.context())
         context["notice"] = visit.t(notice) if notice else None
-        context["failed"] = failed
-        context["problem"] = problem
-        context["errors"] = errors or {}
+        failed = answer.form is not None
         context["form"] = {k: v for k, v in (visit.form or {}).items() if k != "csrf"} if failed else {}
         context["evidence_checked"] = visit.form.getlist("evidence") if failed and visit.form else []
-        return self.render(visit, "desk_ticket.html", context, status=status)
+        return self.render(visit, "desk_ticket.html", context, status=answer.status)
 
     async def _ticket_context(self, visit: Visit, details: TicketDetails) -> dict[str, Any]:
         ticket = details.ticket

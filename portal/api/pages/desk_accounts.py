@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.pages.account import EVENT_LABELS
-from portal.api.pages.desk import DeskPages, describe_outcome
+from portal.api.pages.desk import Answer, DeskPages
 from portal.api.pages.web import Visit, describe_device
 from portal.models.accounts import Account, Role
 from portal.models.audit import record
 from portal.support import desk_views
-from portal.support.accounts import NotFound, Refused, set_disabled, set_role, unlock
+from portal.support.accounts import NotFound, set_disabled, set_role, unlock
 from portal.support.desk import decide_email_change, refuse_decision_by_role
 from portal.support.privacy import erase_account, export_account
 
@@ -80,17 +80,16 @@ class DeskAccountPages:
         assert visit.account is not None
         account_id = _uuid(raw_id)
         if account_id is None or (name not in self.actions and name != "export"):
-            return await self._account(visit, raw_id, status=404)
+            return await self._account(visit, raw_id, answer=Answer(status=404))
         if not await self.pages.read_form(visit):
-            return await self._account(visit, raw_id, failed=name, problem=visit.t("form.expired"), status=403)
+            return await self._account(visit, raw_id, answer=Answer(name, visit.t("form.expired"), status=403))
         if name == "export":
             return await self._export(visit, visit.account, account_id)
         outcome, notice = await self.actions[name](visit, visit.account, account_id)
-        problem, errors = describe_outcome(outcome, visit.lang)
-        if problem is None:
+        answer = Answer.of(name, outcome, visit.lang)
+        if answer is None:
             return self.pages.redirect(visit, f"/desk/accounts/{account_id}?notice={notice}")
-        status = 404 if isinstance(outcome, NotFound) else 409 if isinstance(outcome, Refused) else 400
-        return await self._account(visit, raw_id, failed=name, problem=problem, errors=errors, status=status)
+        return await self._account(visit, raw_id, answer=answer)
 
     async def _disable(self, visit: Visit, staff: Account, account_id: UUID) -> tuple[Any, str]:
         outcome = await set_disabled(self.rt, account_id, True, actor=staff, client=visit.client,
@@ -120,7 +119,7 @@ class DeskAccountPages:
         """152-FZ: everything held about the account as a JSON download; audited like the GraphQL export."""
         data = await export_account(self.rt, account_id)
         if isinstance(data, NotFound):
-            return await self._account(visit, str(account_id), status=404)
+            return await self._account(visit, str(account_id), answer=Answer(status=404))
         await record(self.rt, "account.exported", actor_id=staff.id, subject_id=account_id, client=visit.client,
                      details={"via": "desk"})
         body = json.dumps(data, ensure_ascii=False, indent=2)
@@ -131,15 +130,7 @@ class DeskAccountPages:
         return response
 
     async def _account(
-        self,
-        visit: Visit,
-        raw_id: str,
-        *,
-        notice: str | None = None,
-        failed: str | None = None,
-        problem: str | None = None,
-        errors: dict[str, str] | None = None,
-        status: int = 200,
+        self, visit: Visit, raw_id: str, *, notice: str | None = None, answer: Answer | None = None
     ) -> Response:
         assert visit.account is not None
         account_id = _uuid(raw_id)
@@ -163,11 +154,10 @@ class DeskAccountPages:
             "ticket_status": {t.number: visit.t(f"ticket.status.{t.status.value}") for t in overview.tickets},
             "erase_word": ERASE_WORDS[0] if visit.lang == "ru" else ERASE_WORDS[1],
             "notice": visit.t(notice) if notice else None,
-            "failed": failed,
-            "problem": problem,
-            "errors": errors or {},
         }
-        return self.desk.render(visit, "desk_account.html", context, status=status)
+        answer = answer or Answer()
+        context.update(answer.context())
+        return self.desk.render(visit, "desk_account.html", context, status=answer.status)
 
     # ---- approvals -----------------------------------------------------------------------------
 
@@ -198,11 +188,10 @@ class DeskAccountPages:
         if request_id is None or decision not in ("approve", "reject"):
             return await self._approvals(visit, problem=visit.t("desk.not_found"), status=404)
         outcome = await decide_email_change(self.rt, request_id, approve, admin=visit.account, client=visit.client)
-        problem, _ = describe_outcome(outcome, visit.lang)
-        if problem is None:
+        answer = Answer.of(str(request_id), outcome, visit.lang)
+        if answer is None:
             return self.pages.redirect(visit, "/desk/approvals?notice=" + ("approved" if approve else "rejected"))
-        status = 404 if isinstance(outcome, NotFound) else 409
-        return await self._approvals(visit, problem=problem, failed=request_id, status=status)
+        return await self._approvals(visit, problem=answer.problem, failed=request_id, status=answer.status)
 
     async def _approvals(
         self,
