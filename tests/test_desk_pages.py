@@ -190,3 +190,13 @@ async def test_an_admin_downloads_the_export(client, make_account):  # noqa: F81
     assert await AuditEvent.filter(action="account.exported", actor_id=admin.id, subject_id=resident.id).count() == 1
     response = await client.post(f"/desk/accounts/{admin.id}/role", data={"csrf": token, "role": "STAFF"})
     assert response.status_code == 409 and "Нельзя выполнить это действие над своей учётной записью." in response.text
+
+
+async def test_english_switch_and_a_personal_account_number_search(staff_client, make_account):
+    resident = await make_account(full_name="Лицевой Счёт")
+    await Account.filter(id=resident.id).update(personal_account_number="5500123456")
+    response = await staff_client.get("/desk?search=5500123456&lang=en")
+    assert response.status_code == 303 and response.headers["location"] == "/desk?search=5500123456"
+    page = (await staff_client.get(response.headers["location"])).text
+    assert '<html lang="en">' in page and "Ticket queue" in page and "support staff" in page
+    assert f'href="/desk/accounts/{resident.id}"' in page  # the account, one click from the search
