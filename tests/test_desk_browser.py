@@ -20,15 +20,14 @@ from portal.models.accounts import Account, Role
 from portal.models.audit import AuditEvent
 from portal.models.support import TicketCategory
 from portal.support.tickets import Submitted, TicketForm, submit_ticket
+from tests import test_browser as residents
 from tests.conftest import PASSWORD, ROOT, LiveServer, unique
-from tests.test_browser import (  # noqa: F401 - the live server, browser and phone fixtures are shared
-    NEW_PASSWORD,
-    RESET_LINK,
-    browser,
-    live,
-    local,
-    phone,
-)
+from tests.test_browser import NEW_PASSWORD, RESET_LINK, local
+
+# The residents' browser tests' fixtures, shared: a real `portal serve`, Chromium, and a phone-sized profile.
+live = residents.live
+browser = residents.browser
+phone = residents.phone
 
 ARTIFACTS = ROOT / "test-artifacts" / "desk"
 AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"

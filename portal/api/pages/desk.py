@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.pages.web import Pages, Visit, field_errors
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid
+from portal.core.i18n import code_message, t
 from portal.core.localtime import format_local
 from portal.models.accounts import Account, Role
 from portal.models.desk import Evidence, VerificationOutcome
@@ -72,13 +73,10 @@ class QueueLine:
 
 def describe_outcome(outcome: Any, lang: str) -> tuple[str | None, dict[str, str]]:
     """A service's refusal in words (never a raw code) and its field errors; (None, {}) means it worked."""
-    from portal.core.i18n import MESSAGES, t
-
     if isinstance(outcome, NotFound):
         return t("desk.not_found", lang), {}
     if isinstance(outcome, Refused):
-        key = f"REFUSED_{outcome.code}"
-        return t(key if key in MESSAGES else "ActionRefused", lang), {}
+        return code_message(outcome.code, lang), {}
     if isinstance(outcome, Invalid | FieldProblem):
         return t("form.fix_errors", lang), field_errors(outcome, lang)
     return None, {}
@@ -108,8 +106,6 @@ class Answer:
 
 def age(since: datetime, now: datetime, lang: str) -> str:
     """How long a ticket has waited, in the largest whole unit: «3 ч», «2 дн»."""
-    from portal.core.i18n import t
-
     minutes = max(0, int((now - since).total_seconds() // 60))
     if minutes < 60:
         return t("desk.age.minutes", lang, n=minutes)
@@ -122,7 +118,7 @@ def choice(enum: Any, raw: str, field: str) -> Any:
     """A form's `<select>` or radio value by its member name (the contract's values), or a field problem."""
     if raw in enum.__members__:
         return enum[raw]
-    raise FieldProblem(field, "INVALID_CHOICE")
+    raise FieldProblem(field, FieldCode.INVALID_CHOICE)
 
 
 def options(enum: Any, selected: str, label: Callable[[Any], str]) -> list[dict[str, Any]]:
@@ -343,7 +339,7 @@ class DeskPages:
         outcome = choice(VerificationOutcome, visit.value("outcome", 40), "outcome")
         account_ref = visit.value("account", 300)
         if not account_ref.strip():
-            return Invalid.of(FieldProblem("account", "REQUIRED")), ""
+            return Invalid.of(FieldProblem("account", FieldCode.REQUIRED)), ""
         result = await verify_ownership(
             self.rt, number, account_ref, evidence=evidence, outcome=outcome,
             documents=visit.value("documents", 400) or None, comment=visit.value("comment", 6000) or None,

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from portal.api.pages.account import EVENT_LABELS
 from portal.api.pages.desk import Answer, DeskPages
 from portal.api.pages.web import Visit, describe_device
+from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.models.accounts import Account, Role
 from portal.models.audit import record
 from portal.support import desk_views
@@ -109,10 +110,8 @@ class DeskAccountPages:
         return await set_role(self.rt, account_id, Role[raw], actor=staff, client=visit.client), "role"
 
     async def _erase(self, visit: Visit, staff: Account, account_id: UUID) -> tuple[Any, str]:
-        from portal.core.errors import FieldProblem, Invalid
-
         if visit.value("confirmation", 40).strip().upper() not in ERASE_WORDS:
-            return Invalid.of(FieldProblem("confirmation", "ERASE_CONFIRMATION")), ""
+            return Invalid.of(FieldProblem("confirmation", FieldCode.ERASE_CONFIRMATION)), ""
         return await erase_account(self.rt, account_id, actor=staff, client=visit.client), "erased"
 
     async def _export(self, visit: Visit, staff: Account, account_id: UUID) -> Response:
