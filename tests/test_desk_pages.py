@@ -203,3 +203,25 @@ async def test_english_switch_and_a_personal_account_number_search(staff_client,
     page = (await staff_client.get(response.headers["location"])).text
     assert '<html lang="en">' in page and "Ticket queue" in page and "support staff" in page
     assert f'href="/desk/accounts/{resident.id}"' in page  # the account, one click from the search
+
+
+async def test_nul_and_control_characters_in_every_form_get_an_answer(staff_client, rt, make_account):
+    """PostgreSQL refuses NUL in text and JSON: every form field that reaches a query or the audit log is checked."""
+    number = await new_ticket(rt)
+    resident = await make_account()
+    token = await csrf_of(staff_client, "/desk")
+    posts = [
+        (f"/desk/tickets/{number}/note", {"body": "a\x00b"}),
+        (f"/desk/tickets/{number}/status", {"status": "IN_PROGRESS", "publicMessage": "a\x00b"}),
+        (f"/desk/tickets/{number}/verify", {"account": "a\x00b", "outcome": "VERIFIED", "evidence": "FULL_NAME"}),
+        (f"/desk/tickets/{number}/verify",
+         {"account": resident.email, "outcome": "NOT_VERIFIED", "comment": "a\x00b", "documents": "\x00"}),
+        (f"/desk/tickets/{number}/email-change", {"newEmail": "a\x00b@example.ru"}),
+        (f"/desk/tickets/{number}/assign", {"assignee": "\x00"}),
+        (f"/desk/accounts/{resident.id}/disable", {"reason": "a\x00b"}),
+    ]
+    for path, values in posts:
+        response = await staff_client.post(path, data={"csrf": token, **values})
+        assert response.status_code < 500, (path, values, response.text[:300])
+    for query in ("/desk/accounts?identifier=a%00b", "/desk?search=%00", "/desk?status=%00", "/desk?after=%00"):
+        assert (await staff_client.get(query)).status_code < 500, query

@@ -22,6 +22,7 @@ from portal.api.pages.web import Pages, Visit, field_errors
 from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import code_message, t
 from portal.core.localtime import format_local
+from portal.identity.identifiers import has_control_characters
 from portal.models.accounts import Account, Role
 from portal.models.desk import Evidence, VerificationOutcome
 from portal.models.support import TicketCategory, TicketStatus
@@ -267,6 +268,8 @@ class DeskPages:
     async def _accounts_matching(self, text: str) -> list[Account]:
         """Accounts the search text names exactly (an identifier or a personal account number): one click away."""
         found: dict[UUID, Account] = {}
+        if has_control_characters(text):  # refused by the queue's search already; PostgreSQL rejects NUL
+            return []
         if (account := await find_account_ref(self.rt, text[:300])) is not None:
             found[account.id] = account
         for account in await Account.filter(personal_account_number=text.strip()[:32]).limit(5):

@@ -19,6 +19,7 @@ from portal.api.pages.account import EVENT_LABELS
 from portal.api.pages.desk import Answer, DeskPages
 from portal.api.pages.web import Visit, describe_device
 from portal.core.errors import FieldCode, FieldProblem, Invalid
+from portal.identity.identifiers import has_control_characters
 from portal.models.accounts import Account, Role
 from portal.models.audit import record
 from portal.support import desk_views
@@ -93,8 +94,11 @@ class DeskAccountPages:
         return await self._account(visit, raw_id, answer=answer)
 
     async def _disable(self, visit: Visit, staff: Account, account_id: UUID) -> tuple[Any, str]:
+        reason = visit.value("reason", 500)
+        if has_control_characters(reason):  # it goes into the audit log's JSON, where PostgreSQL refuses NUL
+            return Invalid.of(FieldProblem("reason", FieldCode.INVALID_CHARACTERS)), ""
         outcome = await set_disabled(self.rt, account_id, True, actor=staff, client=visit.client,
-                                     reason=visit.value("reason", 500) or None)
+                                     reason=reason or None)
         return outcome, "disabled"
 
     async def _enable(self, visit: Visit, staff: Account, account_id: UUID) -> tuple[Any, str]:
