@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from portal.api.pages.web import Pages, Visit, field_errors
 from portal.core.errors import FieldCode, FieldProblem, Invalid
-from portal.core.i18n import code_message, t
+from portal.core.i18n import code_message, t, tn
 from portal.core.localtime import format_local
 from portal.identity.identifiers import has_control_characters
 from portal.models.accounts import Account, Role
@@ -106,13 +106,13 @@ class Answer:
 
 
 def age(since: datetime, now: datetime, lang: str) -> str:
-    """How long a ticket has waited, in the largest whole unit: «3 ч», «2 дн»."""
+    """How long a ticket has waited, in the largest whole unit: «3 часа», «2 дня»."""
     minutes = max(0, int((now - since).total_seconds() // 60))
     if minutes < 60:
-        return t("desk.age.minutes", lang, n=minutes)
+        return tn("desk.age.minutes", minutes, lang)
     if minutes < 48 * 60:
-        return t("desk.age.hours", lang, n=minutes // 60)
-    return t("desk.age.days", lang, n=minutes // (24 * 60))
+        return tn("desk.age.hours", minutes // 60, lang)
+    return tn("desk.age.days", minutes // (24 * 60), lang)
 
 
 def choice(enum: Any, raw: str, field: str) -> Any:
@@ -163,9 +163,9 @@ class DeskPages:
         staff = Role(account.role) in STAFF_ROLES and account.is_active
         context = {
             "title": visit.t("desk.forbidden_title"),
-            "message": visit.t("desk.forbidden_admin" if admin and staff else "desk.forbidden"),
+            "message": visit.t("desk.forbidden_admin") if admin and staff else visit.t("desk.forbidden"),
             "link": "/desk" if staff else "/account",
-            "link_text": visit.t("desk.queue.title" if staff else "account.back"),
+            "link_text": visit.t("desk.queue.title") if staff else visit.t("account.back"),
         }
         return self.pages.render(visit, "message.html", context, status=403)
 
