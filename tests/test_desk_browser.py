@@ -61,7 +61,7 @@ async def sign_in(page: Any, live: LiveServer, identifier: str, password: str = 
     assert "/login?next=%2Fdesk" in page.url
     await page.get_by_label(LOGIN_LABEL).fill(identifier)
     await page.get_by_label("Пароль", exact=True).fill(password)
-    await page.get_by_role("button", name="Войти").click()
+    await page.get_by_role("button", name="Войти", exact=True).click()
     await page.wait_for_url(live.url + "/desk")
 
 
@@ -289,7 +289,7 @@ async def test_resident_is_refused_at_the_desk(live, phone, make_account):
     assert "/login?next=%2Fdesk%2Ftickets%2F2026-000001" in phone.url
     await phone.get_by_label(LOGIN_LABEL).fill(resident.email)
     await phone.get_by_label("Пароль", exact=True).fill(PASSWORD)
-    await phone.get_by_role("button", name="Войти").click()
+    await phone.get_by_role("button", name="Войти", exact=True).click()
     await phone.get_by_role("heading", name="Нет доступа").wait_for()
     assert "учётная запись жителя" in await phone.content()
     response = await phone.goto(live.url + "/desk")
