@@ -217,12 +217,12 @@ async def test_the_language_switch_lists_the_configured_languages(rt):
 
 
 def test_dict_to_po_moves_a_dictionary_into_the_catalogues(tmp_path, capsys):
-    locale_dir = tmp_path / "locale"
+    locale_dir = tmp_path / "locale"  # sample.* keys: ones no catalogue holds (the desk has desk.queue.*)
     shutil.copytree(LOCALE_DIR, locale_dir, ignore=shutil.ignore_patterns("*.mo"))
     source = tmp_path / "i18n.py"
     source.write_text(
-        'MESSAGES: dict[str, dict[str, str]] = {"desk.queue.title": {"ru": "Очередь", "en": "Queue"}}\n'
-        'MESSAGES.update({"desk.queue.empty": {"ru": "Пусто " "совсем.", "en": "Nothing here."}})\n'
+        'MESSAGES: dict[str, dict[str, str]] = {"sample.queue.title": {"ru": "Очередь", "en": "Queue"}}\n'
+        'MESSAGES.update({"sample.queue.empty": {"ru": "Пусто " "совсем.", "en": "Nothing here."}})\n'
         'MESSAGES["REQUIRED"] = {"ru": "Обязательно.", "en": "This field is required."}\n',
         encoding="utf-8",
     )
@@ -230,7 +230,7 @@ def test_dict_to_po_moves_a_dictionary_into_the_catalogues(tmp_path, capsys):
     assert convert.main([str(source), "--locale-dir", str(locale_dir)]) == 1  # REQUIRED differs in Russian: kept
     assert "conflict: ru REQUIRED" in capsys.readouterr().err
     ru, en = (convert.load(lang, locale_dir) for lang in ("ru", "en"))
-    assert ru["desk.queue.empty"].string == "Пусто совсем." and en["desk.queue.title"].string == "Queue"
+    assert ru["sample.queue.empty"].string == "Пусто совсем." and en["sample.queue.title"].string == "Queue"
     assert ru["REQUIRED"].string == "Заполните это поле."
     assert convert.main([str(source), "--locale-dir", str(locale_dir), "--replace"]) == 0
     assert convert.load("ru", locale_dir)["REQUIRED"].string == "Обязательно."

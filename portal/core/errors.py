@@ -29,6 +29,8 @@ class FieldCode(StrEnum):
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     NOT_LINKED = "NOT_LINKED"
     LAST_SIGN_IN_METHOD = "LAST_SIGN_IN_METHOD"
+    INVALID_CHOICE = "INVALID_CHOICE"  # a value that is none of a list's (a page's <select> or radio)
+    ERASE_CONFIRMATION = "ERASE_CONFIRMATION"  # the desk's typed confirmation before erasure does not match
     SAME_EMAIL = "SAME_EMAIL"  # an e-mail change to the address the account already has
     INVALID_CODE = "INVALID_CODE"  # a TOTP code that does not match
     NO_ENROLLMENT = "NO_ENROLLMENT"  # a TOTP code with no enrolment started

@@ -77,7 +77,7 @@ def _ticket_model() -> type[Model] | None:
     return _models().get("Ticket")
 
 
-async def _tickets_of(account: Account) -> list[Model]:
+async def tickets_of(account: Account) -> list[Model]:
     """Tickets filed by the account, or naming its e-mail or phone, or linked to it by an ownership check."""
     ticket = _ticket_model()
     if ticket is None:
@@ -107,7 +107,7 @@ async def export_account(rt: Runtime, account_id: UUID) -> dict[str, Any] | NotF
         if rows:
             related[f"{model._meta.db_table}.{column}"] = [_row(r) for r in rows]
     data["related"] = related
-    tickets = await _tickets_of(account)
+    tickets = await tickets_of(account)
     data["tickets"] = [_row(t) for t in tickets]
     numbers = [t.number for t in tickets]  # type: ignore[attr-defined]
     data["ticket_notes"] = [_row(n) for n in await TicketNote.filter(ticket_number__in=numbers)] if numbers else []
@@ -133,7 +133,7 @@ async def erase_account(
         counts["sessions_deleted"] = await Session.filter(account_id=account.id).delete()
         counts["reset_tokens_voided"] = await void_reset_tokens(rt, account.id)
 
-        tickets = await _tickets_of(account)
+        tickets = await tickets_of(account)
         numbers = [t.number for t in tickets]  # type: ignore[attr-defined]
         for t in tickets:
             # What remains proves consent: the ticket number, when and to which text, and a keyed fingerprint

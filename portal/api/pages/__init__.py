@@ -10,6 +10,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from portal.api.pages.account import AccountPages
+from portal.api.pages.desk import DeskPages
+from portal.api.pages.desk_accounts import DeskAccountPages
 from portal.api.pages.providers import ProviderPages
 from portal.api.pages.reset import ResetPages
 from portal.api.pages.security import PasskeyPages, SecurityPages, TwoFactorPages
@@ -26,6 +28,8 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
     reset = ResetPages(pages)
     support = SupportPages(pages)
     providers = ProviderPages(pages)
+    desk = DeskPages(pages)
+    desk_accounts = DeskAccountPages(desk)
     security = SecurityPages(pages)
     two_factor = TwoFactorPages(pages)
     passkey = PasskeyPages(pages)
@@ -59,5 +63,13 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
         Route("/reset-password", reset.reset, methods=["GET", "POST"]),
         Route("/support", support.form, methods=["GET", "POST"]),
         Route("/support/status", support.status, methods=["GET"]),
+        Route("/desk", desk.queue, methods=["GET"]),
+        Route("/desk/accounts", desk.account_lookup, methods=["GET"]),
+        Route("/desk/tickets/{number}", desk.ticket, methods=["GET"]),
+        Route("/desk/tickets/{number}/{action}", desk.ticket_action, methods=["POST"]),
+        Route("/desk/approvals", desk_accounts.approvals, methods=["GET"]),
+        Route("/desk/approvals/{request_id}/{decision:str}", desk_accounts.decide, methods=["POST"]),
+        Route("/desk/accounts/{account_id}", desk_accounts.show, methods=["GET"]),
+        Route("/desk/accounts/{account_id}/{action}", desk_accounts.action, methods=["POST"]),
         Mount("/static", app=StaticFiles(packages=[("portal.api", "static")]), name="static"),
     ]

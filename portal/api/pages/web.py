@@ -30,7 +30,7 @@ MAX_FORM_BYTES = 32 * 1024
 MAX_FIELDS = 40
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 # Where `next` may lead after sign-in: the portal's own pages and the OpenID Provider's authorization endpoint.
-NEXT_ALLOWED = ("/account", "/support", "/oauth/authorize")
+NEXT_ALLOWED = ("/account", "/support", "/oauth/authorize", "/desk")
 # Page-level headers; the app-wide security middleware may set the same ones (the values agree).
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -1,0 +1,227 @@
+"""The staff desk pages over HTTP (the ASGI app): who gets in, CSRF on every form, odd input never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from portal.core.client import ClientInfo
+from portal.models.accounts import Account, AccountStatus, Role
+from portal.models.audit import AuditEvent
+from portal.models.support import Ticket, TicketCategory
+from portal.support.tickets import Submitted, TicketForm, submit_ticket
+from tests import test_pages as residents
+from tests.conftest import unique
+from tests.test_pages import csrf_of, page_sign_in
+
+client = residents.client  # the residents' page tests' fixture: a browser with an address of its own
+
+TICKET_FORMS = ("assign", "status", "note", "verify", "reset-link", "email-change")
+ACCOUNT_FORMS = ("disable", "enable", "unlock", "role", "export", "erase")
+
+
+async def new_ticket(rt, phone: str = "+79120000000") -> str:
+    form = TicketForm(
+        full_name="Иванова Мария", registration_address="г. Пермь, ул. Мира, 1", phone=phone,
+        account_identifier="maria", reply_email=f"{unique('r')}@example.ru", category=TicketCategory.OTHER,
+        description="Вопрос.", personal_data_consent=True, idempotency_key=unique("k"),
+    )
+    outcome = await submit_ticket(rt, form, account=None, client=ClientInfo(address="127.0.0.1"))
+    assert isinstance(outcome, Submitted)
+    return outcome.view.ticket.number
+
+
+@pytest.fixture
+async def staff_client(client, make_account):
+    staff = await make_account(full_name="Сотрудник Тест", role=Role.STAFF)
+    assert (await page_sign_in(client, staff.email, next="/desk")).status_code == 303
+    client.staff = staff
+    return client
+
+
+async def test_anonymous_goes_to_sign_in_and_a_resident_gets_a_plain_403(client, make_account):
+    response = await client.get("/desk?status=NEW")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/session/refresh?next=%2Fdesk%3Fstatus%3DNEW"
+    response = await client.get(response.headers["location"])
+    assert response.headers["location"] == "/login?next=%2Fdesk%3Fstatus%3DNEW"
+
+    resident = await make_account()
+    assert (await page_sign_in(client, resident.email, next="/desk")).headers["location"] == "/desk"
+    for path in ("/desk", "/desk/approvals", f"/desk/accounts/{resident.id}", "/desk/tickets/2026-000001"):
+        response = await client.get(path)
+        assert response.status_code == 403, path
+        assert "учётная запись жителя" in response.text
+    token = await csrf_of(client, "/account")
+    response = await client.post(f"/desk/accounts/{resident.id}/disable", data={"csrf": token})
+    assert response.status_code == 403
+    assert (await Account.get(id=resident.id)).status == AccountStatus.ACTIVE
+
+
+async def test_every_form_refuses_a_post_without_the_csrf_token(staff_client, rt, make_account):
+    number = await new_ticket(rt)
+    resident = await make_account()
+    for action in TICKET_FORMS:
+        response = await staff_client.post(f"/desk/tickets/{number}/{action}", data={"body": "x", "status": "NEW"})
+        assert response.status_code == 403, action
+        assert "Страница устарела" in response.text or "устарел" in response.text
+    for action in ("disable", "enable", "unlock"):
+        response = await staff_client.post(f"/desk/accounts/{resident.id}/{action}", data={})
+        assert response.status_code == 403, action
+    assert await AuditEvent.filter(action="ticket.note_added", ticket_number=number).count() == 0
+    assert (await Account.get(id=resident.id)).status == AccountStatus.ACTIVE
+
+
+async def test_staff_cannot_use_the_admin_forms_or_decide(staff_client, make_account):
+    resident = await make_account()
+    token = await csrf_of(staff_client, "/desk")
+    for action in ("role", "export", "erase"):
+        response = await staff_client.post(
+            f"/desk/accounts/{resident.id}/{action}", data={"csrf": token, "role": "ADMIN", "confirmation": "ERASE"}
+        )
+        assert response.status_code == 403, action
+        assert "только администраторы" in response.text
+    assert (await Account.get(id=resident.id)).role == Role.RESIDENT
+    response = await staff_client.post(
+        "/desk/approvals/00000000-0000-0000-0000-000000000000/approve", data={"csrf": token}
+    )
+    assert response.status_code == 403
+    refused = await AuditEvent.filter(action="recovery.refused", actor_id=staff_client.staff.id).first()
+    assert refused is not None and refused.details["reason"] == "ADMIN_ONLY"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=bm90LW91cnM",
+        "after=%FF%FE",
+        "status=DELETED",
+        "category=" + "x" * 5000,
+        "search=%00abc",
+        "search=" + "9" * 5000,
+        "mine=yes&status=NEW&category=OTHER&search=+7%20(912)",
+    ],
+)
+async def test_odd_queue_queries_are_answered_never_a_500(staff_client, query):
+    response = await staff_client.get("/desk?" + query)
+    assert response.status_code in (200, 400), response.text[:300]
+    assert "Очередь обращений" in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/desk/tickets/2026-999999", "/desk/tickets/%27%3B--", "/desk/tickets/" + "1" * 300,
+     "/desk/accounts/not-a-uuid", "/desk/accounts/00000000-0000-0000-0000-000000000000",
+     "/desk/accounts?identifier=nobody-here", "/desk/accounts?identifier=%00"],
+)
+async def test_unknown_tickets_and_accounts_are_404_in_words(staff_client, path):
+    response = await staff_client.get(path)
+    assert response.status_code == 404
+    assert "не найден" in response.text.lower() or "такой учётной записи нет" in response.text.lower()
+
+
+async def test_odd_form_values_are_explained_next_to_the_form(staff_client, rt):
+    number = await new_ticket(rt)
+    token = await csrf_of(staff_client, f"/desk/tickets/{number}")
+    cases = [
+        ("status", {"status": "DONE"}, "Выберите значение из списка."),
+        ("status", {"status": "NEW"}, "ничего не изменилось"),
+        ("status", {"status": "IN_PROGRESS", "publicMessage": "x" * 5001}, "Слишком длинное значение"),
+        ("note", {"body": "   "}, "Заполните это поле."),
+        ("verify", {"account": "", "outcome": "VERIFIED"}, "Заполните это поле."),
+        ("verify", {"account": "nobody@example.ru", "outcome": "MAYBE"}, "Выберите значение из списка."),
+        ("verify", {"account": "nobody@example.ru", "outcome": "VERIFIED", "evidence": "EYES"},
+         "Выберите значение из списка."),
+        ("verify", {"account": "nobody@example.ru", "outcome": "VERIFIED"}, "Заполните это поле."),
+        ("assign", {"assignee": "not-a-uuid"}, "Такого обращения или записи нет."),
+        ("email-change", {"newEmail": "not an address"}, "Сначала подтвердите"),
+        ("nonsense", {}, ""),
+    ]
+    for action, values, expected in cases:
+        response = await staff_client.post(f"/desk/tickets/{number}/{action}", data={"csrf": token, **values})
+        assert 400 <= response.status_code < 500, (action, values, response.status_code)
+        assert expected in response.text, (action, values)
+        if action != "nonsense":
+            assert f'id="problem-{action}"' in response.text
+    assert (await Ticket.get(number=number)).status.value == "new"
+
+
+async def test_staff_work_a_ticket_and_an_account_over_plain_forms(staff_client, rt, make_account):
+    number = await new_ticket(rt)
+    resident = await make_account(full_name="Житель Тестовый")
+    token = await csrf_of(staff_client, "/desk")
+    base = f"/desk/tickets/{number}"
+    steps = [
+        ("assign", {"assignee": "me"}, "assigned"),
+        ("note", {"body": "Звонил, не дозвонился."}, "note"),
+        ("verify", {"account": resident.email, "evidence": "FULL_NAME", "outcome": "VERIFIED"}, "verified"),
+        ("status", {"status": "WAITING_FOR_RESIDENT", "publicMessage": "Пришлите фото паспорта."}, "status"),
+    ]
+    for action, values, notice in steps:
+        response = await staff_client.post(f"{base}/{action}", data={"csrf": token, **values})
+        assert response.status_code == 303, (action, response.text[:500])
+        assert response.headers["location"] == f"{base}?notice={notice}#{action}"
+    page = (await staff_client.get(f"{base}?notice=status")).text
+    assert "Статус изменён." in page and "Звонил, не дозвонился." in page and "Пришлите фото паспорта." in page
+    queue = (await staff_client.get("/desk?mine=1")).text
+    assert number in queue and "(вы)" in queue
+
+    account_page = f"/desk/accounts/{resident.id}"
+    for action in ("disable", "enable", "unlock"):
+        response = await staff_client.post(f"{account_page}/{action}", data={"csrf": token, "reason": "проверка"})
+        assert response.status_code == 303, action
+    response = await staff_client.get(account_page)
+    assert number in response.text and resident.email in response.text
+    actions = set(await AuditEvent.filter(subject_id=resident.id).values_list("action", flat=True))
+    assert {"account.disabled", "account.enabled", "account.unlocked", "account.viewed"} <= actions
+    # Staff never manage staff: refused in words, nothing changes.
+    colleague = await make_account(role=Role.STAFF)
+    response = await staff_client.post(f"/desk/accounts/{colleague.id}/disable", data={"csrf": token})
+    assert response.status_code == 409 and "Это может сделать только администратор." in response.text
+
+
+async def test_an_admin_downloads_the_export(client, make_account):
+    admin = await make_account(role=Role.ADMIN)
+    resident = await make_account(full_name="Выгружаемый Житель")
+    await page_sign_in(client, admin.email)
+    token = await csrf_of(client, f"/desk/accounts/{resident.id}")
+    response = await client.post(f"/desk/accounts/{resident.id}/export", data={"csrf": token})
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == f'attachment; filename="account-{resident.id}.json"'
+    assert json.loads(response.text)["account"]["full_name"] == "Выгружаемый Житель"
+    assert await AuditEvent.filter(action="account.exported", actor_id=admin.id, subject_id=resident.id).count() == 1
+    response = await client.post(f"/desk/accounts/{admin.id}/role", data={"csrf": token, "role": "STAFF"})
+    assert response.status_code == 409 and "Нельзя выполнить это действие над своей учётной записью." in response.text
+
+
+async def test_english_switch_and_a_personal_account_number_search(staff_client, make_account):
+    resident = await make_account(full_name="Лицевой Счёт")
+    await Account.filter(id=resident.id).update(personal_account_number="5500123456")
+    response = await staff_client.get("/desk?search=5500123456&lang=en")
+    assert response.status_code == 303 and response.headers["location"] == "/desk?search=5500123456"
+    page = (await staff_client.get(response.headers["location"])).text
+    assert '<html lang="en">' in page and "Ticket queue" in page and "support staff" in page
+    assert f'href="/desk/accounts/{resident.id}"' in page  # the account, one click from the search
+
+
+async def test_nul_and_control_characters_in_every_form_get_an_answer(staff_client, rt, make_account):
+    """PostgreSQL refuses NUL in text and JSON: every form field that reaches a query or the audit log is checked."""
+    number = await new_ticket(rt)
+    resident = await make_account()
+    token = await csrf_of(staff_client, "/desk")
+    posts = [
+        (f"/desk/tickets/{number}/note", {"body": "a\x00b"}),
+        (f"/desk/tickets/{number}/status", {"status": "IN_PROGRESS", "publicMessage": "a\x00b"}),
+        (f"/desk/tickets/{number}/verify", {"account": "a\x00b", "outcome": "VERIFIED", "evidence": "FULL_NAME"}),
+        (f"/desk/tickets/{number}/verify",
+         {"account": resident.email, "outcome": "NOT_VERIFIED", "comment": "a\x00b", "documents": "\x00"}),
+        (f"/desk/tickets/{number}/email-change", {"newEmail": "a\x00b@example.ru"}),
+        (f"/desk/tickets/{number}/assign", {"assignee": "\x00"}),
+        (f"/desk/accounts/{resident.id}/disable", {"reason": "a\x00b"}),
+    ]
+    for path, values in posts:
+        response = await staff_client.post(path, data={"csrf": token, **values})
+        assert response.status_code < 500, (path, values, response.text[:300])
+    for query in ("/desk/accounts?identifier=a%00b", "/desk?search=%00", "/desk?status=%00", "/desk?after=%00"):
+        assert (await staff_client.get(query)).status_code < 500, query
