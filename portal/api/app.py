@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from portal.api import db
 from portal.api.background import in_process_delivery
 from portal.api.federation import FederationCallback
 from portal.api.graphql import GraphQLEndpoint
+from portal.api.logs import AccessLog
 from portal.api.pages import page_routes
 from portal.api.provider_routes import provider_routes
 from portal.api.security import security_middleware
@@ -63,6 +65,8 @@ def create_app(
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=security_middleware(rt.settings))
+    # Our own access log, outermost (it sees the masked 500 too); `portal serve` turns uvicorn's off.
+    middleware = [Middleware(AccessLog), *security_middleware(rt.settings)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = rt
     return app
