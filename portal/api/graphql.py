@@ -136,8 +136,9 @@ NO_STORE = {"Cache-Control": "no-store"}  # answers carry tokens and personal da
 
 
 def _decode_json(body: bytes) -> Any:
-    """`json.loads`, refusing lone surrogates (`"\\ud800"`): valid JSON, but no string a hash or database takes."""
-    payload = json.loads(body)
+    """Strict UTF-8, then `json.loads`, refusing lone surrogates: raw (`ED A0 80`, which `json.loads(bytes)`
+    would let through) and escaped (`"\\ud800"`, valid JSON, but no string a hash or database takes)."""
+    payload = json.loads(body.decode("utf-8"))  # UnicodeDecodeError is a ValueError
     if b"\\u" in body:
         json.dumps(payload, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError is a ValueError
     return payload

@@ -10,6 +10,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
+from portal.schema.edge import EdgeGuard
 from portal.schema.errors import ERROR_TYPES, Error
 from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
@@ -76,5 +77,6 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             MaskUnexpectedErrors,
+            EdgeGuard,  # every root field's arguments, before its resolver (schema/edge.py)
         ],
     )

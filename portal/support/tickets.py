@@ -57,7 +57,7 @@ IDEMPOTENCY_PURPOSE = "ticket-idempotency"
 CONTENT_PURPOSE = "ticket-content"
 DERIVED_KEY_PURPOSE = "ticket-key-derivation"
 
-NUMBER_RE = re.compile(r"^(\d{4})-(\d{6,})$")
+NUMBER_RE = re.compile(r"^([0-9]{4})-([0-9]{6,11})$")  # at most 16 characters: the Ticket.number column
 _DESCRIPTION_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\u2028\u2029]")  # every control but LF
 
 # Anonymous submissions per client address, and signed-in ones per account (mail-bombing through
