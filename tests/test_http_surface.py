@@ -63,7 +63,7 @@ class Surface:
             return await c.post("/graphql", json=body, **kwargs)
 
     async def failures(self, account: Any) -> int:
-        return await self.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id))
+        return await self.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email"))
 
 
 @pytest.fixture

@@ -117,6 +117,8 @@ class GraphQLEndpoint:
             data["errors"] = [_format_error(e, request_id, settings.production) for e in result.errors]
         data["data"] = result.data
         status = 200 if result.data is not None or not result.errors else 400
+        if status == 400 and any(e["extensions"]["code"] == "TOO_MANY_REQUESTS" for e in data["errors"]):
+            status = 429  # a per-client mutation limit (schema/edge.py) on a field without TooManyAttempts
         response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
         for change in changes:  # sign-in sets the browser's cookies, sign-out clears them
             if change is None:

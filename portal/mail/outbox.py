@@ -123,27 +123,36 @@ async def enqueue(
         expires_at=expires_at,
         next_attempt_at=now,
     )
-    if dedupe_key is None:
+    await _insert(row)
+
+
+async def _insert(row: OutboxMessage) -> None:
+    if row.dedupe_key is None:
         await row.save()
     else:
         # INSERT … ON CONFLICT DO NOTHING: a duplicate neither writes nor breaks the caller's transaction.
         await OutboxMessage.bulk_create([row], ignore_conflicts=True)
 
 
-async def enqueue_decoy(rt: Runtime, *, template: str, context: dict[str, Any]) -> None:
-    """The same work as `enqueue` (seal and insert) for a letter nobody gets, so every answer costs alike.
+async def enqueue_decoy(
+    rt: Runtime, *, template: str, context: dict[str, Any], dedupe_key: str | None = None
+) -> None:
+    """The same work as `enqueue` (seal and the same insert statement) for a letter nobody gets, so every
+    answer costs alike: pass the `dedupe_key` the real letter would have had.
 
     The row is born `discarded` with nothing in it; delivery never looks at it and pruning removes it.
     """
     seal(rt, context, to="")
     now = rt.clock.now()
-    await OutboxMessage.create(
+    row = OutboxMessage(
         template=template,
         to_address="",
         lang="",
         payload=None,
         status=OutboxStatus.DISCARDED,
+        dedupe_key=dedupe_key,
         created_at=now,
         next_attempt_at=now,
         finished_at=now,
     )
+    await _insert(row)

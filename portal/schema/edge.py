@@ -7,20 +7,35 @@ breaks (PostgreSQL refuses NUL in text), and none is longer than the column it r
 argument or input-field name; `DEFAULT_LIMIT` for free text). A caller's mistake gets the field's own
 `ValidationError` where its result type has one, `null` where the field is nullable ("null on any
 mismatch"), and otherwise a GraphQL error with the code `BAD_USER_INPUT`: never a 500.
+
+Every mutation stores a row (a session, a token, a ticket, a federated sign-in's state, an audit event),
+so every mutation field is also throttled per client address here (`MUTATION_LIMITS`, by field name,
+`DEFAULT_MUTATION_LIMIT` for the rest, the next field included), on top of the doors' own limits (per
+account, per identifier, per address). A throttled call gets `TooManyAttempts` where its result type has
+it, and otherwise a GraphQL error with the code `TOO_MANY_REQUESTS` and `retryAfterSeconds`.
 See docs/hostile-input.md.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, GraphQLNonNull, GraphQLUnionType, OperationDefinitionNode
+from graphql import (
+    ExecutionResult,
+    GraphQLError,
+    GraphQLNonNull,
+    GraphQLUnionType,
+    OperationDefinitionNode,
+    OperationType,
+)
 from strawberry.extensions import SchemaExtension
 
 from portal.core.errors import FieldProblem, Invalid
-from portal.schema.errors import validation_error
+from portal.core.throttle import Limit
+from portal.schema.errors import too_many, validation_error
 
 # The longest value each argument (or input field) may have: the column it reaches, or what the service
 # reads (an identifier is typed with spaces and punctuation before it is normalised into its column).
@@ -48,6 +63,20 @@ PASSWORD_FIELDS = frozenset(
     {"password", "newPassword", "newPasswordConfirmation", "currentPassword", "passwordConfirmation"}
 )
 DEFAULT_LIMIT = 10_000  # free text (descriptions, messages); the services hold tighter limits where they have one
+# Calls per client address: a door's own stricter limits still apply inside (sign-in, reset, tickets).
+MUTATION_LIMITS: dict[str, Limit] = {
+    "startFederatedSignIn": Limit("mutation.startFederatedSignIn", 20, 60),
+    "exchangeLoginCode": Limit("mutation.exchangeLoginCode", 20, 60),
+    "refreshSession": Limit("mutation.refreshSession", 60, 60),
+}
+DEFAULT_MUTATION_WINDOW = 60
+DEFAULT_MUTATION_COUNT = 120
+
+
+def mutation_limit(field: str) -> Limit:
+    return MUTATION_LIMITS.get(field) or Limit(f"mutation.{field}", DEFAULT_MUTATION_COUNT, DEFAULT_MUTATION_WINDOW)
+
+
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
@@ -86,19 +115,43 @@ class EdgeGuard(SchemaExtension):
         yield
 
     def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        if info.path.prev is not None or not kwargs:  # only root fields take the caller's arguments
+        if info.path.prev is not None:  # only root fields take the caller's arguments
             return _next(root, info, *args, **kwargs)
         problems = [p for name, value in kwargs.items() for p in problems_in(name, value)]
-        if not problems:
-            return _next(root, info, *args, **kwargs)
-        return_type = info.return_type
-        inner = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-        if isinstance(inner, GraphQLUnionType) and any(t.name == "ValidationError" for t in inner.types):
-            return validation_error(Invalid(problems), info.context.lang)
-        if not isinstance(return_type, GraphQLNonNull):
-            return None
-        first = problems[0]
+        if problems:
+            return _refuse(info, problems)
+        if info.operation.operation == OperationType.MUTATION:
+            return _throttled(_next, root, info, *args, **kwargs)
+        return _next(root, info, *args, **kwargs)
+
+
+def _can_answer(info: Any, type_name: str) -> bool:
+    inner = info.return_type.of_type if isinstance(info.return_type, GraphQLNonNull) else info.return_type
+    return isinstance(inner, GraphQLUnionType) and any(t.name == type_name for t in inner.types)
+
+
+def _refuse(info: Any, problems: list[FieldProblem]) -> Any:
+    if _can_answer(info, "ValidationError"):
+        return validation_error(Invalid(problems), info.context.lang)
+    if not isinstance(info.return_type, GraphQLNonNull):
+        return None
+    first = problems[0]
+    raise GraphQLError(
+        f"Invalid value for `{first.field}`: {first.code}.",
+        extensions={"code": "BAD_USER_INPUT", "field": first.field, "reason": first.code},
+    )
+
+
+async def _throttled(_next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+    context = info.context
+    blocked = await context.rt.throttle.hit(mutation_limit(info.field_name), context.client.address)
+    if blocked is not None:
+        answer = too_many(blocked, context.lang)
+        if _can_answer(info, "TooManyAttempts"):
+            return answer
         raise GraphQLError(
-            f"Invalid value for `{first.field}`: {first.code}.",
-            extensions={"code": "BAD_USER_INPUT", "field": first.field, "reason": first.code},
+            answer.message,
+            extensions={"code": "TOO_MANY_REQUESTS", "retryAfterSeconds": answer.retry_after_seconds},
         )
+    result = _next(root, info, *args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
