@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from tests.conftest import unique
 from tests.mail_helpers import client_at
@@ -36,7 +35,6 @@ async def test_a_ticket_does_the_same_work_whether_or_not_its_identifier_matched
             )
         assert answer.json()["data"]["submitSupportTicket"]["__typename"] == "SupportTicketSubmitted"
         work[case] = shapes(caplog.records)
-    print(*work["match"], sep="\n")
     assert work["match"] and work["match"] == work["nobody"]
 
 
