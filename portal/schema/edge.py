@@ -33,7 +33,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.throttle import Limit
 from portal.schema.errors import too_many, validation_error
 
@@ -86,10 +86,10 @@ def problems_in(name: str, value: Any) -> Iterator[FieldProblem]:
     if isinstance(value, str):
         password = name in PASSWORD_FIELDS
         if (_SURROGATE if password else _FORBIDDEN).search(value):
-            yield FieldProblem(name, "INVALID_CHARACTERS")
+            yield FieldProblem(name, FieldCode.INVALID_CHARACTERS)
         limit = LIMITS.get(name, DEFAULT_LIMIT)
         if len(value) > limit and not password:
-            yield FieldProblem(name, "TOO_LONG", max=limit)
+            yield FieldProblem(name, FieldCode.TOO_LONG, max=limit)
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from problems_in(key, item)
