@@ -24,6 +24,7 @@ from tests.conftest import (
     ROOT,
     LiveServer,
     free_port,
+    mailing_env,
     need_service,
     settings_env,
     start_live_server,
@@ -58,11 +59,7 @@ async def live(
         import playwright.async_api  # noqa: F401
     except ImportError:
         need_service(False, "Playwright for Python is not installed (pip install -e '.[test]')")
-    env = settings_env(settings) | {
-        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
-    }
-    server = start_live_server(env, tmp_path_factory.mktemp("browser"))
+    server = start_live_server(mailing_env(settings, smtp_sink.port), tmp_path_factory.mktemp("browser"))
     yield server
     stop_live_server(server)
 

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import Any
 
 import httpx
 import pytest
 from graphql import (
-    GraphQLEnumType,
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLUnionType,
@@ -36,25 +33,12 @@ from portal.schema.edge import DEFAULT_LIMIT, LIMITS
 from portal.support.paging import encode_cursor
 from tests.conftest import PUBLIC_URL, sign_in
 from tests.mail_helpers import new_address
+from tests.test_staff_permissions import _value as plausible  # a value of the type that passes the edge
 
 SCHEMA = build_schema()._schema
 STRING_EDGES = ["", "\x00", "a\x1fb", "\u202e\u0000", "2026-000000000001", "9" * 40, "\ud800", "x\udfffy"]
 INT_EDGES = [0, -1, 2**31 - 1, -(2**31), 2**31, 2**63, 10**30]
 CURSORS = [encode_cursor(kind, value) for kind in ("ticket", "audit") for value in (2**63, 2**64, 10**30)]
-
-
-def plausible(gtype: Any) -> Any:
-    """A value of the type that passes the edge (the service may still refuse it, with a type)."""
-    if isinstance(gtype, GraphQLNonNull):
-        return plausible(gtype.of_type)
-    if isinstance(gtype, GraphQLList):
-        return [plausible(gtype.of_type)]
-    if isinstance(gtype, GraphQLEnumType):
-        return next(iter(gtype.values))
-    if isinstance(gtype, GraphQLInputObjectType):
-        return {n: plausible(f.type) for n, f in gtype.fields.items() if isinstance(f.type, GraphQLNonNull)}
-    assert isinstance(gtype, GraphQLScalarType)
-    return {"ID": str(uuid.uuid4()), "Int": 1, "Float": 1.0, "Boolean": False}.get(gtype.name, "2026-000001")
 
 
 def edges(name: str, gtype: Any) -> list[Any]:

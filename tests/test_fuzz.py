@@ -20,7 +20,7 @@ import pytest
 
 from portal.models.accounts import Role
 from portal.schema import build_schema
-from tests.conftest import LOGIN, PASSWORD, LiveServer, settings_env, start_live_server, stop_live_server
+from tests.conftest import LOGIN, PASSWORD, LiveServer, mailing_env, start_live_server, stop_live_server
 
 schemathesis = pytest.importorskip("schemathesis", reason="Schemathesis is a test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, given, settings  # noqa: E402  (installed with Schemathesis)
@@ -42,11 +42,7 @@ def sdl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def live(
     request: pytest.FixtureRequest, settings: Any, smtp_sink: Any, database: None, tmp_path_factory: Any
 ) -> AsyncIterator[LiveServer]:
-    env = settings_env(settings) | {
-        "PORTAL_ENV": request.param,
-        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
-    }
+    env = mailing_env(settings, smtp_sink.port, PORTAL_ENV=request.param)
     server = start_live_server(env, tmp_path_factory.mktemp(f"fuzz-{request.param}"))
     yield server
     stop_live_server(server)

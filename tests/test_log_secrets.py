@@ -23,7 +23,7 @@ from tests.conftest import (
     LOGIN,
     PASSWORD,
     LiveServer,
-    settings_env,
+    mailing_env,
     start_live_server,
     stop_live_server,
     unique,
@@ -39,11 +39,7 @@ WRONG_PASSWORD = "a wrong passphrase that must not be logged"
 
 @pytest.fixture(scope="module")
 async def live(settings: Any, smtp_sink: Any, database: None, tmp_path_factory: Any) -> AsyncIterator[LiveServer]:
-    env = settings_env(settings) | {
-        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
-    }
-    server = start_live_server(env, tmp_path_factory.mktemp("log-secrets"))
+    server = start_live_server(mailing_env(settings, smtp_sink.port), tmp_path_factory.mktemp("log-secrets"))
     yield server
     stop_live_server(server)
 
