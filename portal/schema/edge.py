@@ -10,7 +10,7 @@ mismatch"), and otherwise a GraphQL error with the code `BAD_USER_INPUT`: never 
 
 Every mutation stores a row (a session, a token, a ticket, a federated sign-in's state, an audit event),
 so every mutation field is also throttled per client address here (`MUTATION_LIMITS`, by field name,
-`DEFAULT_MUTATION_LIMIT` for the rest, the next field included), on top of the doors' own limits (per
+`DEFAULT_MUTATION_COUNT` a minute for the rest, the next field included), on top of the doors' own limits (per
 account, per identifier, per address). A throttled call gets `TooManyAttempts` where its result type has
 it, and otherwise a GraphQL error with the code `TOO_MANY_REQUESTS` and `retryAfterSeconds`.
 See docs/hostile-input.md.
