@@ -18,6 +18,7 @@ three identifiers, so at most 30 consecutive guesses before every way in is lock
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 from portal.core.client import ClientInfo
@@ -25,7 +26,8 @@ from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Backoff, Limit
 from portal.identity.accounts import find_account
-from portal.identity.identifiers import Identifier, Kind, read_lookup_identifier
+from portal.identity.challenge import SecondFactorNeeded, begin_if_needed
+from portal.identity.identifiers import Identifier, read_lookup_identifier
 from portal.identity.sessions import IssuedSession, issue_session
 from portal.models.audit import record, record_statement
 
@@ -46,10 +48,13 @@ def client_limit(rt: Runtime) -> Limit:
     return Limit("signin-client", rt.settings.signin_client_max_failures, CLIENT_WINDOW)
 
 
-KINDS: tuple[Kind, ...] = ("email", "phone", "login")
+# "reauth": the current password asked again of a signed-in session (identity.proofs) has a count of its
+# own, so a stolen session guessing the password cannot lock its owner out of signing in.
+LockKind = Literal["email", "phone", "login", "reauth"]
+KINDS: tuple[LockKind, ...] = ("email", "phone", "login", "reauth")
 
 
-def account_key(account_id: UUID, kind: Kind) -> str:
+def account_key(account_id: UUID, kind: LockKind) -> str:
     """One account's count for one of its identifiers (by kind: an account has one of each at most)."""
     return f"account:{account_id}:{kind}"
 
@@ -65,7 +70,7 @@ class BadCredentials:
     """Unknown identifier, wrong password, disabled or password-less account: indistinguishable."""
 
 
-LoginOutcome = IssuedSession | BadCredentials | TooMany | Invalid
+LoginOutcome = IssuedSession | SecondFactorNeeded | BadCredentials | TooMany | Invalid
 
 
 async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo) -> LoginOutcome:
@@ -103,6 +108,9 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
     if client.locale != account.preferred_language:
         account.preferred_language = client.locale
         await account.save(update_fields=["preferred_language"])
+    if (second := await begin_if_needed(rt, account)) is not None:  # the password alone is not enough
+        await record(rt, "signin.password_ok", actor_id=account.id, subject_id=account.id, client=client)
+        return second
     # The session and its audit record: one atomic write (one commit, one trip to the database).
     audit = record_statement(rt, "signin.success", actor_id=account.id, subject_id=account.id, client=client)
     return await issue_session(rt, account, client, "pwd", also=[audit])

@@ -54,6 +54,22 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='EmailToken',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='email_tokens', on_delete=OnDelete.CASCADE)),
+                ('purpose', fields.CharField(max_length=32)),
+                ('token_hash', fields.CharField(unique=True, max_length=64)),
+                ('email', fields.CharField(null=True, max_length=254)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('voided_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'email_tokens', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='FederatedIdentity',
             fields=[
                 ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
@@ -85,6 +101,18 @@ class Migration(migrations.Migration):
                 ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'federation_flows', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='KnownBrowser',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='known_browsers', on_delete=OnDelete.CASCADE)),
+                ('browser_hash', fields.CharField(max_length=64)),
+                ('first_seen_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('last_seen_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'known_browsers', 'app': 'models', 'unique_together': (('account', 'browser_hash'),), 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -222,6 +250,24 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Passkey',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='passkeys', on_delete=OnDelete.CASCADE)),
+                ('credential_id', fields.CharField(unique=True, max_length=1400)),
+                ('public_key', fields.TextField(unique=False)),
+                ('name', fields.CharField(max_length=64)),
+                ('sign_count', fields.BigIntField(default=0)),
+                ('transports', fields.CharField(null=True, max_length=200)),
+                ('backup_eligible', fields.BooleanField(default=False)),
+                ('backed_up', fields.BooleanField(default=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('last_used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'passkeys', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='PasswordResetToken',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -237,12 +283,24 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='RecoveryCode',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='recovery_codes', on_delete=OnDelete.CASCADE)),
+                ('code_hash', fields.CharField(unique=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'recovery_codes', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='RecoveryRequest',
             fields=[
                 ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
                 ('ticket_number', fields.CharField(db_index=True, max_length=32)),
                 ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='recovery_requests', on_delete=OnDelete.SET_NULL)),
-                ('kind', fields.CharEnumField(description='RESET_LINK: reset_link\nEMAIL_CHANGE: email_change', enum_type=RecoveryKind, max_length=16)),
+                ('kind', fields.CharEnumField(description='RESET_LINK: reset_link\nEMAIL_CHANGE: email_change\nSECOND_FACTOR: second_factor', enum_type=RecoveryKind, max_length=16)),
                 ('status', fields.CharEnumField(description='AWAITING_APPROVAL: awaiting_approval\nSENT: sent\nCOMPLETED: completed\nREJECTED: rejected\nSUPERSEDED: superseded', enum_type=RecoveryStatus, max_length=20)),
                 ('new_email', fields.CharField(null=True, max_length=254)),
                 ('old_email', fields.CharField(null=True, max_length=254)),
@@ -258,6 +316,19 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='SecondFactorChallenge',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='second_factor_challenges', on_delete=OnDelete.CASCADE)),
+                ('token_hash', fields.CharField(unique=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'second_factor_challenges', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Session',
             fields=[
                 ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True)),
@@ -269,6 +340,7 @@ class Migration(migrations.Migration):
                 ('last_used_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('revoked_at', fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False)),
                 ('auth_method', fields.CharField(default='pwd', max_length=8)),
+                ('authenticated_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('client_address', fields.CharField(null=True, max_length=64)),
                 ('user_agent', fields.CharField(null=True, max_length=300)),
             ],
@@ -375,6 +447,36 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'desk_notes', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TotpCredential',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.OneToOneField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='totp', on_delete=OnDelete.CASCADE)),
+                ('secret_sealed', fields.CharField(null=True, max_length=255)),
+                ('pending_sealed', fields.CharField(null=True, max_length=255)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('confirmed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_step', fields.BigIntField(null=True)),
+            ],
+            options={'table': 'totp_credentials', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='WebAuthnChallenge',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('purpose', fields.CharField(max_length=16)),
+                ('handle_hash', fields.CharField(unique=True, max_length=64)),
+                ('challenge', fields.CharField(max_length=128)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='webauthn_challenges', on_delete=OnDelete.CASCADE)),
+                ('session', fields.ForeignKeyField('models.Session', source_field='session_id', null=True, db_constraint=True, to_field='id', related_name='webauthn_challenges', on_delete=OnDelete.CASCADE)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'webauthn_challenges', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]
