@@ -5,8 +5,9 @@ this is the backstop that holds for every field, including the next one: no stri
 surrogate (no hash, mail header or database takes one) or a control character other than tab and line
 breaks (PostgreSQL refuses NUL in text), and none is longer than the column it reaches (`LIMITS`, by
 argument or input-field name; `DEFAULT_LIMIT` for free text). A caller's mistake gets the field's own
-`ValidationError` where its result type has one, `null` where the field is nullable ("null on any
-mismatch"), and otherwise a GraphQL error with the code `BAD_USER_INPUT`: never a 500.
+`ValidationError` where its result type has one, else `InvalidToken` where that is the door's one answer
+to a bad token, `null` where the field is nullable ("null on any mismatch"), and otherwise a GraphQL
+error with the code `BAD_USER_INPUT`: never a 500.
 
 Every mutation stores a row (a session, a token, a ticket, a federated sign-in's state, an audit event),
 so every mutation field is also throttled per client address here (`MUTATION_LIMITS`, by field name,
@@ -35,7 +36,7 @@ from strawberry.extensions import SchemaExtension
 
 from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.throttle import Limit
-from portal.schema.errors import too_many, validation_error
+from portal.schema.errors import InvalidToken, error, too_many, validation_error
 
 # The longest value each argument (or input field) may have: the column it reaches, or what the service
 # reads (an identifier is typed with spaces and punctuation before it is normalised into its column).
@@ -133,6 +134,8 @@ def _can_answer(info: Any, type_name: str) -> bool:
 def _refuse(info: Any, problems: list[FieldProblem]) -> Any:
     if _can_answer(info, "ValidationError"):
         return validation_error(Invalid(problems), info.context.lang)
+    if _can_answer(info, "InvalidToken"):  # a door that answers every bad token alike (e.g. confirmEmail)
+        return error(InvalidToken, info.context.lang)
     if not isinstance(info.return_type, GraphQLNonNull):
         return None
     first = problems[0]
