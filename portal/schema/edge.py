@@ -57,6 +57,7 @@ LIMITS: dict[str, int] = {
     "identifier": 400,
     "newEmail": 254,
     "reason": 500,
+    "responseJson": 65_536,  # a passkey's JSON response (attestation included); the body limit bounds it anyway
 }
 # Passwords are compared exactly as typed and only ever hashed (never stored): any character but a lone
 # surrogate is theirs, and the services refuse an over-long one (PASSWORD_TOO_LONG) before any hashing.
@@ -71,7 +72,7 @@ MUTATION_LIMITS: dict[str, Limit] = {
     "refreshSession": Limit("mutation.refreshSession", 60, 60),
 }
 DEFAULT_MUTATION_WINDOW = 60
-DEFAULT_MUTATION_COUNT = 120
+DEFAULT_MUTATION_COUNT = 600  # 10 a second per field and address: bounds the rows, spares shared addresses (NAT)
 
 
 def mutation_limit(field: str) -> Limit:
