@@ -17,6 +17,7 @@ from portal.api.background import in_process_delivery
 from portal.api.federation import FederationCallback
 from portal.api.graphql import GraphQLEndpoint
 from portal.api.logs import AccessLog
+from portal.api.observability import RequestObservability, metrics_server
 from portal.api.pages import page_routes
 from portal.api.provider_routes import provider_routes
 from portal.api.security import security_middleware
@@ -43,14 +44,18 @@ def create_app(
 
     async def readyz(_: Request) -> JSONResponse:
         ok = await db.ping()
-        return JSONResponse({"database": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+        if ok:
+            return JSONResponse({"database": "ok"})
+        retry = {"Retry-After": str(rt.settings.unavailable_retry_after)}
+        return JSONResponse({"database": "unavailable"}, status_code=503, headers=retry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if manage_database:
             await db.connect(rt.settings)
         try:
-            async with in_process_delivery(rt):  # the mail delivery loop, unless a `portal worker` runs it
+            # The mail delivery loop (unless a `portal worker` runs it) and /metrics on its own port.
+            async with in_process_delivery(rt), metrics_server(rt):
                 yield
         finally:
             if manage_database:
@@ -65,8 +70,14 @@ def create_app(
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    # Our own access log, outermost (it sees the masked 500 too); `portal serve` turns uvicorn's off.
-    middleware = [Middleware(AccessLog), *security_middleware(rt.settings)]
+    # The access line: RequestObservability writes it in JSON mode (route, no query); in text mode our own
+    # redacted one (api/logs.py), since `portal serve` turns uvicorn's off (it prints query strings).
+    text_access = [Middleware(AccessLog)] if rt.settings.log_format != "json" else []
+    middleware = [
+        Middleware(RequestObservability, settings=rt.settings),
+        *text_access,
+        *security_middleware(rt.settings),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = rt
     return app
