@@ -246,5 +246,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def mailing_env(settings: Settings, smtp_port: int, **extra: str) -> dict[str, str]:
+    """`settings_env` for a live server that delivers its letters itself, to the SMTP sink at `smtp_port`."""
+    env = settings_env(settings) | {
+        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
+    }
+    return env | extra
+
+
 def run(coro: Any) -> Any:
     return asyncio.get_event_loop().run_until_complete(coro)

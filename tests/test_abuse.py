@@ -129,7 +129,7 @@ async def test_failures_lock_the_account_whatever_the_address(store, portal_fact
     for _ in range(4):
         assert (await portal.login(account.email, WRONG))["__typename"] == "InvalidCredentials"
     assert (await portal.login(account.email, PASSWORD))["__typename"] == "LoginSuccess"
-    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 0
+    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email")) == 0
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -184,7 +184,7 @@ async def test_concurrent_wrong_sign_ins_stay_within_the_threshold(store, portal
     kinds = Counter(a["__typename"] for a in answers)
     assert kinds["InvalidCredentials"] <= LOCK_AFTER
     assert kinds == {"InvalidCredentials": 5, "TooManyAttempts": 95}, kinds  # 4 free, the 5th starts a wait
-    assert await first.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 5
+    assert await first.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email")) == 5
     # Keep guessing, honouring every wait: the lock comes at exactly the 10th failure.
     failures = 5
     while True:
@@ -195,7 +195,7 @@ async def test_concurrent_wrong_sign_ins_stay_within_the_threshold(store, portal
         failures += 1
         if failures == LOCK_AFTER:
             break
-    assert await first.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == LOCK_AFTER
+    assert await first.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email")) == LOCK_AFTER
     assert retry_after(await second.login(account.email, PASSWORD)) == 900
 
 
@@ -220,7 +220,31 @@ async def test_unknown_identifiers_lock_alike_and_leave_nothing_behind(portal_fa
     # The identifier is then registered: its owner signs in at once, no inherited lock.
     account = await make_account(email=ghost)
     assert (await portal.login(ghost, PASSWORD))["__typename"] == "LoginSuccess"
-    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 0
+    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email")) == 0
+
+
+async def test_a_lock_on_one_identifier_says_nothing_about_the_accounts_others(portal_factory, make_account, clock):
+    """Issue 14 item 7: after the e-mail is locked, the same account's phone and login answer exactly like
+    a phone and a login nobody has, step by step, so no pair of identifiers can be linked."""
+    portal = portal_factory()
+    phone = f"+7912{random.randint(0, 9_999_999):07d}"
+    account = await make_account(phone=phone, login=unique("linked"))
+    for n in range(1, LOCK_AFTER + 1):
+        await portal.login(account.email, WRONG)
+        if n < LOCK_AFTER:
+            clock.advance(SIGNIN_BACKOFF.wait_after(n))
+    assert retry_after(await portal.login(account.email, WRONG)) == 900  # the e-mail is locked
+
+    strangers = {phone: f"+7913{random.randint(0, 9_999_999):07d}", account.login: unique("nobody")}
+    for mine, nobodys in strangers.items():
+        for n in range(1, 7):  # through the free failures and into the first waits
+            answers = [await portal.login(identifier, WRONG) for identifier in (mine, nobodys)]
+            assert answers[0] == answers[1], (n, answers)
+            clock.advance(SIGNIN_BACKOFF.wait_after(n))
+    # The owner still gets in by the phone; a success lifts every lock of the account, the e-mail's too.
+    clock.advance(max(SIGNIN_BACKOFF.delays))
+    assert (await portal.login(phone, PASSWORD))["__typename"] == "LoginSuccess"
+    assert (await portal.login(account.email, PASSWORD))["__typename"] == "LoginSuccess"
 
 
 SENSITIVE_PAIRS = [
@@ -260,7 +284,7 @@ async def test_aliases_fragments_and_batches_cannot_multiply_guesses(document, p
     assert "ONE_SENSITIVE_FIELD_PER_REQUEST" in codes, response.text
     assert response.json()["data"] is None
     # Nothing ran: no attempt was counted against the account.
-    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 0
+    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email")) == 0
 
 
 async def test_json_array_batching_is_refused_and_one_field_still_works(portal_factory, make_account):
@@ -269,7 +293,7 @@ async def test_json_array_batching_is_refused_and_one_field_still_works(portal_f
     one = {"query": LOGIN, "variables": {"identifier": account.email, "password": WRONG}}
     batch = await portal.post([one, one, one])
     assert batch.status_code == 400 and batch.json()["errors"][0]["extensions"]["code"] == "BATCHING_NOT_SUPPORTED"
-    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 0
+    assert await portal.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email")) == 0
     # `me { login }` is a plain field, not the sign-in door; one door plus plain fields is fine.
     ok = await portal.post({"query": "mutation M { login(identifier: \"x@example.ru\", password: \"y\") "
                             "{ __typename } } query Q { me { login } }", "operationName": "Q"})

@@ -85,7 +85,7 @@ async def test_change_password_ends_other_sessions_keeps_this_one_and_writes(app
     wrong = await gql(CHANGE_PASSWORD, {"c": "not my password", "p": NEW_PASSWORD, "q": NEW_PASSWORD}, headers=auth)
     assert wrong["changePassword"]["__typename"] == "InvalidCredentials"
     # A wrong current password counts toward the sign-in lock, like a failed sign-in.
-    assert await rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 1
+    assert await rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "reauth")) == 1
 
     short = await gql(CHANGE_PASSWORD, {"c": PASSWORD, "p": "short", "q": "short"}, headers=auth)
     assert short["changePassword"]["fields"] == [{"field": "newPassword", "code": "PASSWORD_TOO_SHORT"}]
@@ -97,7 +97,7 @@ async def test_change_password_ends_other_sessions_keeps_this_one_and_writes(app
 
     done = await gql(CHANGE_PASSWORD, {"c": PASSWORD, "p": NEW_PASSWORD, "q": NEW_PASSWORD}, headers=auth)
     assert done["changePassword"]["__typename"] == "PasswordChanged"
-    assert await rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id)) == 0  # the success cleared it
+    assert await rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "reauth")) == 0  # the success cleared it
 
     assert (await gql("{ me { email } }", headers=auth))["me"]["email"] == account.email  # this session stays
     assert (await other("{ me { email } }", headers=other_auth))["me"] is None  # the other one ended

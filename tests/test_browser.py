@@ -24,6 +24,7 @@ from tests.conftest import (
     ROOT,
     LiveServer,
     free_port,
+    mailing_env,
     need_service,
     settings_env,
     start_live_server,
@@ -58,11 +59,7 @@ async def live(
         import playwright.async_api  # noqa: F401
     except ImportError:
         need_service(False, "Playwright for Python is not installed (pip install -e '.[test]')")
-    env = settings_env(settings) | {
-        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
-    }
-    server = start_live_server(env, tmp_path_factory.mktemp("browser"))
+    server = start_live_server(mailing_env(settings, smtp_sink.port), tmp_path_factory.mktemp("browser"))
     yield server
     stop_live_server(server)
 
@@ -146,9 +143,17 @@ async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_acco
     link = RESET_LINK.search(letters[-1].text)
     assert link, letters[-1].text
     reset_url = local(live, link.group(0))
+    token = reset_url.rsplit("=", 1)[1]
     response = await page.goto(reset_url)
     assert response.headers["referrer-policy"] == "no-referrer"
+    # SECURITY.md #52: the token left the address bar at once (a 303 to a clean URL); nothing in history holds it.
+    assert page.url == live.url + "/reset-password", page.url
     await page.reload()
+    assert token not in page.url and token not in await page.content()
+    await page.go_back()
+    assert page.url.endswith("/forgot-password?sent=1"), page.url  # the entry before is the "sent" page
+    await page.go_forward()
+    assert page.url == live.url + "/reset-password"  # forward again: the clean URL, never the token's
     policy = await page.locator("#password-policy").inner_text()
     assert "Не короче 12 символов." in policy
     await shot(page, "05-reset-password")
@@ -243,6 +248,7 @@ async def test_support_journey(live, phone, smtp_sink, rt):
     assert number in letters[-1].text
     await page.goto(local(live, status_link))
     await page.get_by_role("heading", name=f"Обращение № {number}").wait_for()
+    assert page.url == f"{live.url}/support/status?number={number}", page.url  # the key left the address bar
     assert await page.locator("[data-status]").inner_text() == "Новое"
 
     # Staff take it up and write to the resident (the desk's service); the status page shows both.

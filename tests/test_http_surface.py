@@ -27,7 +27,7 @@ from portal.api.security import security_middleware
 from portal.core.runtime import Runtime
 from portal.core.settings import SettingsError, load_settings
 from portal.identity.signin import SIGNIN_BACKOFF, account_key
-from portal.schema import MaskUnexpectedErrors
+from portal.schema import MaskUnexpectedErrors, PortalSchema
 from portal.schema.limits import CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from tests.conftest import (
     LOGIN,
@@ -63,7 +63,7 @@ class Surface:
             return await c.post("/graphql", json=body, **kwargs)
 
     async def failures(self, account: Any) -> int:
-        return await self.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id))
+        return await self.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email"))
 
 
 @pytest.fixture
@@ -311,7 +311,7 @@ async def test_unexpected_errors_are_masked_with_a_request_id(caplog):
     class Ctx:
         request_id = "req-123"
 
-    schema = strawberry.Schema(query=Query, extensions=[MaskUnexpectedErrors])
+    schema = PortalSchema(query=Query, extensions=[MaskUnexpectedErrors])  # logs through process_errors
     result = await schema.execute("{ broken }", context_value=Ctx())
     assert result.errors and result.errors[0].message == "Internal error"
     assert result.errors[0].extensions == {"code": "INTERNAL_ERROR", "requestId": "req-123"}

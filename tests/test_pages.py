@@ -392,28 +392,38 @@ async def test_reset_page_journey(client, make_account, rt, smtp_sink):
     await client.post("/forgot-password", data=forgot)
     token = await mailed_token(rt, smtp_sink, account.email)
 
-    for _ in range(3):  # opening the link spends nothing
-        shown = await client.get(f"/reset-password?token={token}")
+    for _ in range(3):  # opening the link spends nothing; the token leaves the address bar at once
+        moved = await client.get(f"/reset-password?token={token}")
+        assert moved.status_code == 303 and moved.headers["location"] == "/reset-password"
+        assert moved.headers["referrer-policy"] == "no-referrer" and token not in str(moved.headers)
+        shown = await client.get(moved.headers["location"])
         assert shown.status_code == 200
         assert shown.headers["referrer-policy"] == "no-referrer"
-        assert hidden(shown.text, "token") == token
+        assert token not in shown.text and 'name="token"' not in shown.text  # it travels in a sealed cookie
         assert shown.text.count('autocomplete="new-password"') == 2
         assert "Не короче 12 символов." in shown.text and 'id="password-policy"' in shown.text
     csrf = hidden(shown.text, "csrf")
 
-    form = {"csrf": csrf, "token": token, "newPassword": NEW_PASSWORD, "newPasswordConfirmation": NEW_PASSWORD + "!"}
+    form = {"csrf": csrf, "newPassword": NEW_PASSWORD, "newPasswordConfirmation": NEW_PASSWORD + "!"}
     mismatch = await client.post("/reset-password", data=form)
     assert mismatch.status_code == 400 and mismatch.headers["referrer-policy"] == "no-referrer"
     error = re.search(r'<p class="field__error" id="e-newPasswordConfirmation">(.*?)</p>', mismatch.text)
     assert error and "Пароли не совпадают." in error.group(1)
-    assert hidden(mismatch.text, "token") == token and NEW_PASSWORD not in mismatch.text
+    assert token not in mismatch.text and NEW_PASSWORD not in mismatch.text
 
     short = {"newPassword": "short", "newPasswordConfirmation": "short"}
     weak = await client.post("/reset-password", data={**form, **short})
     assert weak.status_code == 400 and 'id="e-newPassword"' in weak.text
 
     forged = await client.post("/reset-password", data={**form, "csrf": "x", "newPasswordConfirmation": NEW_PASSWORD})
-    assert forged.status_code == 403 and hidden(forged.text, "token") == token
+    assert forged.status_code == 403 and token not in forged.text
+
+    # Another browser (no sealed cookie) gets nothing from the clean URL; a tampered cookie is refused too.
+    async with httpx.AsyncClient(transport=client._transport, base_url=PUBLIC_URL) as other:
+        assert (await other.get("/reset-password")).status_code == 400
+        sealed = client.cookies.get("portal_link", path="/reset-password")
+        other.cookies.set("portal_link", sealed[:-4] + "AAAA", path="/reset-password")
+        assert (await other.get("/reset-password")).status_code == 400
 
     done = await client.post("/reset-password", data={**form, "newPasswordConfirmation": NEW_PASSWORD})
     assert done.status_code == 303 and done.headers["location"] == "/reset-password?done=1"
@@ -421,7 +431,9 @@ async def test_reset_page_journey(client, make_account, rt, smtp_sink):
     success = await client.get(done.headers["location"])
     assert "Пароль изменён" in success.text and 'href="/login"' in success.text
 
-    again = await client.post("/reset-password", data={**form, "newPasswordConfirmation": NEW_PASSWORD})
+    again = await client.post(
+        "/reset-password", data={**form, "token": token, "newPasswordConfirmation": NEW_PASSWORD}
+    )  # the cookie is gone after success; the spent token, sent as a field, is refused
     assert again.status_code == 400 and "Ссылка недействительна или устарела" in again.text
     assert 'href="/forgot-password"' in again.text
 
@@ -507,7 +519,9 @@ async def test_support_errors_then_a_ticket_then_its_status(client, rt, smtp_sin
 
     plain = await client.get(location.removesuffix("&new=1"))
     assert "Обращение принято" not in plain.text and "Обращение №" in plain.text
-    wrong = await client.get(f"/support/status?number={number}&key=wrong-key")
+    assert "key=" not in location  # the key never appears in a URL the browser visits
+    wrong = await client.get(f"/support/status?number={number}&key=wrong-key", follow_redirects=True)
+    assert str(wrong.url).endswith(f"/support/status?number={number}")
     assert wrong.status_code == 404 and "Обращение не найдено." in wrong.text
     assert "data-status" not in wrong.text and "Доступ к личному кабинету" not in wrong.text  # nothing shows
     lookup = await client.get("/support/status")
@@ -602,10 +616,12 @@ async def test_a_ticket_number_alone_opens_nothing(app, client):
     async with client_at(app) as c:
         done = (await c.post("/graphql", json={"query": submit, "variables": {"input": form}})).json()
     number, key = done["data"]["submitSupportTicket"]["ticket"]["number"], done["data"]["submitSupportTicket"]["accessKey"]
-    opened = await client.get("/support/status", params={"number": number, "key": key})
+    opened = await client.get("/support/status", params={"number": number, "key": key}, follow_redirects=True)
     assert opened.status_code == 200 and "data-status" in opened.text  # the pair opens it
+    assert str(opened.url).endswith(f"/support/status?number={number}")  # and leaves the address bar
     for params in ({"number": number}, {"number": number, "key": ""}, {"number": number, "key": number}):
-        page = await client.get("/support/status", params=params)
+        async with client_at(app) as stranger:  # a browser that never held the key
+            page = await stranger.get("/support/status", params=params, follow_redirects=True)
         assert "data-status" not in page.text and "4711" not in page.text, params
     lookup = "query($n: String!, $k: String!) { supportTicket(number: $n, accessKey: $k) { number } }"
     for k in ("", number, " "):

@@ -59,10 +59,10 @@ async def test_the_whole_journey(rt, app, gqlx, make_account, smtp_sink):
     # Nothing changes until the token is used; opening the link (three times) spends nothing.
     assert (await login(gqlx, account.email, PASSWORD))["__typename"] == "LoginSuccess"
     for _ in range(3):
-        page = await gqlx.client.get(f"/reset-password?token={token}")
-        assert page.status_code == 200
+        page = await gqlx.client.get(f"/reset-password?token={token}", follow_redirects=True)
+        assert page.status_code == 200 and str(page.url).endswith("/reset-password")  # the token left the URL
         assert page.headers["referrer-policy"] == "no-referrer"
-        assert "<form" in page.text and token in page.text and 'autocomplete="new-password"' in page.text
+        assert "<form" in page.text and token not in page.text and 'autocomplete="new-password"' in page.text
 
     done = await reset(gqlx, token, NEW_PASSWORD)
     assert done == {"__typename": "PasswordResetSucceeded", "message": done["message"]}

@@ -6,6 +6,8 @@ import json
 import random
 from typing import Any
 
+import pytest
+
 from portal.models.accounts import Account, Role
 from portal.models.audit import AuditEvent
 from portal.models.desk import RecoveryRequest, RecoveryStatus
@@ -94,6 +96,19 @@ async def anonymous_ticket(app: Any, **values: Any) -> tuple[str, str]:
     return submitted["ticket"]["number"], submitted["accessKey"]
 
 
+async def desk_team(gql: GQL, make_account, number: str, owner: Account) -> dict[str, tuple[Account, dict[str, Any]]]:
+    """A STAFF member verifies that the ticket's requester owns `owner`; two ADMINs stand by (to propose, to approve)."""
+    team = {
+        "staff": await staff_member(gql, make_account, Role.STAFF),
+        "proposer": await staff_member(gql, make_account, Role.ADMIN),
+        "approver": await staff_member(gql, make_account, Role.ADMIN),
+    }
+    verified = await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
+                         **auth(team["staff"][1]))
+    assert verified["verifyTicketOwnership"]["__typename"] == "OwnershipRecorded"
+    return team
+
+
 async def actions_for(number: str) -> list[str]:
     return list(await AuditEvent.filter(ticket_number=number).order_by("id").values_list("action", flat=True))
 
@@ -171,13 +186,9 @@ async def test_email_change_path_needs_a_second_admin_and_waits_for_the_new_addr
     old_email = owner.email
     new_email = unique("new") + "@example.ru"
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone, replyEmail=new_email)
-    requester, requester_session = await staff_member(gql, make_account, Role.ADMIN)
-    staff, staff_session = await staff_member(gql, make_account, Role.STAFF)
-    approver, approver_session = await staff_member(gql, make_account, Role.ADMIN)
-
-    verified = await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
-                         **auth(staff_session))
-    assert verified["verifyTicketOwnership"]["__typename"] == "OwnershipRecorded"
+    team = await desk_team(gql, make_account, number, owner)
+    (requester, requester_session), (_, staff_session) = team["proposer"], team["staff"]
+    approver, approver_session = team["approver"]
     proposed = (await gql(EMAIL_CHANGE, {"n": number}, **auth(requester_session)))["requestRecoveryEmailChange"]
     assert proposed["recovery"]["status"] == "AWAITING_APPROVAL" and proposed["recovery"]["newEmail"] == new_email
     recovery_id = proposed["recovery"]["id"]
@@ -217,6 +228,41 @@ async def test_email_change_path_needs_a_second_admin_and_waits_for_the_new_addr
     }
     approval = await AuditEvent.get(ticket_number=number, action="recovery.email_change_approved")
     assert approval.actor_id == approver.id and approval.details["requested_by"] == str(requester.id)
+
+
+@pytest.mark.parametrize("role", [Role.STAFF, Role.ADMIN])
+async def test_recovering_a_staff_or_admin_accounts_email_takes_two_admins_neither_the_owner(
+    gql, app, rt, make_account, role
+):
+    """Issue 14: moving a STAFF or ADMIN account to a new address hands over the desk, so STAFF cannot
+    propose it (only an ADMIN), and the approving ADMIN is neither the proposer nor the account's owner."""
+    owner, owner_session = await staff_member(gql, make_account, role)
+    await Account.filter(id=owner.id).update(phone=phone())
+    owner = await Account.get(id=owner.id)
+    number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone)
+    team = await desk_team(gql, make_account, number, owner)
+    staff_session, proposer_session = team["staff"][1], team["proposer"][1]
+    approver, approver_session = team["approver"]
+
+    by_staff = (await gql(EMAIL_CHANGE, {"n": number}, **auth(staff_session)))["requestRecoveryEmailChange"]
+    assert by_staff == {"__typename": "ActionRefused", "code": "ADMIN_ONLY"}
+    assert not await RecoveryRequest.filter(account_id=owner.id).exists()
+
+    proposed = (await gql(EMAIL_CHANGE, {"n": number}, **auth(proposer_session)))["requestRecoveryEmailChange"]
+    assert proposed["recovery"]["status"] == "AWAITING_APPROVAL", proposed
+    recovery_id = proposed["recovery"]["id"]
+    refusals = []
+    if role == Role.ADMIN:  # the owner may not approve the move of their own account
+        refusals.append((owner_session, "SELF"))
+    refusals.append((proposer_session, "SAME_APPROVER"))
+    for session, code in refusals:
+        answer = (await gql(APPROVE, {"r": recovery_id}, **auth(session)))["approveRecoveryEmailChange"]
+        assert answer == {"__typename": "ActionRefused", "code": code}
+    assert (await RecoveryRequest.get(id=recovery_id)).status == RecoveryStatus.AWAITING_APPROVAL
+    approved = (await gql(APPROVE, {"r": recovery_id}, **auth(approver_session)))["approveRecoveryEmailChange"]
+    assert approved["recovery"] == {"status": "SENT", "decidedById": str(approver.id)}
+    refused = await AuditEvent.filter(ticket_number=number, action="recovery.refused").count()
+    assert refused == len(refusals) + 1  # every refusal is audited
 
 
 async def test_rejected_or_unverified_cases_change_nothing(gql, app, rt, make_account):

@@ -16,6 +16,7 @@ from portal.api import db
 from portal.api.background import in_process_delivery
 from portal.api.federation import FederationCallback
 from portal.api.graphql import GraphQLEndpoint
+from portal.api.logs import AccessLog
 from portal.api.observability import RequestObservability, metrics_server
 from portal.api.pages import page_routes
 from portal.api.provider_routes import provider_routes
@@ -69,7 +70,14 @@ def create_app(
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    middleware = [Middleware(RequestObservability, settings=rt.settings), *security_middleware(rt.settings)]
+    # The access line: RequestObservability writes it in JSON mode (route, no query); in text mode our own
+    # redacted one (api/logs.py), since `portal serve` turns uvicorn's off (it prints query strings).
+    text_access = [Middleware(AccessLog)] if rt.settings.log_format != "json" else []
+    middleware = [
+        Middleware(RequestObservability, settings=rt.settings),
+        *text_access,
+        *security_middleware(rt.settings),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = rt
     return app

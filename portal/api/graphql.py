@@ -121,6 +121,8 @@ class GraphQLEndpoint:
             data["errors"] = [_format_error(e, request_id, settings.production) for e in result.errors]
         data["data"] = result.data
         status = 200 if result.data is not None or not result.errors else 400
+        if status == 400 and any(e["extensions"]["code"] == "TOO_MANY_REQUESTS" for e in data["errors"]):
+            status = 429  # a per-client mutation limit (schema/edge.py) on a field without TooManyAttempts
         response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
         for change in changes:  # sign-in sets the browser's cookies, sign-out clears them
             if change is None:
@@ -140,8 +142,9 @@ NO_STORE = {"Cache-Control": "no-store"}  # answers carry tokens and personal da
 
 
 def _decode_json(body: bytes) -> Any:
-    """`json.loads`, refusing lone surrogates (`"\\ud800"`): valid JSON, but no string a hash or database takes."""
-    payload = json.loads(body)
+    """Strict UTF-8, then `json.loads`, refusing lone surrogates: raw (`ED A0 80`, which `json.loads(bytes)`
+    would let through) and escaped (`"\\ud800"`, valid JSON, but no string a hash or database takes)."""
+    payload = json.loads(body.decode("utf-8"))  # UnicodeDecodeError is a ValueError
     if b"\\u" in body:
         json.dumps(payload, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError is a ValueError
     return payload

@@ -94,6 +94,38 @@ class SecurityHeaders:
         return headers + extra
 
 
+MAX_HEADER_BYTES = 8 * 1024  # one header, name and value
+MAX_HEADERS_BYTES = 16 * 1024  # all of them
+
+
+class HeaderLimit:
+    """431 for a request whose headers are too large (a 1 MB `Authorization` is nobody's session), before
+    any route hashes, parses or logs them: 8 KiB per header, 16 KiB in all (nginx's and Node's defaults)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            sizes = [len(name) + len(value) for name, value in scope.get("headers") or ()]
+            if any(size > MAX_HEADER_BYTES for size in sizes) or sum(sizes) > MAX_HEADERS_BYTES:
+                request_id = uuid.uuid4().hex
+                message = f"Request headers are limited to {MAX_HEADER_BYTES} bytes each, {MAX_HEADERS_BYTES} in all."
+                response = JSONResponse(
+                    {
+                        "errors": [
+                            {"message": message, "extensions": {"code": "HEADERS_TOO_LARGE", "requestId": request_id}}
+                        ],
+                        "data": None,
+                    },
+                    status_code=431,
+                    headers={"X-Request-Id": request_id, "Cache-Control": "no-store", "Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _internal_error(request_id: str) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_ERROR", "requestId": request_id}}]},
@@ -116,7 +148,7 @@ def unavailable(request_id: str, retry_after: int) -> JSONResponse:
 
 def security_middleware(settings: Settings) -> list[Middleware]:
     """Outermost first: the headers reach CORS preflights too; CORS only when origins are configured."""
-    stack = [Middleware(SecurityHeaders, settings=settings)]
+    stack = [Middleware(SecurityHeaders, settings=settings), Middleware(HeaderLimit)]
     if settings.cors_origin_list:
         stack.append(
             Middleware(

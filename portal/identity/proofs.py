@@ -35,8 +35,9 @@ ProofOutcome = Proved | ReauthNeeded | BadCredentials | TooMany
 async def check_password(
     rt: Runtime, account: Account, password: str, client: ClientInfo
 ) -> BadCredentials | TooMany | None:
-    """None when `password` is the account's own; a wrong one counts toward the sign-in lock (signin.SIGNIN_BACKOFF)."""
-    key = account_key(account.id)
+    """None when `password` is the account's own; a wrong one counts toward the sign-in lock (signin.SIGNIN_BACKOFF,
+    under the account's "reauth" key)."""
+    key = account_key(account.id, "reauth")
     if (blocked := await rt.throttle.attempt(SIGNIN_BACKOFF, key)) is not None:
         return blocked
     too_long = len(password) > rt.settings.password_max_length

@@ -1,15 +1,24 @@
 """Sign-in with a password: one answer and one cost for every kind of failure, and the guessing lock.
 
-Failures are counted per account (never per address), reserved atomically before the password is
-checked, with growing waits and a 15-minute lock from the 10th consecutive failure (NIST SP 800-63B-4
-asks for a limit well before 100). An unknown identifier gets the same schedule under a keyed hash of
-the identifier, so the lock reveals nothing about existence, and that count never touches an account
-created later (accounts are counted by id). Per-client-address failure limits come on top.
+Failures are counted per account and identifier kind (never per address), reserved atomically before
+the password is checked, with growing waits and a 15-minute lock from the 10th consecutive failure
+(NIST SP 800-63B-4 asks for a limit well before 100). An unknown identifier gets the same schedule under
+a keyed hash of the identifier, so the lock reveals nothing about existence, and that count never
+touches an account created later (accounts are counted by id). Per-client-address failure limits come
+on top.
+
+Why per identifier, not per account: a lock shared by an account's e-mail, phone and login would let a
+stranger link them (five wrong passwords by e-mail, then the phone answers `TooManyAttempts` where an
+unknown phone answers `InvalidCredentials`: the phone is the same person's). Keyed by what was typed,
+every identifier answers exactly like an unknown one would. The price is bounded: an account has at most
+three identifiers, so at most 30 consecutive guesses before every way in is locked, still well before
+100 (SECURITY.md #14). A success or a completed reset clears all three. See docs/hostile-input.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 from portal.core.client import ClientInfo
@@ -40,8 +49,15 @@ def client_limit(rt: Runtime) -> Limit:
     return Limit("signin-client", rt.settings.signin_client_max_failures, CLIENT_WINDOW)
 
 
-def account_key(account_id: UUID) -> str:
-    return f"account:{account_id}"
+# "reauth": the current password asked again of a signed-in session (identity.proofs) has a count of its
+# own, so a stolen session guessing the password cannot lock its owner out of signing in.
+LockKind = Literal["email", "phone", "login", "reauth"]
+KINDS: tuple[LockKind, ...] = ("email", "phone", "login", "reauth")
+
+
+def account_key(account_id: UUID, kind: LockKind) -> str:
+    """One account's count for one of its identifiers (by kind: an account has one of each at most)."""
+    return f"account:{account_id}:{kind}"
 
 
 def unknown_key(rt: Runtime, parsed: Identifier | None, raw: str) -> str:
@@ -86,7 +102,7 @@ async def _login(rt: Runtime, identifier: str, password: str, client: ClientInfo
 
     account = await find_account(parsed) if parsed else None
     # The same store round trip for every caller; a blocked attempt never runs a hash.
-    key = account_key(account.id) if account else unknown_key(rt, parsed, identifier)
+    key = account_key(account.id, parsed.kind) if account and parsed else unknown_key(rt, parsed, identifier)
     if (blocked := await rt.throttle.attempt(SIGNIN_BACKOFF, key)) is not None:
         return blocked
     usable = account is not None and account.is_active and account.password_hash is not None
@@ -96,7 +112,7 @@ async def _login(rt: Runtime, identifier: str, password: str, client: ClientInfo
         await rt.throttle.hit(per_client, client.address)
         await record(rt, "signin.failure", subject_id=account.id if account else None, client=client)
         return BadCredentials()
-    await rt.throttle.clear(SIGNIN_BACKOFF, key)
+    await clear_signin_lock(rt, account.id)
 
     if account.password_hash and rt.passwords.needs_rehash(account.password_hash):
         account.password_hash = await rt.passwords.hash(password)
@@ -113,5 +129,7 @@ async def _login(rt: Runtime, identifier: str, password: str, client: ClientInfo
 
 
 async def clear_signin_lock(rt: Runtime, account_id: UUID) -> None:
-    """Lifts any sign-in lock on the account: called after a completed password reset and an operator's unlock."""
-    await rt.throttle.clear(SIGNIN_BACKOFF, account_key(account_id))
+    """Lifts any sign-in lock on the account, by every identifier: called after a success, a completed
+    password reset and an operator's unlock."""
+    for kind in KINDS:
+        await rt.throttle.clear(SIGNIN_BACKOFF, account_key(account_id, kind))

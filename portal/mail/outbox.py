@@ -94,16 +94,19 @@ def enqueue_statement(
     )
 
 
-def decoy_statement(rt: Runtime, *, template: str, context: dict[str, Any]) -> Statement:
-    """The same work as a letter (sealing included) for a letter nobody gets, so every answer costs alike.
+def decoy_statement(
+    rt: Runtime, *, template: str, context: dict[str, Any], dedupe_key: str | None = None
+) -> Statement:
+    """The same work as a letter (sealing included) for a letter nobody gets, so every answer costs alike:
+    pass the `dedupe_key` the real letter would have had, and the statement is the same one too.
 
     The row is born `discarded` with nothing in it; delivery never looks at it and pruning removes it.
     """
     seal(rt, context, to="")
     now = rt.clock.now()
-    return _OUTBOX_ROW.row(
+    return (_OUTBOX_ROW_ONCE if dedupe_key else _OUTBOX_ROW).row(
         template=template, to_address="", lang="", payload=None, status=OutboxStatus.DISCARDED,
-        dedupe_key=None, created_at=now, expires_at=None, next_attempt_at=now, attempts=0,
+        dedupe_key=dedupe_key, created_at=now, expires_at=None, next_attempt_at=now, attempts=0,
         claimed_until=None, claim_token=None, finished_at=now, last_error=None,
     )
 
@@ -125,6 +128,6 @@ async def enqueue(
     await write_atomically([statement])
 
 
-async def enqueue_decoy(rt: Runtime, *, template: str, context: dict[str, Any]) -> None:
+async def enqueue_decoy(rt: Runtime, *, template: str, context: dict[str, Any], dedupe_key: str | None = None) -> None:
     """`decoy_statement`, written alone."""
-    await write_atomically([decoy_statement(rt, template=template, context=context)])
+    await write_atomically([decoy_statement(rt, template=template, context=context, dedupe_key=dedupe_key)])

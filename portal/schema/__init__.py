@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
+from portal.schema.edge import EdgeGuard
 from portal.schema.errors import ERROR_TYPES, Error
 from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
@@ -29,28 +31,47 @@ MUTATIONS: tuple[type, ...] = (
 
 
 class MaskUnexpectedErrors(MaskErrors):
-    """Expected failures are payload types; any exception here is a bug: log it, tell the caller little."""
+    """Expected failures are payload types; any exception here is a bug: tell the caller little
+    (`PortalSchema.process_errors` has logged it)."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=_is_unexpected, error_message="Internal error")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=error.original_error)
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
+        masked.extensions = {"code": "INTERNAL_ERROR", "requestId": _request_id(self.execution_context)}
         return masked
 
 
 def _is_unexpected(error: GraphQLError) -> bool:
+    """An exception raised while a field ran. Errors without a path (syntax, validation, a variable of the
+    wrong type, even when a scalar's parser raised a plain ValueError) are the client's."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, GraphQLError) and error.path is not None
+
+
+def _request_id(execution_context: Any) -> str | None:
+    return getattr(getattr(execution_context, "context", None), "request_id", None)
+
+
+class PortalSchema(strawberry.Schema):
+    """Strawberry's default `process_errors` logs every error at ERROR with the document's source lines
+    and the variables' values, a password included. Ours: a client's mistake is one INFO line with the
+    request id and nothing of the document; only a bug is an ERROR (with its traceback and request id)."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        request_id = _request_id(execution_context)
+        for error in errors:
+            if _is_unexpected(error):
+                log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=error.original_error)
+            else:
+                log.info("client error in the GraphQL request (request %s)", request_id)
 
 
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     """`production` adds the no-introspection rule (the HTTP layer also drops GraphiQL and suggestions)."""
     rules = list(validation_rules(production))  # built once: the validation cache is keyed by these classes
-    return strawberry.Schema(
+    return PortalSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         types=[Error, *ERROR_TYPES],
@@ -61,5 +82,6 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
             MaskUnexpectedErrors,
+            EdgeGuard,  # every root field's arguments, before its resolver (schema/edge.py)
         ],
     )

@@ -10,7 +10,7 @@ from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import t
 from portal.identity import federation
 from portal.schema.context import Info
-from portal.schema.errors import NotAuthenticated, ValidationError, error, validation_error
+from portal.schema.errors import NotAuthenticated, TooManyAttempts, ValidationError, error, validation_error
 from portal.schema.identity import LoginResult, login_result
 
 # The cookie that binds a started sign-in to this browser (see api/federation.py, which reads it back).
@@ -39,8 +39,9 @@ class IdentityUnlinked:
     provider: str
 
 
+# TooManyAttempts: each start stores a row, so starts are throttled per client (schema/edge.py).
 StartFederatedSignInResult = Annotated[
-    FederatedSignInStarted | ValidationError, strawberry.union("StartFederatedSignInResult")
+    FederatedSignInStarted | ValidationError | TooManyAttempts, strawberry.union("StartFederatedSignInResult")
 ]
 UnlinkIdentityResult = Annotated[
     IdentityUnlinked | NotAuthenticated | ValidationError, strawberry.union("UnlinkIdentityResult")

@@ -12,6 +12,7 @@ from portal.core.errors import FieldCode, FieldProblem
 T = TypeVar("T")
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
+MAX_ID = 2**63 - 1  # a BIGINT id: a cursor beyond it points at nothing (and would overflow the query)
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def decode_cursor(kind: str, cursor: str | None, field: str = "after") -> int | 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = raw.partition(":")
-        if prefix != kind or not value.isdigit() or len(value) > 20:
+        if prefix != kind or not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -58,7 +58,7 @@ IDEMPOTENCY_PURPOSE = "ticket-idempotency"
 CONTENT_PURPOSE = "ticket-content"
 DERIVED_KEY_PURPOSE = "ticket-key-derivation"
 
-NUMBER_RE = re.compile(r"^(\d{4})-(\d{6,})$")
+NUMBER_RE = re.compile(r"^([0-9]{4})-([0-9]{6,11})$")  # at most 16 characters: the Ticket.number column
 _DESCRIPTION_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\u2028\u2029]")  # every control but LF
 
 # Anonymous submissions per client address, and signed-in ones per account (mail-bombing through
@@ -414,20 +414,18 @@ async def _send_letters(
         )
 
     filed_by_owner = account is not None and owner is not None and owner.id == account.id
-    if owner is not None and owner.email and owner.email != recipient and not filed_by_owner:
-        if await rt.throttle.hit(OWNER_NOTICES_PER_ACCOUNT, str(owner.id)) is None:
-            await enqueue(
-                rt,
-                template="ticket_owner_notice",
-                to=owner.email,
-                lang=owner.preferred_language or client.locale,
-                context={"number": ticket.number, "support_url": f"{rt.settings.public_url}/support"},
-                dedupe_key=f"ticket_owner_notice:{ticket.number}",
-            )
-            return
-    # No notice (no match, no e-mail, the owner's own request, or capped): the same work, so the time
-    # an answer takes tells nothing either.
-    await enqueue_decoy(rt, template="ticket_owner_notice", context={"number": ticket.number})
+    notify = owner is not None and bool(owner.email) and owner.email != recipient and not filed_by_owner
+    # The same statements whether or not the identifier matched: one throttle step (the owner's count, or a
+    # decoy count), then one insert of the same shape (the notice, or a decoy row born discarded), so the
+    # time an answer takes tells nothing either.
+    capped = await rt.throttle.hit(OWNER_NOTICES_PER_ACCOUNT, str(owner.id) if notify and owner else "decoy")
+    context = {"number": ticket.number, "support_url": f"{rt.settings.public_url}/support"}
+    template, dedupe_key = "ticket_owner_notice", f"ticket_owner_notice:{ticket.number}"
+    if notify and owner and owner.email and capped is None:
+        lang = owner.preferred_language or client.locale
+        await enqueue(rt, template=template, to=owner.email, lang=lang, context=context, dedupe_key=dedupe_key)
+    else:
+        await enqueue_decoy(rt, template=template, context=context, dedupe_key=dedupe_key)
 
 
 async def _named_account(rt: Runtime, identifier: str) -> Account | None:

@@ -26,8 +26,12 @@ def register_server_commands(sub: argparse._SubParsersAction) -> None:  # type: 
 
 
 def serve_options(host: str, port: int) -> dict[str, object]:
-    """uvicorn's settings for `portal serve` (the benchmark's baseline apps run under the same)."""
-    return dict(host=host, port=port, proxy_headers=False, server_header=False, log_level="info")
+    """uvicorn's settings for `portal serve` (the benchmark's baseline apps run under the same).
+
+    uvicorn's access log is off: it writes query strings as received (reset tokens, ticket keys,
+    `id_token_hint`); the app writes its own, redacted (api/logs.py).
+    """
+    return dict(host=host, port=port, proxy_headers=False, server_header=False, log_level="info", access_log=False)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:

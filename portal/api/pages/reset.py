@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portal.api.pages.links import LinkSecrets
 from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.identity.reset import PasswordReset, request_password_reset, reset_password
@@ -12,12 +13,14 @@ from portal.identity.reset import PasswordReset, request_password_reset, reset_p
 # The reset page carries its token in the URL: no Referer may ever take it anywhere.
 NO_REFERRER = "no-referrer"
 TOKEN_MAX = 200
+RESET_PATH = "/reset-password"
 
 
 class ResetPages:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
         self.rt = pages.rt
+        self.links = LinkSecrets(pages.rt)
 
     # ---- /forgot-password ----------------------------------------------------------------------
 
@@ -62,22 +65,28 @@ class ResetPages:
     # ---- /reset-password -----------------------------------------------------------------------
 
     async def reset(self, request: Request) -> Response:
-        """GET only shows the form (the token is not even looked up, so opening the link spends nothing)."""
+        """GET only shows the form (the token is not even looked up, so opening the link spends nothing).
+
+        The mailed link's token moves at once from the address bar into this browser's sealed cookie
+        for this path (api/pages/links.py); the form posts without it.
+        """
         if switched := self.pages.language_switch(request):
             return switched
+        if moved := self.links.move_out_of_url(request, ("token",), self.rt.settings.reset_token_ttl):
+            return moved
         visit = await self.pages.visit(request, with_session=False)
+        stashed = self.links.read(request, RESET_PATH).get("token", "")[:TOKEN_MAX]
         if request.method == "GET":
             if request.query_params.get("done") == "1":
                 return self.pages.render(visit, "reset_done.html", referrer_policy=NO_REFERRER)
-            token = request.query_params.get("token", "")[:TOKEN_MAX]
-            if not token:
+            if not stashed:
                 return self._bad_link(visit, status=400)
-            return self._reset_form(visit, token)
+            return self._reset_form(visit)
 
         csrf_ok = await self.pages.read_form(visit)
-        token = visit.value("token", TOKEN_MAX)
+        token = stashed or visit.value("token", TOKEN_MAX)  # a form field: pages opened before this change
         if not csrf_ok:
-            return self._reset_form(visit, token, problem=visit.t("form.expired"), status=403)
+            return self._reset_form(visit, problem=visit.t("form.expired"), status=403)
         outcome = await reset_password(
             self.rt,
             token,
@@ -86,17 +95,18 @@ class ResetPages:
             visit.client,
         )
         if isinstance(outcome, PasswordReset):
-            return self.pages.redirect(visit, "/reset-password?done=1")
+            done = self.pages.redirect(visit, "/reset-password?done=1")
+            self.links.forget(done, RESET_PATH)
+            return done
         if isinstance(outcome, Invalid):
-            return self._reset_form(visit, token, errors=field_errors(outcome, visit.lang), status=400)
+            return self._reset_form(visit, errors=field_errors(outcome, visit.lang), status=400)
         if isinstance(outcome, TooMany):
-            return self._reset_form(visit, token, **too_many_answer(outcome, visit.lang))
+            return self._reset_form(visit, **too_many_answer(outcome, visit.lang))
         return self._bad_link(visit, status=400)
 
     def _reset_form(
         self,
         visit: Visit,
-        token: str,
         *,
         problem: str | None = None,
         errors: dict[str, str] | None = None,
@@ -107,7 +117,6 @@ class ResetPages:
             visit,
             "reset.html",
             {
-                "token": token,
                 "problem": problem,
                 "errors": errors or {},
                 "min_length": self.rt.settings.password_min_length,

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portal.api.pages.links import LinkSecrets
 from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.core.tokens import new_token
@@ -16,6 +17,8 @@ from portal.support.tickets import Submitted, TicketForm, TicketView, find_ticke
 
 # The status link carries the ticket's access key: no Referer may take it anywhere.
 NO_REFERRER = "no-referrer"
+STATUS_PATH = "/support/status"
+KEY_COOKIE_MAX_AGE = 3600  # how long this browser keeps a ticket's key after opening its link
 FIELDS = (
     "fullName",
     "registrationAddress",
@@ -32,6 +35,7 @@ class SupportPages:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
         self.rt = pages.rt
+        self.links = LinkSecrets(pages.rt)
 
     async def form(self, request: Request) -> Response:
         if switched := self.pages.language_switch(request):
@@ -60,7 +64,9 @@ class SupportPages:
         outcome = await submit_ticket(self.rt, form, account=visit.account, client=visit.client)
         if isinstance(outcome, Submitted):
             number = outcome.view.ticket.number
-            return self.pages.redirect(visit, _status_path(number, outcome.access_key) + "&new=1")
+            shown = self.pages.redirect(visit, STATUS_PATH + "?" + urlencode({"number": number, "new": "1"}))
+            self.links.stash(shown, STATUS_PATH, {"number": number, "key": outcome.access_key}, KEY_COOKIE_MAX_AGE)
+            return shown
         if isinstance(outcome, TooMany):
             return self._form(visit, values, key, **too_many_answer(outcome, visit.lang))
         assert isinstance(outcome, Invalid)
@@ -112,13 +118,21 @@ class SupportPages:
         )
 
     async def status(self, request: Request) -> Response:
+        """The status link's key (and the look-up form's) moves at once into this browser's sealed cookie
+        for this path; the page then shows `?number=…` when the cookie holds that ticket's key."""
         if switched := self.pages.language_switch(request):
             return switched
+        keep = {name: request.query_params[name] for name in ("number", "new") if name in request.query_params}
+        if "key" in request.query_params and (
+            moved := self.links.move_out_of_url(request, ("number", "key"), KEY_COOKIE_MAX_AGE, keep=keep)
+        ):
+            return moved
         visit = await self.pages.visit(request)
         number = request.query_params.get("number", "")[:32]
-        key = request.query_params.get("key", "")[:200]
-        if not number and not key:
+        stashed = self.links.read(request, STATUS_PATH)
+        if not number or stashed.get("number") != number:
             return self._lookup(visit, number)
+        key = stashed.get("key", "")[:200]
         view = await find_ticket(self.rt, number, key)
         if view is None:
             return self._lookup(visit, number, problem=visit.t("support.not_found"), status=404)
@@ -150,7 +164,3 @@ class SupportPages:
             "new": new,
             "letter_to": ticket.reply_email or (visit.account.email if visit.account else None),
         }
-
-
-def _status_path(number: str, key: str) -> str:
-    return "/support/status?" + urlencode({"number": number, "key": key})

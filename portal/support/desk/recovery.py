@@ -1,5 +1,8 @@
 """Assisted recovery on a verified ticket: a reset link to the account's own address, or a move to a new
-address approved by a second person (an ADMIN who did not propose it)."""
+address approved by a second person (an ADMIN who did not propose it).
+
+Moving a STAFF or ADMIN account to a new address hands over the desk itself, so only an ADMIN may propose
+it, and no ADMIN may approve a move of their own account (issue 14)."""
 
 from __future__ import annotations
 
@@ -68,6 +71,9 @@ async def request_email_change(
     if not isinstance(found, tuple):
         return found
     ticket, account = found
+    if account.role in (Role.STAFF, Role.ADMIN) and staff.role != Role.ADMIN:
+        return await refuse_step(rt, RefusalCode.ADMIN_ONLY, step="email_change_request", staff=staff,
+                                 client=client, ticket_number=ticket.number, subject_id=account.id)
     raw = new_email if new_email and new_email.strip() else ticket.reply_email
     if not raw:
         return Invalid.of(FieldProblem("newEmail", FieldCode.REQUIRED))
@@ -152,6 +158,8 @@ async def decide_email_change(
         return await refuse(RefusalCode.ADMIN_ONLY)
     if request.requested_by_id == admin.id:  # type: ignore[attr-defined]
         return await refuse(RefusalCode.SAME_APPROVER)
+    if approve and account.id == admin.id:  # nobody approves a move of their own account
+        return await refuse(RefusalCode.SELF)
     if request.status != RecoveryStatus.AWAITING_APPROVAL:
         return await refuse(RefusalCode.ALREADY_DECIDED)
     if approve:
