@@ -14,13 +14,16 @@ from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
 from portal.schema.reset import ResetMutation
+from portal.schema.residents import ResidentsMutation
 from portal.schema.staff import StaffMutation, StaffQuery
 from portal.schema.support import SupportMutation, SupportQuery
 
 log = logging.getLogger("portal.graphql")
 
 QUERIES: tuple[type, ...] = (IdentityQuery, FederationQuery, SupportQuery, StaffQuery)
-MUTATIONS: tuple[type, ...] = (IdentityMutation, ResetMutation, FederationMutation, SupportMutation, StaffMutation)
+MUTATIONS: tuple[type, ...] = (
+    IdentityMutation, ResetMutation, FederationMutation, SupportMutation, StaffMutation, ResidentsMutation
+)
 
 
 class MaskUnexpectedErrors(MaskErrors):

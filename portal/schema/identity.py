@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -24,6 +24,9 @@ from portal.schema.errors import (
     too_many,
     validation_error,
 )
+
+if TYPE_CHECKING:
+    from portal.schema.residents import PersonalAccount
 
 
 @strawberry.enum
@@ -62,6 +65,17 @@ class Account:
         links = await linked_identities(info.context.rt, UUID(str(self.id)))
         return [LinkedIdentity(provider=x.provider, provider_name=x.provider_name, email=x.email, linked_at=x.linked_at)
                 for x in links]
+
+    @strawberry.field(description="The personal accounts (лицевые счета) this account holds.")
+    async def personal_accounts(self, info: Info) -> list[Annotated[
+        PersonalAccount, strawberry.lazy("portal.schema.residents")
+    ]]:
+        from uuid import UUID
+
+        from portal.identity.personal_accounts import holdings_of
+        from portal.schema.residents import PersonalAccount
+
+        return [PersonalAccount.from_holding(h) for h in await holdings_of(UUID(str(self.id)))]
 
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:

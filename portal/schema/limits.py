@@ -31,7 +31,8 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 # and several operations in one document cannot multiply guesses. Named by field, so fields added by
 # other modules are covered the moment they land.
 SENSITIVE_FIELDS = frozenset(
-    {"login", "refreshSession", "requestPasswordReset", "resetPassword", "submitSupportTicket", "exchangeLoginCode"}
+    {"login", "refreshSession", "requestPasswordReset", "resetPassword", "submitSupportTicket", "exchangeLoginCode",
+     "activateAccount", "confirmEmail"}
 )
 
 MAX_DEPTH = 10

@@ -16,6 +16,7 @@ from strawberry.tools import merge_types
 
 from portal.core.errors import FieldProblem, Invalid
 from portal.core.i18n import t
+from portal.identity.personal_accounts import holdings_of, named_account_holds
 from portal.models.accounts import Account as AccountModel
 from portal.models.accounts import Role
 from portal.models.audit import AuditEvent as AuditEventModel
@@ -31,6 +32,7 @@ from portal.schema.context import Info
 from portal.schema.errors import Error, Forbidden, NotAuthenticated, ValidationError, validation_error
 from portal.schema.identity import AccountRole
 from portal.schema.permissions import IsAdmin, IsStaff, requires
+from portal.schema.residents import PersonalAccountRecord
 from portal.schema.support import TicketCategory, TicketMessage, TicketStatus
 from portal.support import accounts as account_tools
 from portal.support import audit, desk, privacy
@@ -65,12 +67,15 @@ class AccountRecord:
     email_verified: bool
     phone: str | None
     login: str | None
-    personal_account_number: str | None
     role: AccountRole
     status: AccountStatus
     has_password: bool
     created_at: datetime
     erased: bool
+
+    @strawberry.field(description="The personal accounts (лицевые счета) the account holds.")
+    async def personal_accounts(self) -> list[PersonalAccountRecord]:
+        return [PersonalAccountRecord.from_holding(h) for h in await holdings_of(_account_id(self.id))]
 
     @classmethod
     def from_model(cls, a: AccountModel) -> AccountRecord:
@@ -81,7 +86,6 @@ class AccountRecord:
             email_verified=a.email_verified,
             phone=a.phone,
             login=a.login,
-            personal_account_number=a.personal_account_number,
             role=AccountRole(str(a.role)),  # Role and AccountStatus are StrEnums: str() is the stored value
             status=AccountStatus(str(a.status)),
             has_password=a.password_hash is not None,
@@ -517,6 +521,13 @@ class SupportTicketDetails:
     notes: list[TicketNote]
     ownership_checks: list[OwnershipCheck]
     recoveries: list[RecoveryRequest]
+    personal_account_number: str | None  # as the resident gave it on the ticket
+
+    @strawberry.field(description="True when the ticket's personal account number belongs to the account it names.")
+    async def personal_account_matched(self, info: Info) -> bool:
+        filed_by = _account_id(self.filed_by_account_id) if self.filed_by_account_id else None
+        return await named_account_holds(self.personal_account_number, self.account_identifier, filed_by,
+                                         info.context.rt.settings.default_region)
 
     @classmethod
     def from_details(cls, d: desk.TicketDetails) -> SupportTicketDetails:
@@ -531,6 +542,7 @@ class SupportTicketDetails:
             phone=t.phone,
             account_identifier=t.account_identifier,
             reply_email=t.reply_email,
+            personal_account_number=t.personal_account_number,
             description=t.description,
             locale=t.locale,
             filed_by_account_id=strawberry.ID(str(account_id)) if account_id else None,

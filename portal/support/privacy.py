@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
+from portal.identity.personal_accounts import release_holdings
 from portal.identity.provider import revoke_partner_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, Session
@@ -163,13 +164,13 @@ async def erase_account(
         # Partners' token families end here, with back-channel logout where registered (before the sub is gone).
         counts["partner_grants_revoked"] = await revoke_partner_tokens(rt, account.id)
         counts.update(await _revoke_elsewhere(account.id))
+        counts["personal_accounts_released"] = await release_holdings(account)
         await Account.filter(id=account.id).update(
             full_name=ERASED_NAME,
             email=None,
             email_verified=False,
             phone=None,
             login=None,
-            personal_account_number=None,
             password_hash=None,
             status=AccountStatus.DISABLED,
             erased_at=now,
