@@ -20,10 +20,10 @@ from portal.core.errors import TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
+from portal.identity.reset import void_reset_tokens
 from portal.mail.outbox import enqueue
 from portal.models.accounts import Account, AccountStatus
 from portal.models.audit import record
-from portal.models.reset import PasswordResetToken
 from portal.models.residents import EmailConfirmation
 
 TOKEN_PURPOSE = "email-confirmation"
@@ -97,9 +97,7 @@ async def confirm_email(rt: Runtime, token: str, client: ClientInfo) -> ConfirmO
                 raise _Abandon
             await Account.filter(id=row.account.id).update(email=row.email, email_verified=True)
             # Reset links mailed to an address the account no longer has must die with the change.
-            await PasswordResetToken.filter(
-                account_id=row.account.id, used_at__isnull=True, voided_at__isnull=True
-            ).update(voided_at=now)
+            await void_reset_tokens(rt, row.account.id)
             await record(rt, "email.confirmed", actor_id=row.account.id, subject_id=row.account.id, client=client,
                          details={"purpose": row.purpose})
     except _Abandon:

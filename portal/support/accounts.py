@@ -17,6 +17,7 @@ from portal.core.errors import FieldProblem
 from portal.core.runtime import Runtime
 from portal.identity.identifiers import parse_identifier
 from portal.identity.provider import revoke_partner_tokens
+from portal.identity.reset import void_reset_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, Role
 from portal.models.audit import record
@@ -83,13 +84,6 @@ async def set_role(
         )
     account.role = role
     return account
-
-
-async def void_reset_tokens(rt: Runtime, account_id: UUID) -> int:
-    """Every live reset link of the account stops working now (the password-reset service's own rule)."""
-    from portal.identity.reset import void_reset_tokens as void
-
-    return await void(account_id, now=rt.clock.now())
 
 
 async def set_disabled(

@@ -22,12 +22,13 @@ from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
 from portal.identity.personal_accounts import release_holdings
 from portal.identity.provider import revoke_partner_tokens
+from portal.identity.reset import void_reset_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, Session
 from portal.models.audit import AuditEvent, record
 from portal.models.desk import OwnershipVerification, RecoveryRequest, TicketNote
 from portal.support import audit
-from portal.support.accounts import NotFound, Refused, void_reset_tokens
+from portal.support.accounts import NotFound, Refused
 
 ERASED_NAME = "Учётная запись удалена"
 REDACTED = "[удалено]"

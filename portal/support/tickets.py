@@ -141,7 +141,6 @@ class Submitted:
 
     view: TicketView
     access_key: str
-    replayed: bool = False
 
 
 SubmitOutcome = Submitted | Invalid | TooMany
@@ -395,7 +394,7 @@ async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Subm
         return Invalid.of(FieldProblem("idempotencyKey", "IDEMPOTENCY_KEY_REUSED"))
     access_key = _derived_access_key(rt, idempotency_hash, content_hash)
     messages = await TicketMessage.filter(ticket_id=ticket.id).order_by("created_at", "id")
-    return Submitted(TicketView(ticket, list(messages)), access_key, replayed=True)
+    return Submitted(TicketView(ticket, list(messages)), access_key)
 
 
 async def _send_letters(
@@ -520,15 +519,3 @@ async def change_status(
     ticket.status = to_status
     ticket.updated_at = now
     return event
-
-
-async def add_public_message(rt: Runtime, ticket: Ticket, body: str, *, author_id: UUID | None) -> TicketMessage:
-    """A message from staff shown to the resident on the ticket's status page."""
-    now = rt.clock.now()
-    async with in_transaction():
-        message = await TicketMessage.create(
-            ticket_id=ticket.id, author_id=author_id, body=body.strip(), created_at=now
-        )
-        await Ticket.filter(id=ticket.id).update(updated_at=now)
-    ticket.updated_at = now
-    return message
