@@ -574,6 +574,111 @@ MESSAGES.update(
 )
 
 
+# Residents join (identity.registry, identity.activation, api/pages/activation.py, `portal residents`).
+MESSAGES.update(
+    {
+        "InvalidActivationCode": {
+            "ru": "Неверный номер лицевого счёта или код, либо код уже использован или устарел.",
+            "en": "Wrong personal account number or code, or the code was used or has expired.",
+        },
+        "WRONG_PASSWORD": {
+            "ru": "У этой почты уже есть учётная запись: введите её пароль.",
+            "en": "This address already has an account: enter its password.",
+        },
+        "registry.row": {"ru": "row {line}: {reason}", "en": "row {line}: {reason}"},
+        "registry.updated": {
+            "ru": "row {line}: лицевой счёт {number} обновлён ({fields})",
+            "en": "row {line}: personal account {number} updated ({fields})",
+        },
+        "registry.bad.number": {
+            "ru": "неверный номер лицевого счёта «{value}»", "en": "invalid personal account number “{value}”",
+        },
+        "registry.bad.address": {"ru": "нет адреса или он неверен", "en": "the address is missing or invalid"},
+        "registry.bad.full_name": {"ru": "неверное ФИО", "en": "invalid full name"},
+        "registry.bad.email": {"ru": "неверный e-mail «{value}»", "en": "invalid e-mail “{value}”"},
+        "registry.bad.phone": {"ru": "неверный телефон «{value}»", "en": "invalid phone “{value}”"},
+        "registry.bad.area": {"ru": "неверная площадь «{value}»", "en": "invalid area “{value}”"},
+        "registry.bad.share": {"ru": "неверная доля «{value}»", "en": "invalid share “{value}”"},
+        "registry.bad.external_id": {"ru": "неверный внешний код «{value}»", "en": "invalid external id “{value}”"},
+        "registry.bad.duplicate": {
+            "ru": "лицевой счёт {number} уже был в строке {row} с другими данными",
+            "en": "personal account {number} already in row {row} with other data",
+        },
+        "registry.bad.email_taken": {
+            "ru": "e-mail {email} принадлежит другому человеку", "en": "e-mail {email} is held by another person",
+        },
+        "registry.file.columns": {
+            "ru": "в файле нет столбцов: {columns}", "en": "the file lacks the columns: {columns}",
+        },
+        "registry.file.unreadable": {"ru": "файл не читается: {error}", "en": "cannot read the file: {error}"},
+        "registry.file.empty": {"ru": "файл пуст", "en": "the file is empty"},
+        "registry.invited": {"ru": "приглашений отправлено: {count}", "en": "invitations queued: {count}"},
+        "registry.dry_run": {"ru": "пробный запуск: ничего не записано", "en": "dry run: nothing written"},
+        "registry.not_applied": {
+            "ru": "в файле есть ошибки: ничего не применено (исправьте их или добавьте --skip-bad-rows)",
+            "en": "the file has bad rows: nothing applied (fix them or add --skip-bad-rows)",
+        },
+        "activate.title": {"ru": "Подключение к личному кабинету", "en": "Join the residents' account"},
+        "activate.lead": {
+            "ru": "Введите номер лицевого счёта и код подключения из квитанции, вашу почту и придумайте пароль.",
+            "en": "Enter the personal account number and the activation code from your bill, your e-mail, "
+            "and choose a password.",
+        },
+        "activate.lead_invitation": {
+            "ru": "Придумайте пароль для входа в личный кабинет.",
+            "en": "Choose a password for your residents' account.",
+        },
+        "activate.number": {"ru": "Номер лицевого счёта", "en": "Personal account number"},
+        "activate.number_hint": {"ru": "Напечатан в квитанции.", "en": "Printed on your bill."},
+        "activate.code": {"ru": "Код подключения", "en": "Activation code"},
+        "activate.code_hint": {
+            "ru": "10 знаков из квитанции, например ABCDE-23456; регистр и дефис не важны.",
+            "en": "10 characters from the bill, e.g. ABCDE-23456; case and the dash do not matter.",
+        },
+        "activate.email": {"ru": "Электронная почта", "en": "E-mail"},
+        "activate.email_hint": {
+            "ru": "Пришлём ссылку для подтверждения; после этого по почте можно будет входить и восстанавливать "
+            "пароль.",
+            "en": "We will send a confirmation link; once confirmed, the address signs you in and resets the password.",
+        },
+        "activate.password": {"ru": "Пароль", "en": "Password"},
+        "activate.confirmation": {"ru": "Повторите пароль", "en": "Repeat the password"},
+        "activate.submit": {"ru": "Подключиться", "en": "Join"},
+        "activate.done_title": {"ru": "Вы подключены", "en": "You have joined"},
+        "activate.done": {"ru": "Лицевой счёт привязан, вы вошли в личный кабинет.",
+                          "en": "The personal account is yours and you are signed in."},
+        "activate.done_confirm": {
+            "ru": "Лицевой счёт привязан, вы вошли в личный кабинет. Мы отправили письмо со ссылкой для "
+            "подтверждения почты: откройте её в течение суток.",
+            "en": "The personal account is yours and you are signed in. We have sent a letter with a link to "
+            "confirm your e-mail: open it within a day.",
+        },
+        "confirm.title": {"ru": "Подтверждение почты", "en": "Confirm your e-mail"},
+        "confirm.lead": {
+            "ru": "Нажмите кнопку, чтобы подтвердить адрес.", "en": "Press the button to confirm the address.",
+        },
+        "confirm.submit": {"ru": "Подтвердить адрес", "en": "Confirm the address"},
+        "confirm.done_title": {"ru": "Адрес подтверждён", "en": "Address confirmed"},
+        "confirm.done": {
+            "ru": "Теперь по этой почте можно входить и восстанавливать пароль.",
+            "en": "The address now signs you in and can reset your password.",
+        },
+        "confirm.bad_title": {"ru": "Ссылка не работает", "en": "This link does not work"},
+        "confirm.bad": {
+            "ru": "Ссылка недействительна, уже использована или устарела.",
+            "en": "This link is invalid, was used already or has expired.",
+        },
+        "confirm.too_many": {"ru": "Слишком много попыток. Повторите позже.", "en": "Too many attempts. Try later."},
+        "confirm.to_account": {"ru": "В личный кабинет", "en": "To your account"},
+        "support.personal_account": {"ru": "Номер лицевого счёта", "en": "Personal account number"},
+        "support.personal_account_hint": {
+            "ru": "Из квитанции, если она под рукой: так мы быстрее убедимся, что учётная запись ваша.",
+            "en": "From your bill, if you have it at hand: it helps us confirm the account is yours.",
+        },
+    }
+)
+
+
 def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
     """The first of our languages in the header's order of preference (q-values honoured)."""
     if preferred in LANGUAGES:

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from portal.api.pages.account import AccountPages
+from portal.api.pages.activation import ActivationPages
 from portal.api.pages.providers import ProviderPages
 from portal.api.pages.reset import ResetPages
 from portal.api.pages.signin import SignInPages
@@ -25,6 +26,7 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
     reset = ResetPages(pages)
     support = SupportPages(pages)
     providers = ProviderPages(pages)
+    activation = ActivationPages(pages)
     return [
         Route("/login", signin.login, methods=["GET", "POST"]),
         Route("/login/federated", providers.start, methods=["POST"]),
@@ -37,5 +39,7 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
         Route("/reset-password", reset.reset, methods=["GET", "POST"]),
         Route("/support", support.form, methods=["GET", "POST"]),
         Route("/support/status", support.status, methods=["GET"]),
+        Route("/activate", activation.activate, methods=["GET", "POST"]),
+        Route("/confirm-email", activation.confirm, methods=["GET", "POST"]),
         Mount("/static", app=StaticFiles(packages=[("portal.api", "static")]), name="static"),
     ]
