@@ -670,6 +670,9 @@ MESSAGES.update(
         },
         "confirm.too_many": {"ru": "Слишком много попыток. Повторите позже.", "en": "Too many attempts. Try later."},
         "confirm.to_account": {"ru": "В личный кабинет", "en": "To your account"},
+        "account.personal_accounts": {"ru": "Лицевые счета", "en": "Personal accounts"},
+        "event.activated": {"ru": "Подключение по лицевому счёту", "en": "Joined with a personal account"},
+        "event.email_confirmed": {"ru": "Почта подтверждена", "en": "E-mail confirmed"},
         "support.personal_account": {"ru": "Номер лицевого счёта", "en": "Personal account number"},
         "support.personal_account_hint": {
             "ru": "Из квитанции, если она под рукой: так мы быстрее убедимся, что учётная запись ваша.",

@@ -134,7 +134,8 @@ async def issue_codes(rt: Runtime, valid_until: datetime) -> list[IssuedCode]:
         await _void(CODE, [pa.id for pa in accounts], now)
         for start in range(0, len(rows), BATCH):
             await ResidentToken.bulk_create(rows[start:start + BATCH])
-        await record(rt, "activation.codes_issued", details={"count": len(rows), "valid_until": valid_until.isoformat()})
+        details = {"count": len(rows), "valid_until": valid_until.isoformat()}
+        await record(rt, "activation.codes_issued", details=details)
     return issued
 
 

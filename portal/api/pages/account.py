@@ -10,6 +10,7 @@ from starlette.responses import Response
 from portal.api.pages.providers import linked_identities, problem_from_query, provider_buttons
 from portal.api.pages.web import Pages, Visit, describe_device
 from portal.identity import sessions
+from portal.identity.personal_accounts import holdings_of
 from portal.identity.signout import sign_out_other_devices
 from portal.support import audit
 
@@ -28,6 +29,8 @@ EVENT_LABELS = {
     "account.unlocked": "event.account_unlocked",
     "recovery.reset_link_sent": "event.recovery_link_sent",
     "recovery.email_changed": "event.email_changed_by_staff",
+    "activation.success": "event.activated",
+    "email.confirmed": "event.email_confirmed",
 }
 
 
@@ -100,5 +103,6 @@ class AccountPages:
             "devices": devices,
             "others": sum(1 for d in devices if not d["current"]),
             "events": events,
+            "holdings": await holdings_of(account.id),
             "notice": visit.t(notice) if notice else None,
         }

@@ -96,7 +96,8 @@ class ActivationPages:
         visit = await self.pages.visit(request, with_session=False)
         if request.method == "GET":
             token = request.query_params.get("token", "")[:TOKEN_MAX]
-            return self.pages.render(visit, "confirm_email.html", {"token": token}, referrer_policy=NO_REFERRER)
+            return self.pages.render(visit, "confirm_email.html", {"token": token, "problem": None},
+                                     referrer_policy=NO_REFERRER)
         csrf_ok = await self.pages.read_form(visit)
         token = visit.value("token", TOKEN_MAX)
         if not csrf_ok:
