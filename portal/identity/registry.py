@@ -14,6 +14,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from portal.identity.identifiers import has_control_characters, normalize_email,
 from portal.identity.personal_accounts import normalize_number
 from portal.models.accounts import Account
 from portal.models.audit import record
+from portal.models.batch import InsertRow, Statement, execute_many
 from portal.models.residents import PersonalAccount
 
 BATCH = 1000
@@ -279,6 +281,18 @@ async def check_registry(rt: Runtime, rows: Iterable[tuple[int, dict[str, str]]]
 # ---------------------------------------------------------------- applying
 
 
+_INSERT = InsertRow(PersonalAccount, ("number", *DATA_FIELDS, "created_at", "updated_at"))
+
+
+def _update_statement(pa_id: int, values: dict[str, Any], now: datetime) -> Statement:
+    """One changed row: every data column and `updated_at` (the same SQL for every row: one executemany)."""
+    meta = PersonalAccount._meta
+    columns = ", ".join(f'"{meta.fields_db_projection[name]}" = ?' for name in (*DATA_FIELDS, "updated_at"))
+    sql = f'UPDATE "{meta.db_table}" SET {columns} WHERE "id" = ?'  # noqa: S608 - names from the model's metadata
+    stamp = meta.fields_map["updated_at"].to_db_value(now, PersonalAccount)
+    return Statement(sql, (*(values[name] for name in DATA_FIELDS), stamp, pa_id))
+
+
 async def import_registry(
     rt: Runtime,
     rows: Iterable[tuple[int, dict[str, str]]],
@@ -289,43 +303,36 @@ async def import_registry(
 ) -> ImportReport:
     """Checks the whole file, then (unless bad rows stop it or it is a dry run) writes it in batches."""
     entries, report = await check_registry(rt, rows)
-    existing: dict[str, PersonalAccount] = {}
     numbers = [e.number for e in entries]
-    for start in range(0, len(numbers), BATCH):
-        for pa in await PersonalAccount.filter(number__in=numbers[start:start + BATCH]):
-            existing[pa.number] = pa
+    stored_rows = await _chunks_filter(PersonalAccount, "number", numbers, "id", "number", *DATA_FIELDS)
+    existing: dict[str, dict[str, Any]] = {row["number"]: row for row in stored_rows}
     now = rt.clock.now()
-    new: list[PersonalAccount] = []
-    changed: list[PersonalAccount] = []
+    inserts: list[Statement] = []
+    updates: list[Statement] = []
     for entry in entries:
         data = entry.data()
         stored = existing.get(entry.number)
         if stored is None:
-            new.append(PersonalAccount(number=entry.number, created_at=now, updated_at=now, **data))
+            inserts.append(_INSERT.row(number=entry.number, created_at=now, updated_at=now,
+                                       **{name: data.get(name) for name in DATA_FIELDS}))
             continue
-        differs = sorted(name for name, value in data.items() if getattr(stored, name) != value)
+        differs = sorted(name for name, value in data.items() if stored[name] != value)
         if not differs:
             report.unchanged += 1
             continue
-        for name in differs:
-            setattr(stored, name, data[name])
-        stored.updated_at = now
-        changed.append(stored)
+        updates.append(_update_statement(stored["id"], {**stored, **data}, now))
         report.changes.append((entry.line, entry.number, differs))
-    report.created, report.updated = len(new), len(changed)
+    report.created, report.updated = len(inserts), len(updates)
     report.numbers = numbers
     if dry_run or (report.bad and not skip_bad_rows):
         return report
 
     async with in_transaction():
-        for start in range(0, len(new), BATCH):
-            await PersonalAccount.bulk_create(new[start:start + BATCH])
-            if progress:
-                progress(len(new[start:start + BATCH]))
-        for start in range(0, len(changed), BATCH):
-            await PersonalAccount.bulk_update(changed[start:start + BATCH], [*DATA_FIELDS, "updated_at"])
-            if progress:
-                progress(len(changed[start:start + BATCH]))
+        for batch in (inserts, updates):
+            for start in range(0, len(batch), BATCH):
+                await execute_many(batch[start:start + BATCH])
+                if progress:
+                    progress(len(batch[start:start + BATCH]))
         await record(rt, "registry.imported", details={
             "created": report.created, "updated": report.updated, "unchanged": report.unchanged,
             "skipped": report.skipped,
