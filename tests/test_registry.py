@@ -340,3 +340,24 @@ async def test_hostile_activation_input_is_a_typed_answer(app, field):
         answer = (await GQL(c)(ACTIVATE, variables))["activateAccount"]["__typename"]
     assert answer in ("ValidationError", "InvalidActivationCode")
 
+
+
+async def test_the_invitation_link_opens_the_page_and_a_bad_link_gets_the_one_answer(app):
+    from tests.test_pages import hidden
+
+    async with client_at(app) as c:
+        token = "x" * 43
+        page = await c.get(f"/activate?token={token}")
+        assert page.status_code == 200 and page.headers["referrer-policy"] == "no-referrer"
+        assert hidden(page.text, "invitationToken") == token  # opening the link spends and checks nothing
+        assert 'name="personalAccount"' not in page.text  # the link replaces number, code and e-mail
+        posted = await c.post("/activate", data={
+            "csrf": hidden(page.text, "csrf"), "invitationToken": token, "password": NEW_PASSWORD,
+            "passwordConfirmation": NEW_PASSWORD, "personalDataConsent": "yes",
+        }, headers={"Accept-Language": "en"})
+        assert posted.status_code == 400
+        assert "Wrong personal account number or code, or the code was used or has expired." in posted.text
+        confirm = await c.get("/confirm-email?token=" + token)
+        assert confirm.status_code == 200 and confirm.headers["referrer-policy"] == "no-referrer"
+        spent = await c.post("/confirm-email", data={"csrf": hidden(confirm.text, "csrf"), "token": token})
+        assert spent.status_code == 400
