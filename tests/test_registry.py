@@ -20,6 +20,7 @@ from portal.core.runtime import Runtime
 from portal.identity import signin
 from portal.identity.activation import CODE_ALPHABET, WRONG_PER_CLIENT, WRONG_PER_NUMBER
 from portal.identity.sessions import IssuedSession
+from portal.models.accounts import Account
 from portal.models.audit import AuditEvent
 from portal.models.mail import OutboxMessage
 from portal.models.residents import PersonalAccount, ResidentToken
@@ -361,3 +362,22 @@ async def test_the_invitation_link_opens_the_page_and_a_bad_link_gets_the_one_an
         assert confirm.status_code == 200 and confirm.headers["referrer-policy"] == "no-referrer"
         spent = await c.post("/confirm-email", data={"csrf": hidden(confirm.text, "csrf"), "token": token})
         assert spent.status_code == 400
+
+
+async def test_two_concurrent_activations_with_one_code_claim_it_once(settings, database, tmp_path, rt):
+    import asyncio
+
+    from portal.identity.activation import Activated, ActivationRequest, BadActivation, activate
+
+    rows = resident_rows(1)
+    assert portal(settings, "residents", "import", str(write_csv(
+        tmp_path / "r.csv", EN_HEADER, rows, encoding="utf-8", delimiter=";"))).returncode == 0
+    number, code = rows[0][0], (await codes_for(settings, tmp_path))[rows[0][0]]
+
+    def request() -> ActivationRequest:
+        return ActivationRequest(number, code, None, unique("race") + "@example.ru", NEW_PASSWORD, NEW_PASSWORD, True)
+
+    outcomes = await asyncio.gather(*(activate(rt, request(), ClientInfo(new_address())) for _ in range(5)))
+    assert sorted(type(o).__name__ for o in outcomes) == ["Activated"] + ["BadActivation"] * 4, outcomes
+    assert all(isinstance(o, Activated | BadActivation) for o in outcomes)
+    assert await Account.filter(personal_accounts__number=number).count() == 1

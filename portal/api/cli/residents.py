@@ -49,9 +49,10 @@ def _progress(total: int) -> tuple[Any, Any]:
     """A progress bar on a terminal (standard error, so standard output stays a clean report)."""
     if not sys.stderr.isatty():
         return None, None
+    from rich.console import Console
     from rich.progress import Progress
 
-    bar = Progress(transient=True, console=None)
+    bar = Progress(transient=True, console=Console(stderr=True))
     task = bar.add_task("import", total=total)
     bar.start()
     return bar, lambda n: bar.advance(task, n)
