@@ -381,3 +381,23 @@ async def test_two_concurrent_activations_with_one_code_claim_it_once(settings, 
     assert sorted(type(o).__name__ for o in outcomes) == ["Activated"] + ["BadActivation"] * 4, outcomes
     assert all(isinstance(o, Activated | BadActivation) for o in outcomes)
     assert await Account.filter(personal_accounts__number=number).count() == 1
+
+
+async def test_a_signed_in_resident_joins_a_second_flat_with_its_own_password(settings, database, tmp_path, app):
+    rows = resident_rows(2)
+    assert portal(settings, "residents", "import", str(write_csv(
+        tmp_path / "r.csv", EN_HEADER, rows, encoding="utf-8", delimiter=";"))).returncode == 0
+    codes = await codes_for(settings, tmp_path)
+    async with client_at(app) as c:
+        gql = GQL(c)
+        first = (await gql(ACTIVATE, activation(rows[0][0], codes[rows[0][0]], unique("two") + "@example.ru")))
+        bearer = {"Authorization": f"Bearer {first['activateAccount']['session']['accessToken']}"}
+        second = activation(rows[1][0], codes[rows[1][0]], "")
+        wrong = {"input": {**second["input"], "password": "не мой пароль совсем", "passwordConfirmation": "не мой пароль совсем"}}
+        refused = (await gql(ACTIVATE, wrong, headers=bearer))["activateAccount"]
+        assert refused == {"__typename": "ValidationError", "fields": [{"field": "password", "code": "WRONG_PASSWORD"}],
+                           "message": refused["message"]}
+        joined = (await gql(ACTIVATE, second, headers=bearer))["activateAccount"]  # the code still works
+    assert joined["__typename"] == "AccountActivated", joined
+    assert joined["account"]["id"] == first["activateAccount"]["account"]["id"]
+    assert sorted(p["number"] for p in joined["account"]["personalAccounts"]) == sorted([rows[0][0], rows[1][0]])

@@ -189,18 +189,21 @@ class ActivationRequest:
     personal_data_consent: bool
 
 
-def _check(rt: Runtime, req: ActivationRequest) -> tuple[str | None, list[FieldProblem]]:
-    """The form's own problems (nothing about whether the code is right); returns the normalised e-mail."""
+def _check(rt: Runtime, req: ActivationRequest, joining: bool) -> tuple[str | None, list[FieldProblem]]:
+    """The form's own problems (nothing about whether the code is right); returns the normalised e-mail.
+
+    A new account by code needs an e-mail; a signed-in resident (`joining`) keeps the account's own."""
     problems: list[FieldProblem] = []
     email = None
     by_code = not req.invitation_token
     if by_code:
-        for name, value in (("personalAccount", req.personal_account), ("activationCode", req.activation_code),
-                            ("email", req.email)):
+        required = [("personalAccount", req.personal_account), ("activationCode", req.activation_code)]
+        for name, value in required if joining else [*required, ("email", req.email)]:
             if not (value or "").strip():
                 problems.append(FieldProblem(name, "REQUIRED"))
-        if len(req.personal_account or "") > 64 or len(req.activation_code or "") > 64:
-            problems.append(FieldProblem("activationCode", "TOO_LONG", max=64))
+        for name, value in (("personalAccount", req.personal_account), ("activationCode", req.activation_code)):
+            if len(value or "") > 64:
+                problems.append(FieldProblem(name, "TOO_LONG", max=64))
         if (req.email or "").strip():
             try:
                 email = normalize_email(req.email or "", "email")
@@ -245,9 +248,15 @@ class _Abandon(Exception):
     """Rolls an activation back: the token was spent meanwhile."""
 
 
-async def activate(rt: Runtime, req: ActivationRequest, client: ClientInfo) -> ActivationOutcome:
-    """`activateAccount` and the /activate page: claim the personal account, create the account, sign in."""
-    email, problems = _check(rt, req)
+async def activate(
+    rt: Runtime, req: ActivationRequest, client: ClientInfo, signed_in: Account | None = None
+) -> ActivationOutcome:
+    """`activateAccount` and the /activate page: claim the personal account, create or join the account, sign in.
+
+    A resident already signed in (`signed_in`) who claims another flat joins it to that account, proving it
+    with the account's own password; so does an invitation mailed to an address an account already has.
+    """
+    email, problems = _check(rt, req, joining=signed_in is not None)
     if problems:
         return Invalid(problems)
     number = None if req.invitation_token else read_number(req.personal_account or "")
@@ -263,8 +272,10 @@ async def activate(rt: Runtime, req: ActivationRequest, client: ClientInfo) -> A
     pa: PersonalAccount = token.personal_account
     via = token.kind
     # An invitation proves its address: when an account already has it, the flat joins that account, and
-    # the password typed must be that account's own (a code proves no address, so it always starts afresh).
-    existing = await Account.filter(email=token.email).first() if via == INVITE and token.email else None
+    # the password typed must be that account's own (a code proves no address: it joins only the signed-in one).
+    existing = signed_in
+    if existing is None and via == INVITE and token.email:
+        existing = await Account.filter(email=token.email).first()
     if existing is not None:
         usable = existing.is_active and existing.password_hash is not None
         if not await rt.passwords.verify(existing.password_hash if usable else None, req.password) or not usable:
@@ -289,14 +300,14 @@ async def activate(rt: Runtime, req: ActivationRequest, client: ClientInfo) -> A
             # The other ways into this personal account die with its first claim.
             await _void(CODE, [pa.id], now)
             await _void(INVITE, [pa.id], now)
-            if via == CODE and email is not None:
+            if via == CODE and email is not None and existing is None:  # a joined account keeps its address
                 await issue_confirmation(rt, account, email, ACTIVATION, client.locale)
     except _Abandon:
         return await _refuse(rt, req, client, number_key)
     audit = record_statement(rt, "activation.success", actor_id=account.id, subject_id=account.id, client=client,
                              details={"via": via, "personal_account": pa.number, "joined": existing is not None})
     session = await issue_session(rt, account, client, "pwd", also=[audit])
-    return Activated(account, session, confirmation_sent=via == CODE)
+    return Activated(account, session, confirmation_sent=via == CODE and email is not None and existing is None)
 
 
 async def _refuse(rt: Runtime, req: ActivationRequest, client: ClientInfo, number_key: str) -> BadActivation:

@@ -91,7 +91,7 @@ class ResidentsMutation:
             personal_account=input.personal_account, activation_code=input.activation_code,
             invitation_token=input.invitation_token, email=input.email, password=input.password,
             password_confirmation=input.password_confirmation, personal_data_consent=input.personal_data_consent,
-        ), ctx.client)
+        ), ctx.client, signed_in=ctx.account)
         if isinstance(outcome, Activated):
             ctx.on_session_change(outcome.session)
             return AccountActivated(account=Account.from_model(outcome.account),

@@ -47,9 +47,9 @@ class ActivationPages:
             password=visit.value("password", 5000),
             password_confirmation=visit.value("passwordConfirmation", 5000),
             personal_data_consent=visit.value("personalDataConsent") == "yes",
-        ), visit.client)
+        ), visit.client, signed_in=visit.account)
         if isinstance(outcome, Activated):
-            if visit.session is not None:  # someone else was signed in in this browser: that session ends
+            if visit.session is not None:  # the new session replaces this browser's old one
                 await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
             response = self.pages.redirect(visit, "/activate?done=" + ("confirm" if outcome.confirmation_sent else "1"))
             set_session_cookies(response, self.rt.settings, outcome.session, self.rt.clock.now())
