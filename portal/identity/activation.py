@@ -30,7 +30,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -163,7 +163,7 @@ async def send_invitations(rt: Runtime, numbers: Sequence[str] | None = None, la
                                   created_at=now, expires_at=expires))
         letters.append((pa.email or "", lang, {
             "full_name": pa.full_name or "", "number": pa.number, "address": pa.address,
-            "activate_url": invitation_link(rt, token), "valid_days": INVITE_TTL.days,
+            "activate_url": invitation_link(rt, token), "valid_until": expires,
         }, expires))
     async with in_transaction():
         await _void(INVITE, [pa.id for pa in accounts], now)
@@ -200,17 +200,17 @@ def _check(rt: Runtime, req: ActivationRequest, joining: bool) -> tuple[str | No
         required = [("personalAccount", req.personal_account), ("activationCode", req.activation_code)]
         for name, value in required if joining else [*required, ("email", req.email)]:
             if not (value or "").strip():
-                problems.append(FieldProblem(name, "REQUIRED"))
+                problems.append(FieldProblem(name, FieldCode.REQUIRED))
         for name, value in (("personalAccount", req.personal_account), ("activationCode", req.activation_code)):
             if len(value or "") > 64:
-                problems.append(FieldProblem(name, "TOO_LONG", max=64))
+                problems.append(FieldProblem(name, FieldCode.TOO_LONG, max=64))
         if (req.email or "").strip():
             try:
                 email = normalize_email(req.email or "", "email")
             except FieldProblem as problem:
                 problems.append(problem)
     elif len(req.invitation_token or "") > 200:
-        problems.append(FieldProblem("invitationToken", "TOO_LONG", max=200))
+        problems.append(FieldProblem("invitationToken", FieldCode.TOO_LONG, max=200))
     s = rt.settings
     try:
         check_password_policy(req.password, min_length=s.password_min_length, max_length=s.password_max_length,
@@ -218,9 +218,9 @@ def _check(rt: Runtime, req: ActivationRequest, joining: bool) -> tuple[str | No
     except FieldProblem as problem:
         problems.append(problem)
     if not problems and req.password != req.password_confirmation:
-        problems.append(FieldProblem("passwordConfirmation", "PASSWORDS_DO_NOT_MATCH"))
+        problems.append(FieldProblem("passwordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH))
     if not req.personal_data_consent:
-        problems.append(FieldProblem("personalDataConsent", "CONSENT_REQUIRED"))
+        problems.append(FieldProblem("personalDataConsent", FieldCode.CONSENT_REQUIRED))
     return email, problems
 
 
@@ -279,7 +279,7 @@ async def activate(
     if existing is not None:
         usable = existing.is_active and existing.password_hash is not None
         if not await rt.passwords.verify(existing.password_hash if usable else None, req.password) or not usable:
-            return Invalid.of(FieldProblem("password", "WRONG_PASSWORD"))
+            return Invalid.of(FieldProblem("password", FieldCode.WRONG_PASSWORD))
         password_hash = existing.password_hash or ""
     else:
         password_hash = await rt.passwords.hash(req.password)

@@ -66,7 +66,7 @@ async def issue_confirmation(rt: Runtime, account: Account, email: str, purpose:
     await enqueue(
         rt, template="email_confirm", to=email, lang=lang, expires_at=now + TTL,
         context={"full_name": account.full_name, "confirm_url": confirmation_link(rt, token),
-                 "purpose": purpose, "valid_hours": int(TTL.total_seconds() // 3600)},
+                 "purpose": purpose, "valid_until": now + TTL},
     )
 
 

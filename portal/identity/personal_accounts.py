@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from uuid import UUID
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 from portal.identity.accounts import find_account
 from portal.identity.identifiers import has_control_characters, read_lookup_identifier
 from portal.models.accounts import Account, AccountStatus
@@ -31,14 +31,14 @@ class Holding:
 def normalize_number(raw: str, field: str = "personalAccount") -> str:
     """`12 345-678` → `12345-678` (upper-cased, spaces gone); raises FieldProblem when it cannot be one."""
     if has_control_characters(raw):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     value = "".join(raw.split()).upper()
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > NUMBER_MAX:
-        raise FieldProblem(field, "TOO_LONG", max=NUMBER_MAX)
+        raise FieldProblem(field, FieldCode.TOO_LONG, max=NUMBER_MAX)
     if not _NUMBER_RE.match(value):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     return value
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 from portal.core.runtime import Runtime
 from portal.identity.accounts import clean_full_name
 from portal.identity.identifiers import has_control_characters, normalize_email, normalize_phone
@@ -186,7 +186,7 @@ def _optional(value: str, check: Callable[[str], str]) -> str | None:
 def _pattern(pattern: re.Pattern[str], name: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.match(value):
-            raise FieldProblem(name, "INVALID_CHARACTERS")
+            raise FieldProblem(name, FieldCode.INVALID_CHARACTERS)
         return value.replace(",", ".") if name != "external_id" else value
 
     return check
@@ -195,9 +195,9 @@ def _pattern(pattern: re.Pattern[str], name: str) -> Callable[[str], str]:
 def _address(value: str) -> str:
     text = " ".join(value.split())
     if len(text) > ADDRESS_MAX:
-        raise FieldProblem("address", "TOO_LONG")
+        raise FieldProblem("address", FieldCode.TOO_LONG)
     if has_control_characters(value.replace("\t", " ").replace("\n", " ").replace("\r", " ")):
-        raise FieldProblem("address", "INVALID_CHARACTERS")
+        raise FieldProblem("address", FieldCode.INVALID_CHARACTERS)
     return text
 
 
@@ -207,7 +207,7 @@ def check_row(line: int, values: dict[str, str], region: str) -> Entry | BadRow:
         number = normalize_number(values.get("number", ""), "number")
         address = _optional(values.get("address", ""), _address)
         if address is None:
-            raise FieldProblem("address", "REQUIRED")
+            raise FieldProblem("address", FieldCode.REQUIRED)
         return Entry(
             line=line,
             number=number,

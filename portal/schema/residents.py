@@ -100,7 +100,7 @@ class ResidentsMutation:
             return validation_error(outcome, ctx.lang)
         if isinstance(outcome, TooMany):
             return too_many(outcome, ctx.lang)
-        return error(InvalidActivationCode, ctx.lang)  # type: ignore[return-value]
+        return error(InvalidActivationCode, ctx.lang)
 
     @strawberry.mutation(description="Spend the mailed link that proves an e-mail address (activation or change).")
     async def confirm_email(self, info: Info, token: str) -> ConfirmEmailResult:
@@ -110,4 +110,4 @@ class ResidentsMutation:
             return EmailConfirmed(account=Account.from_model(outcome.account))
         if isinstance(outcome, TooMany):
             return too_many(outcome, ctx.lang)
-        return error(InvalidToken, ctx.lang)  # type: ignore[return-value]
+        return error(InvalidToken, ctx.lang)

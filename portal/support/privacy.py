@@ -19,6 +19,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
+from portal.core.errors import RefusalCode
 from portal.core.runtime import Runtime
 from portal.identity.personal_accounts import release_holdings
 from portal.identity.provider import revoke_partner_tokens
@@ -124,7 +125,7 @@ async def erase_account(
     if account is None or account.erased_at is not None:
         return NotFound()
     if actor is not None and actor.id == account.id:
-        return Refused("SELF")
+        return Refused(RefusalCode.SELF)
     now = rt.clock.now()
     counts: dict[str, int] = {}
     fingerprints: dict[str, str] = {}

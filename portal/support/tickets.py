@@ -23,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -160,12 +160,12 @@ class _Throttled(Exception):
 def _single_line(raw: str, field: str, maximum: int) -> str:
     """A one-line text (name, address): no control characters at all, whitespace collapsed, bounded."""
     if has_control_characters(raw):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     value = " ".join(raw.split())
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > maximum:
-        raise FieldProblem(field, "TOO_LONG", max=maximum)
+        raise FieldProblem(field, FieldCode.TOO_LONG, max=maximum)
     return value
 
 
@@ -173,22 +173,22 @@ def _description(raw: str) -> str:
     """Free text: line breaks allowed (CRLF and CR become LF), every other control character refused."""
     value = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
-        raise FieldProblem("description", "REQUIRED")
+        raise FieldProblem("description", FieldCode.REQUIRED)
     if _DESCRIPTION_CONTROL_RE.search(value):
-        raise FieldProblem("description", "INVALID_CHARACTERS")
+        raise FieldProblem("description", FieldCode.INVALID_CHARACTERS)
     if len(value) > DESCRIPTION_MAX:
-        raise FieldProblem("description", "TOO_LONG", max=DESCRIPTION_MAX)
+        raise FieldProblem("description", FieldCode.TOO_LONG, max=DESCRIPTION_MAX)
     return value
 
 
 def _phone(raw: str, region: str) -> str:
     if has_control_characters(raw):  # checked first: the phone parser would read CR/LF as spaces
-        raise FieldProblem("phone", "INVALID_CHARACTERS")
+        raise FieldProblem("phone", FieldCode.INVALID_CHARACTERS)
     try:
         return normalize_phone(raw, region, "phone")
     except FieldProblem as problem:
-        if problem.code == "TOO_LONG":
-            raise FieldProblem("phone", "TOO_LONG", max=32) from None
+        if problem.code == FieldCode.TOO_LONG:
+            raise FieldProblem("phone", FieldCode.TOO_LONG, max=32) from None
         raise
 
 
@@ -196,23 +196,23 @@ def _reply_email(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     if has_control_characters(raw):  # before trimming: a trailing CRLF is an injection attempt, not a typo
-        raise FieldProblem("replyEmail", "INVALID_CHARACTERS")
+        raise FieldProblem("replyEmail", FieldCode.INVALID_CHARACTERS)
     try:
         return normalize_email(raw, "replyEmail")
     except FieldProblem as problem:
-        if problem.code == "TOO_LONG":
-            raise FieldProblem("replyEmail", "TOO_LONG", max=EMAIL_MAX) from None
+        if problem.code == FieldCode.TOO_LONG:
+            raise FieldProblem("replyEmail", FieldCode.TOO_LONG, max=EMAIL_MAX) from None
         raise
 
 
 def _account_identifier(raw: str) -> str:
     if has_control_characters(raw):
-        raise FieldProblem("accountIdentifier", "INVALID_CHARACTERS")
+        raise FieldProblem("accountIdentifier", FieldCode.INVALID_CHARACTERS)
     value = raw.strip()
     if not value:
-        raise FieldProblem("accountIdentifier", "REQUIRED")
+        raise FieldProblem("accountIdentifier", FieldCode.REQUIRED)
     if len(value) > ACCOUNT_IDENTIFIER_MAX:
-        raise FieldProblem("accountIdentifier", "TOO_LONG", max=ACCOUNT_IDENTIFIER_MAX)
+        raise FieldProblem("accountIdentifier", FieldCode.TOO_LONG, max=ACCOUNT_IDENTIFIER_MAX)
     return value
 
 
@@ -220,10 +220,10 @@ def _idempotency_key(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     if has_control_characters(raw):
-        raise FieldProblem("idempotencyKey", "INVALID_CHARACTERS")
+        raise FieldProblem("idempotencyKey", FieldCode.INVALID_CHARACTERS)
     value = raw.strip()
     if len(value) > IDEMPOTENCY_KEY_MAX:
-        raise FieldProblem("idempotencyKey", "TOO_LONG", max=IDEMPOTENCY_KEY_MAX)
+        raise FieldProblem("idempotencyKey", FieldCode.TOO_LONG, max=IDEMPOTENCY_KEY_MAX)
     return value
 
 
@@ -251,7 +251,7 @@ def validate(form: TicketForm, region: str) -> CleanForm | Invalid:
         except FieldProblem as problem:
             problems.append(problem)
     if form.personal_data_consent is not True:
-        problems.append(FieldProblem("personalDataConsent", "CONSENT_REQUIRED"))
+        problems.append(FieldProblem("personalDataConsent", FieldCode.CONSENT_REQUIRED))
     if problems:
         return Invalid(problems)
     return CleanForm(category=TicketCategory(form.category), **values)  # type: ignore[arg-type]
@@ -391,7 +391,7 @@ async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Subm
     if ticket is None:
         return None
     if not rt.tokens.equal(ticket.content_hash, content_hash):
-        return Invalid.of(FieldProblem("idempotencyKey", "IDEMPOTENCY_KEY_REUSED"))
+        return Invalid.of(FieldProblem("idempotencyKey", FieldCode.IDEMPOTENCY_KEY_REUSED))
     access_key = _derived_access_key(rt, idempotency_hash, content_hash)
     messages = await TicketMessage.filter(ticket_id=ticket.id).order_by("created_at", "id")
     return Submitted(TicketView(ticket, list(messages)), access_key)

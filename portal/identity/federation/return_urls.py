@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode, urlsplit
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 from portal.core.runtime import Runtime
 from portal.identity.federation.outcomes import DEFAULT_RETURN_PATH, RETURN_TO_MAX
 from portal.identity.identifiers import has_control_characters
@@ -21,7 +21,7 @@ def check_return_to(rt: Runtime, value: str | None) -> tuple[str, bool]:
     an entry ending in `/`, any URL that starts with it. Fragments, credentials, spaces and backslashes never.
     """
     s = rt.settings
-    problem = FieldProblem("returnTo", "RETURN_URL_NOT_ALLOWED")
+    problem = FieldProblem("returnTo", FieldCode.RETURN_URL_NOT_ALLOWED)
     if value is None or not value.strip():
         return s.public_url + DEFAULT_RETURN_PATH, False
     value = value.strip()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.providers import HTTP_TIMEOUT, ProviderConfig, ProviderUnavailable
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
@@ -27,7 +27,7 @@ async def start(
     """A new flow and the provider's authorization URL (code flow, PKCE S256, state, nonce)."""
     provider = rt.providers.get(provider_id)
     if provider is None:
-        return Invalid.of(FieldProblem("provider", "UNKNOWN_PROVIDER"))
+        return Invalid.of(FieldProblem("provider", FieldCode.UNKNOWN_PROVIDER))
     try:
         target, mobile = check_return_to(rt, return_to)
     except FieldProblem as problem:
@@ -37,7 +37,7 @@ async def start(
         metadata = await rt.providers.metadata(provider, now.timestamp())
     except ProviderUnavailable as exc:
         log.warning("identity provider unavailable: %s", exc)
-        return Invalid.of(FieldProblem("provider", "PROVIDER_UNAVAILABLE"))
+        return Invalid.of(FieldProblem("provider", FieldCode.PROVIDER_UNAVAILABLE))
 
     state, nonce, verifier = new_token(), new_token(), secrets.token_urlsafe(64)
     binding = None if mobile else new_token()

@@ -10,11 +10,10 @@ import strawberry
 from portal.core.errors import FieldProblem
 from portal.core.i18n import t
 from portal.models.accounts import Account as AccountModel
-from portal.models.accounts import Role
+from portal.models.accounts import Role as AccountRole
 from portal.models.audit import record
 from portal.schema.context import Info
 from portal.schema.errors import Forbidden, NotAuthenticated, ValidationError, validation_error
-from portal.schema.identity import AccountRole
 from portal.schema.permissions import IsAdmin, IsStaff, requires
 from portal.schema.staff.audit import AuditEventConnection
 from portal.schema.staff.common import (
@@ -121,7 +120,7 @@ class AccountToolsMutation:
             target = parse_id(account_id)
         except FieldProblem as problem:
             return validation_error(problem, ctx.lang)
-        outcome = await account_tools.set_role(ctx.rt, target, Role(role.value), actor=ctx.account, client=ctx.client)
+        outcome = await account_tools.set_role(ctx.rt, target, role, actor=ctx.account, client=ctx.client)
         return account_update(outcome, ctx.lang)
 
     @strawberry.mutation(description="STAFF: disable an account: sessions end, reset links die.",

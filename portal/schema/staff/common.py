@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import strawberry
 
-from portal.core.errors import FieldProblem, Invalid
-from portal.core.i18n import t
+from portal.core.errors import FieldCode, FieldProblem, Invalid
+from portal.core.i18n import code_message, t
 from portal.identity.personal_accounts import holdings_of
 from portal.models.accounts import Account as AccountModel
-from portal.schema.errors import Error, validation_error
-from portal.schema.identity import AccountRole
+from portal.models.accounts import AccountStatus
+from portal.models.accounts import Role as AccountRole
+from portal.schema.errors import Error, ValidationError, validation_error
 from portal.schema.residents import PersonalAccountRecord
 from portal.support.accounts import NotFound as NotFoundResult
 from portal.support.accounts import Refused
@@ -29,10 +30,7 @@ class ActionRefused(Error):
     code: str  # ADMIN_ONLY, SELF, NOT_VERIFIED, SAME_APPROVER, NO_EMAIL, ALREADY_DECIDED, ...
 
 
-@strawberry.enum
-class AccountStatus(Enum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
+strawberry.enum(AccountStatus, name="AccountStatus")  # the model's own enum, as GraphQL sees it
 
 
 @strawberry.type(description="An account as staff see it.")
@@ -77,7 +75,7 @@ class PageInfo:
 
 
 def refused(result: Refused, lang: str) -> ActionRefused:
-    return ActionRefused(message=t(f"REFUSED_{result.code}", lang), code=result.code)
+    return ActionRefused(message=code_message(result.code, lang), code=result.code)
 
 
 def not_found(lang: str) -> NotFound:
@@ -90,10 +88,26 @@ def parse_id(raw: str, field: str = "accountId") -> Any:
     try:
         return uuid.UUID(str(raw))
     except ValueError as exc:
-        raise FieldProblem(field, "INVALID_CHARACTERS") from exc
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS) from exc
 
 
-def outcome_result(result: Any, lang: str, success: Any) -> Any:
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+@overload
+def outcome_result(result: T | NotFoundResult, lang: str, success: Callable[[T], S]) -> S | NotFound: ...
+@overload
+def outcome_result(
+    result: T | NotFoundResult | Invalid, lang: str, success: Callable[[T], S]
+) -> S | NotFound | ValidationError: ...
+@overload
+def outcome_result(
+    result: T | NotFoundResult | Refused | Invalid, lang: str, success: Callable[[T], S]
+) -> S | NotFound | ActionRefused | ValidationError: ...
+def outcome_result(
+    result: T | NotFoundResult | Refused | Invalid, lang: str, success: Callable[[T], S]
+) -> S | NotFound | ActionRefused | ValidationError:
     """The one mapping of a service's outcome to a staff field's result: not found, refused, invalid or success."""
     if isinstance(result, NotFoundResult):
         return not_found(lang)

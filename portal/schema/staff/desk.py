@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -11,13 +10,12 @@ import strawberry
 from portal.core.errors import FieldProblem
 from portal.identity.personal_accounts import named_account_holds
 from portal.models.accounts import Account as AccountModel
-from portal.models.desk import Evidence
+from portal.models.desk import Evidence as OwnershipEvidence
 from portal.models.desk import OwnershipVerification as OwnershipVerificationModel
+from portal.models.desk import RecoveryKind, RecoveryStatus, VerificationOutcome
 from portal.models.desk import RecoveryRequest as RecoveryRequestModel
-from portal.models.desk import VerificationOutcome as VerificationOutcomeModel
 from portal.models.support import Ticket as TicketModel
-from portal.models.support import TicketCategory as TicketCategoryModel
-from portal.models.support import TicketStatus as TicketStatusModel
+from portal.models.support import TicketCategory, TicketStatus
 from portal.schema.context import Info
 from portal.schema.errors import Forbidden, NotAuthenticated, ValidationError, validation_error
 from portal.schema.permissions import IsAdmin, IsStaff, requires
@@ -29,38 +27,19 @@ from portal.schema.staff.common import (
     outcome_result,
     parse_id,
 )
-from portal.schema.support import TicketCategory, TicketMessage, TicketStatus
+from portal.schema.support import TicketMessage
 from portal.support import desk
 
-
-@strawberry.enum
-class OwnershipEvidence(Enum):
-    FULL_NAME = "full_name"
-    REGISTERED_ADDRESS = "registered_address"
-    PHONE_ON_FILE = "phone_on_file"
-    PERSONAL_ACCOUNT_NUMBER = "personal_account_number"
-    DOCUMENTS_SEEN = "documents_seen"
+strawberry.enum(OwnershipEvidence, name="OwnershipEvidence")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.enum
-class VerificationOutcome(Enum):
-    VERIFIED = "verified"
-    NOT_VERIFIED = "not_verified"
+strawberry.enum(VerificationOutcome, name="VerificationOutcome")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.enum
-class RecoveryKind(Enum):
-    RESET_LINK = "reset_link"
-    EMAIL_CHANGE = "email_change"
+strawberry.enum(RecoveryKind, name="RecoveryKind")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.enum
-class RecoveryStatus(Enum):
-    AWAITING_APPROVAL = "awaiting_approval"
-    SENT = "sent"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
-    SUPERSEDED = "superseded"
+strawberry.enum(RecoveryStatus, name="RecoveryStatus")  # the model's own enum, as GraphQL sees it
 
 
 @strawberry.type
@@ -350,8 +329,8 @@ class DeskQuery:
             page = await desk.list_tickets(
                 ctx.rt,
                 staff=ctx.account,
-                status=TicketStatusModel(status.value) if status else None,
-                category=TicketCategoryModel(category.value) if category else None,
+                status=status,
+                category=category,
                 assigned_to_me=assigned_to_me,
                 search=search,
                 first=first,
@@ -371,7 +350,7 @@ class DeskQuery:
         ctx = info.context
         assert ctx.account is not None
         found = await desk.ticket_details(ctx.rt, number[:32], staff=ctx.account, client=ctx.client)
-        return outcome_result(found, ctx.lang, SupportTicketDetails.from_details)  # type: ignore[no-any-return]
+        return outcome_result(found, ctx.lang, SupportTicketDetails.from_details)
 
 
 def _ticket_updated(ticket: TicketModel) -> SupportTicketUpdated:
@@ -396,7 +375,7 @@ class DeskMutation:
         except FieldProblem as problem:
             return validation_error(problem, ctx.lang)
         result = await desk.assign(ctx.rt, number[:32], assignee, staff=ctx.account, client=ctx.client)
-        return outcome_result(result, ctx.lang, _ticket_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _ticket_updated)
 
     @strawberry.mutation(description="STAFF: change a ticket's status; a public message is shown and mailed.",
                          extensions=[requires(IsStaff)])
@@ -406,9 +385,9 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.change_status(
-            ctx.rt, number[:32], TicketStatusModel(status.value), public_message, staff=ctx.account, client=ctx.client
+            ctx.rt, number[:32], status, public_message, staff=ctx.account, client=ctx.client
         )
-        return outcome_result(result, ctx.lang, _ticket_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _ticket_updated)
 
     @strawberry.mutation(description="STAFF: an internal note, never shown to the resident.",
                          extensions=[requires(IsStaff)])
@@ -416,7 +395,7 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.add_note(ctx.rt, number[:32], body, staff=ctx.account, client=ctx.client)
-        return outcome_result(  # type: ignore[no-any-return]
+        return outcome_result(
             result,
             ctx.lang,
             lambda n: TicketNoteAdded(note=TicketNote(id=strawberry.ID(str(n.id)), body=n.body,
@@ -443,14 +422,14 @@ class DeskMutation:
             ctx.rt,
             number[:32],
             account_identifier,
-            evidence=[Evidence(e.value) for e in evidence],
-            outcome=VerificationOutcomeModel(outcome.value),
+            evidence=list(evidence),
+            outcome=outcome,
             documents=documents,
             comment=comment,
             staff=ctx.account,
             client=ctx.client,
         )
-        return outcome_result(  # type: ignore[no-any-return]
+        return outcome_result(
             result, ctx.lang, lambda v: OwnershipRecorded(check=OwnershipCheck.from_model(v))
         )
 
@@ -460,7 +439,7 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.send_reset_link(ctx.rt, number[:32], staff=ctx.account, client=ctx.client)
-        return outcome_result(result, ctx.lang, _recovery_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _recovery_updated)
 
     @strawberry.mutation(
         description="STAFF: on a verified ticket, propose moving the account to a new e-mail (the ticket's reply "
@@ -473,7 +452,7 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.request_email_change(ctx.rt, number[:32], new_email, staff=ctx.account, client=ctx.client)
-        return outcome_result(result, ctx.lang, _recovery_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _recovery_updated)
 
     @strawberry.mutation(
         description="ADMIN (not the requester): approve an e-mail change; the reset link goes to the new address.",
@@ -508,4 +487,4 @@ async def _decide(info: Info, recovery_id: strawberry.ID, approve: bool) -> Reco
     except FieldProblem as problem:
         return validation_error(problem, ctx.lang)
     result = await desk.decide_email_change(ctx.rt, request_id, approve, admin=ctx.account, client=ctx.client)
-    return outcome_result(result, ctx.lang, _recovery_updated)  # type: ignore[no-any-return]
+    return outcome_result(result, ctx.lang, _recovery_updated)

@@ -7,7 +7,7 @@ from uuid import UUID
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid, RefusalCode
 from portal.core.runtime import Runtime
 from portal.mail.outbox import enqueue
 from portal.models.accounts import Account, AccountStatus
@@ -51,9 +51,9 @@ async def verify_ownership(
         problems.append(problem)
         note = None
     if Evidence.DOCUMENTS_SEEN in evidence and not docs:
-        problems.append(FieldProblem("documents", "REQUIRED"))
+        problems.append(FieldProblem("documents", FieldCode.REQUIRED))
     if outcome == VerificationOutcome.VERIFIED and not evidence:
-        problems.append(FieldProblem("evidence", "REQUIRED"))
+        problems.append(FieldProblem("evidence", FieldCode.REQUIRED))
     if problems:
         return Invalid(problems)
     ticket = await load_ticket(number)
@@ -97,7 +97,7 @@ async def verify_ownership(
 
 async def refuse_step(
     rt: Runtime,
-    code: str,
+    code: RefusalCode,
     *,
     step: str,
     staff: Account,
@@ -107,7 +107,7 @@ async def refuse_step(
     recovery_id: UUID | None = None,
 ) -> Refused:
     """A refused recovery step is a security event too: `recovery.refused`, with the rule and the step."""
-    details = {"reason": code, "step": step}
+    details = {"reason": code.value, "step": step}
     if recovery_id is not None:
         details["recovery_id"] = str(recovery_id)
     await record(rt, "recovery.refused", actor_id=staff.id, subject_id=subject_id, ticket_number=ticket_number,
@@ -126,17 +126,17 @@ async def verified_account(
         "account"
     ).first()
     account: Account | None = latest.account if latest is not None else None
-    code: str | None = None
+    code: RefusalCode | None = None
     if latest is None or latest.outcome != VerificationOutcome.VERIFIED or account is None:
-        code = "NOT_VERIFIED"
+        code = RefusalCode.NOT_VERIFIED
     elif account.erased_at is not None:
         return NotFound()
     elif account.status != AccountStatus.ACTIVE:
-        code = "ACCOUNT_DISABLED"
+        code = RefusalCode.ACCOUNT_DISABLED
     elif account.password_hash is None:
-        code = "NO_PASSWORD"  # a federated-only account recovers through its provider
+        code = RefusalCode.NO_PASSWORD  # a federated-only account recovers through its provider
     if code is not None or account is None:
-        return await refuse_step(rt, code or "NOT_VERIFIED", step=step, staff=staff, client=client,
+        return await refuse_step(rt, code or RefusalCode.NOT_VERIFIED, step=step, staff=staff, client=client,
                              ticket_number=ticket.number, subject_id=account.id if account else None,
                              recovery_id=recovery_id)
     return ticket, account

@@ -10,7 +10,7 @@ from uuid import UUID
 from tortoise.expressions import Q
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 from portal.core.runtime import Runtime
 from portal.identity.identifiers import has_control_characters, normalize_phone
 from portal.identity.personal_accounts import read_number
@@ -107,7 +107,7 @@ async def list_tickets(
         query = query.filter(assigned_to_id=staff.id)
     if search and search.strip():
         if has_control_characters(search):
-            raise FieldProblem("search", "INVALID_CHARACTERS")
+            raise FieldProblem("search", FieldCode.INVALID_CHARACTERS)
         # One pass collects the matching ids (a trigram-index bitmap on PostgreSQL, no ORDER BY/LIMIT to lure
         # the planner into walking the whole primary key backwards); total and page come from that list.
         matching = query.filter(_search_condition(search, rt.settings.default_region))

@@ -10,7 +10,7 @@ from uuid import UUID
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid, RefusalCode
 from portal.core.runtime import Runtime
 from portal.identity.email_change import mask_email
 from portal.identity.identifiers import normalize_email
@@ -42,7 +42,7 @@ async def send_reset_link(
         return found
     ticket, account = found
     if not account.email:
-        return await refuse_step(rt, "NO_EMAIL", step="reset_link", staff=staff, client=client,
+        return await refuse_step(rt, RefusalCode.NO_EMAIL, step="reset_link", staff=staff, client=client,
                              ticket_number=ticket.number, subject_id=account.id)
     now = rt.clock.now()
     async with in_transaction():
@@ -69,16 +69,16 @@ async def request_email_change(
     ticket, account = found
     raw = new_email if new_email and new_email.strip() else ticket.reply_email
     if not raw:
-        return Invalid.of(FieldProblem("newEmail", "REQUIRED"))
+        return Invalid.of(FieldProblem("newEmail", FieldCode.REQUIRED))
     try:
         address = normalize_email(raw, "newEmail")
     except FieldProblem as problem:
         return Invalid.of(problem)
     refusal = None
     if address == account.email:
-        refusal = "SAME_EMAIL"
+        refusal = RefusalCode.SAME_EMAIL
     elif await Account.filter(email=address).exclude(id=account.id).exists():
-        refusal = "EMAIL_TAKEN"
+        refusal = RefusalCode.EMAIL_TAKEN
     if refusal is not None:
         return await refuse_step(rt, refusal, step="email_change_request", staff=staff, client=client,
                              ticket_number=ticket.number, subject_id=account.id)
@@ -111,16 +111,16 @@ async def decide_email_change(
     account: Account = request.account
     step = "email_change_approval" if approve else "email_change_rejection"
 
-    async def refuse(code: str) -> Refused:
+    async def refuse(code: RefusalCode) -> Refused:
         return await refuse_step(rt, code, step=step, staff=admin, client=client, ticket_number=request.ticket_number,
                              subject_id=account.id, recovery_id=request.id)
 
     if admin.role != Role.ADMIN:
-        return await refuse("ADMIN_ONLY")
+        return await refuse(RefusalCode.ADMIN_ONLY)
     if request.requested_by_id == admin.id:  # type: ignore[attr-defined]
-        return await refuse("SAME_APPROVER")
+        return await refuse(RefusalCode.SAME_APPROVER)
     if request.status != RecoveryStatus.AWAITING_APPROVAL:
-        return await refuse("ALREADY_DECIDED")
+        return await refuse(RefusalCode.ALREADY_DECIDED)
     if approve:
         # The ticket must still be verified for this account at the moment of approval.
         found = await verified_account(rt, request.ticket_number, step=step, staff=admin, client=client,
@@ -128,9 +128,9 @@ async def decide_email_change(
         if not isinstance(found, tuple):
             return found
         if found[1].id != account.id:
-            return await refuse("NOT_VERIFIED")
+            return await refuse(RefusalCode.NOT_VERIFIED)
         if await Account.filter(email=request.new_email).exclude(id=account.id).exists():
-            return await refuse("EMAIL_TAKEN")
+            return await refuse(RefusalCode.EMAIL_TAKEN)
     now = rt.clock.now()
     async with in_transaction():
         claimed = await RecoveryRequest.filter(id=request.id, status=RecoveryStatus.AWAITING_APPROVAL).update(
@@ -138,7 +138,7 @@ async def decide_email_change(
             decided_by_id=admin.id, decided_at=now, sent_at=now if approve else None,
         )
         if not claimed:
-            return await refuse("ALREADY_DECIDED")
+            return await refuse(RefusalCode.ALREADY_DECIDED)
         if approve:
             assert request.new_email is not None
             token_id = await issue_reset_link(rt, account, request.new_email, account.preferred_language or "ru")
@@ -172,9 +172,10 @@ async def refuse_decision_by_role(
     """A caller without the ADMIN role tried to approve or reject (refused before the desk by the role guard):
     audited as `recovery.refused` with reason ADMIN_ONLY, like any other refused recovery step."""
     request = await RecoveryRequest.filter(id=request_id).first() if request_id is not None else None
+    step = "email_change_approval" if approve else "email_change_rejection"
     return await refuse_step(
-        rt, "ADMIN_ONLY", step="email_change_approval" if approve else "email_change_rejection", staff=staff,
-        client=client, ticket_number=request.ticket_number if request else None,
+        rt, RefusalCode.ADMIN_ONLY, step=step, staff=staff, client=client,
+        ticket_number=request.ticket_number if request else None,
         subject_id=request.account_id if request else None,  # type: ignore[attr-defined]
         recovery_id=request.id if request else None,
     )

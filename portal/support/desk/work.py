@@ -7,7 +7,8 @@ from uuid import UUID
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid, RefusalCode
+from portal.core.i18n import t
 from portal.core.runtime import Runtime
 from portal.mail.outbox import enqueue
 from portal.models.accounts import Account, AccountStatus, Role
@@ -18,7 +19,7 @@ from portal.models.desk import (
 from portal.models.support import Ticket, TicketStatus
 from portal.support import tickets as ticket_service
 from portal.support.accounts import NotFound, Refused
-from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, STATUS_LABELS, load_ticket, optional_text
+from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, load_ticket, optional_text
 
 
 async def assign(
@@ -32,7 +33,7 @@ async def assign(
     if assignee is None:
         return NotFound()
     if assignee.role not in (Role.STAFF, Role.ADMIN) or assignee.status != AccountStatus.ACTIVE:
-        return Refused("NOT_STAFF")
+        return Refused(RefusalCode.NOT_STAFF)
     previous = ticket.assigned_to_id  # type: ignore[attr-defined]
     async with in_transaction():
         await Ticket.filter(id=ticket.id).update(assigned_to_id=assignee.id, updated_at=rt.clock.now())
@@ -69,22 +70,25 @@ async def change_status(
     if ticket is None:
         return NotFound()
     if ticket.status == status:
-        return Refused("UNCHANGED")
+        return Refused(RefusalCode.UNCHANGED)
     async with in_transaction():
         event = await ticket_service.change_status(
             rt, ticket, status, actor_id=staff.id, public_message=message, client=client
         )
         if event is None:
-            return Refused("UNCHANGED")
+            return Refused(RefusalCode.UNCHANGED)
         to = _reply_address(ticket)
         if to:
-            lang = ticket.locale if ticket.locale in STATUS_LABELS else "ru"
             await enqueue(
                 rt,
                 template="desk_ticket_update",
                 to=to,
-                lang=lang,
-                context={"number": ticket.number, "status_label": STATUS_LABELS[lang][status], "message": message},
+                lang=ticket.locale,
+                context={
+                    "number": ticket.number,
+                    "status_label": t(f"mail.ticket_status.{status.value}", ticket.locale),
+                    "message": message,
+                },
             )
     # support.tickets.change_status wrote the audit event (ticket.status_changed) with actor, time and client.
     return ticket
@@ -99,7 +103,7 @@ async def add_note(
     except FieldProblem as problem:
         return Invalid.of(problem)
     if text is None:
-        return Invalid.of(FieldProblem("body", "REQUIRED"))
+        return Invalid.of(FieldProblem("body", FieldCode.REQUIRED))
     ticket = await load_ticket(number)
     if ticket is None:
         return NotFound()
