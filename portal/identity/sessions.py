@@ -35,7 +35,7 @@ class IssuedSession:
 _SESSION_ROW = InsertRow(
     Session,
     ("id", "account_id", "access_hash", "access_expires_at", "expires_at", "created_at", "last_used_at",
-     "auth_method", "client_address", "user_agent"),
+     "auth_method", "authenticated_at", "client_address", "user_agent"),
 )
 _REFRESH_ROW = InsertRow(RefreshToken, ("session_id", "token_hash", "expires_at"))
 
@@ -65,6 +65,7 @@ async def issue_session(
         "created_at": now,
         "last_used_at": now,
         "auth_method": auth_method,
+        "authenticated_at": now,  # every session is born of a sign-in: its proof is that moment (identity.reauth)
         "client_address": client.address,
         "user_agent": (client.user_agent or "")[:300] or None,
     }

@@ -62,6 +62,7 @@ class Session(Model):
     last_used_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True, db_index=True)
     auth_method = fields.CharField(max_length=8, default="pwd")  # pwd | fed
+    authenticated_at = fields.DatetimeField(null=True)  # the last proof of the resident (password, second factor, passkey)
     client_address = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=300, null=True)
 

@@ -1,5 +1,5 @@
 """Personal accounts (лицевые счета) from the organisation's registry, the codes printed on bills,
-mailed invitations, and the e-mail confirmation links of an activation (or of an e-mail change).
+mailed invitations.
 
 Model classes carry `#` comments, not docstrings: Tortoise copies a docstring into the table's SQL comment.
 """
@@ -57,21 +57,3 @@ class ResidentToken(Model):
         table = "resident_tokens"
         indexes = (("personal_account_id", "kind"),)
 
-
-class EmailConfirmation(Model):
-    # A mailed link proving an address: the account gets `email` only when the link is used.
-    # `purpose` tells the flows apart (activation, change) so one table and one spend serve them all.
-    id = fields.BigIntField(primary_key=True)
-    account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="email_confirmations", on_delete=fields.CASCADE
-    )
-    purpose = fields.CharField(max_length=16)
-    email = fields.CharField(max_length=254)
-    token_hash = fields.CharField(max_length=64, unique=True)
-    created_at = fields.DatetimeField()
-    expires_at = fields.DatetimeField()
-    used_at = fields.DatetimeField(null=True)
-    voided_at = fields.DatetimeField(null=True)
-
-    class Meta:
-        table = "email_confirmations"

@@ -13,8 +13,10 @@ from portal.schema.errors import ERROR_TYPES, Error
 from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
+from portal.schema.passkeys import PasskeyMutation
 from portal.schema.reset import ResetMutation
 from portal.schema.residents import ResidentsMutation
+from portal.schema.security import SecondFactorMutation, SecurityMutation
 from portal.schema.staff import StaffMutation, StaffQuery
 from portal.schema.support import SupportMutation, SupportQuery
 
@@ -22,7 +24,8 @@ log = logging.getLogger("portal.graphql")
 
 QUERIES: tuple[type, ...] = (IdentityQuery, FederationQuery, SupportQuery, StaffQuery)
 MUTATIONS: tuple[type, ...] = (
-    IdentityMutation, ResetMutation, FederationMutation, SupportMutation, StaffMutation, ResidentsMutation
+    IdentityMutation, ResetMutation, SecurityMutation, SecondFactorMutation, PasskeyMutation,
+    FederationMutation, SupportMutation, StaffMutation, ResidentsMutation,
 )
 
 

@@ -8,13 +8,10 @@ import strawberry
 
 from portal.core.errors import Invalid, TooMany
 from portal.identity.activation import Activated, ActivationRequest, activate
-from portal.identity.email_confirmation import EmailConfirmed as Confirmed
-from portal.identity.email_confirmation import confirm_email
 from portal.identity.personal_accounts import Holding
 from portal.schema.context import Info
 from portal.schema.errors import (
     Error,
-    InvalidToken,
     TooManyAttempts,
     ValidationError,
     error,
@@ -56,11 +53,6 @@ class AccountActivated:
     session: Session | None
 
 
-@strawberry.type
-class EmailConfirmed:
-    account: Account
-
-
 @strawberry.input
 class ActivateAccountInput:
     personal_account: str | None = None
@@ -75,9 +67,6 @@ class ActivateAccountInput:
 ActivateAccountResult = Annotated[
     AccountActivated | InvalidActivationCode | ValidationError | TooManyAttempts,
     strawberry.union("ActivateAccountResult"),
-]
-ConfirmEmailResult = Annotated[
-    EmailConfirmed | InvalidToken | TooManyAttempts, strawberry.union("ConfirmEmailResult")
 ]
 
 
@@ -101,13 +90,3 @@ class ResidentsMutation:
         if isinstance(outcome, TooMany):
             return too_many(outcome, ctx.lang)
         return error(InvalidActivationCode, ctx.lang)
-
-    @strawberry.mutation(description="Spend the mailed link that proves an e-mail address (activation or change).")
-    async def confirm_email(self, info: Info, token: str) -> ConfirmEmailResult:
-        ctx = info.context
-        outcome = await confirm_email(ctx.rt, token, ctx.client)
-        if isinstance(outcome, Confirmed):
-            return EmailConfirmed(account=Account.from_model(outcome.account))
-        if isinstance(outcome, TooMany):
-            return too_many(outcome, ctx.lang)
-        return error(InvalidToken, ctx.lang)

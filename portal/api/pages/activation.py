@@ -1,7 +1,6 @@
-"""/activate and /confirm-email: a resident joins with the code on the bill or a mailed invitation, and
-proves the address an activation named. Over identity.activation and identity.email_confirmation, as
-GraphQL's activateAccount and confirmEmail use them; a successful activation signs in through the same
-cookie helper as /login."""
+"""/activate: a resident joins with the code on the bill or a mailed invitation, over identity.activation as
+GraphQL's activateAccount uses it (the address named is proven at /confirm-email, the e-mail change's page);
+a successful activation signs in through the same cookie helper as /login."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.identity import sessions
 from portal.identity.activation import Activated, ActivationRequest, activate
-from portal.identity.email_confirmation import EmailConfirmed, confirm_email
 
 # Both pages may carry a token in their URL: no Referer may ever take it anywhere.
 NO_REFERRER = "no-referrer"
@@ -88,28 +86,3 @@ class ActivationPages:
             referrer_policy=NO_REFERRER,
             headers=headers,
         )
-
-    async def confirm(self, request: Request) -> Response:
-        """GET shows a button (opening the link spends nothing); POST spends the link."""
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.visit(request, with_session=False)
-        if request.method == "GET":
-            token = request.query_params.get("token", "")[:TOKEN_MAX]
-            return self.pages.render(visit, "confirm_email.html", {"token": token, "problem": None},
-                                     referrer_policy=NO_REFERRER)
-        csrf_ok = await self.pages.read_form(visit)
-        token = visit.value("token", TOKEN_MAX)
-        if not csrf_ok:
-            return self.pages.render(visit, "confirm_email.html", {"token": token, "problem": visit.t("form.expired")},
-                                     status=403, referrer_policy=NO_REFERRER)
-        outcome = await confirm_email(self.rt, token, visit.client)
-        if isinstance(outcome, EmailConfirmed):
-            title, message, status = "confirm.done_title", "confirm.done", 200
-        elif isinstance(outcome, TooMany):
-            title, message, status = "confirm.bad_title", "confirm.too_many", 429
-        else:
-            title, message, status = "confirm.bad_title", "confirm.bad", 400
-        page = {"title": visit.t(title), "message": visit.t(message), "link": "/account",
-                "link_text": visit.t("confirm.to_account")}
-        return self.pages.render(visit, "message.html", page, status=status, referrer_policy=NO_REFERRER)
