@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.desk
 	$(BIN)/python -m bench.replicas
+	$(BIN)/python -m bench.registry
 
 # Until the first release every model change regenerates the single initial migration.
 migrations: $(STAMP)

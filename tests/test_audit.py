@@ -10,8 +10,10 @@ from typing import Any
 
 from portal.models.accounts import Account, AccountStatus, Role, Session
 from portal.models.audit import AuditEvent, record
+from portal.models.residents import PersonalAccount
 from portal.support import audit
 from tests.conftest import PASSWORD, ROOT, settings_env, sign_in
+from tests.test_staff import holding
 
 AUDIT = """
 query($a: ID, $first: Int, $after: String) { auditEvents(accountId: $a, first: $first, after: $after) {
@@ -170,7 +172,7 @@ async def test_export_and_erase_a_resident(gql, make_account, rt, settings):
     from portal.models.federation import FederatedIdentity
 
     resident = await make_account()
-    await Account.filter(id=resident.id).update(personal_account_number="1234567890")
+    flat = await holding(resident)
     await sign_in(gql, resident.email)
     await FederatedIdentity.create(account=resident, provider="esia", issuer="https://idp.example",
                                    subject=str(resident.id), email="x@idp.example", linked_at=rt.clock.now())
@@ -178,7 +180,6 @@ async def test_export_and_erase_a_resident(gql, make_account, rt, settings):
     exported = await gql(EXPORT, {"a": str(resident.id)}, **auth(session))
     data = json.loads(exported["exportAccountData"]["data"])
     assert data["account"]["email"] == resident.email
-    assert data["account"]["personal_account_number"] == "1234567890"
     assert data["related"]["federated_identities.account_id"][0]["subject"] == str(resident.id)
     assert "password_hash" not in data["account"] and data["account"]["has_password"] is True
     sessions = data["related"]["sessions.account_id"]
@@ -192,7 +193,10 @@ async def test_export_and_erase_a_resident(gql, make_account, rt, settings):
     erased = await gql(ERASE, {"a": str(resident.id)}, **auth(session))
     assert erased["eraseAccount"]["__typename"] == "AccountErased"
     tombstone = await Account.get(id=resident.id)
-    assert (tombstone.email, tombstone.phone, tombstone.login, tombstone.personal_account_number) == (None,) * 4
+    assert (tombstone.email, tombstone.phone, tombstone.login) == (None,) * 3
+    # The flat is let go: nobody holds it, so it is unclaimed again (the next export gives it a code).
+    assert await PersonalAccount.filter(number=flat, holders__id=resident.id).count() == 0
+    assert (await PersonalAccount.get(number=flat)).claimed_at is None
     assert tombstone.password_hash is None and tombstone.status == AccountStatus.DISABLED
     assert tombstone.erased_at is not None
     assert not await Session.filter(account_id=resident.id).exists()

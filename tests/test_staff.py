@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ query($status: TicketStatus, $mine: Boolean! = false, $search: String, $first: I
 DETAILS = """
 query($n: String!) { supportTicketDetails(number: $n) { __typename
   ... on SupportTicketDetails { number status fullName registrationAddress phone accountIdentifier replyEmail
-        description consentVersion assignedTo { id fullName } messages { body }
+        description consentVersion personalAccountNumber personalAccountMatched assignedTo { id fullName } messages { body }
         history { fromStatus toStatus actorId publicMessage } notes { body author { id } }
         ownershipChecks { outcome evidence documents account { id email } staff { id } }
         recoveries { id kind status newEmail requestedById decidedById } }
@@ -78,6 +79,18 @@ async def staff_member(gql: GQL, make_account, role: Role = Role.STAFF) -> tuple
     return account, await sign_in(gql, account.email)
 
 
+async def holding(account: Any) -> str:
+    """A personal account from the registry, held by the account; returns its number."""
+    from portal.models.residents import PersonalAccount
+
+    number = "LS" + unique("")[-8:].upper().replace("-", "")
+    pa = await PersonalAccount.create(number=number, address="г. Екатеринбург, ул. Ленина, д. 5, кв. 12",
+                                      created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
+                                      claimed_at=datetime.now(UTC))
+    await pa.holders.add(account)
+    return number
+
+
 async def anonymous_ticket(app: Any, **values: Any) -> tuple[str, str]:
     form = {
         "fullName": "Мария Ивановна Соколова",
@@ -115,19 +128,22 @@ async def actions_for(number: str) -> list[str]:
 
 async def test_reset_link_path_from_anonymous_ticket_to_restored_access(gql, app, rt, make_account, smtp_sink):
     owner = await make_account(phone=phone(), full_name="Мария Ивановна Соколова")
-    await Account.filter(id=owner.id).update(personal_account_number="7700123456")
+    flat = await holding(owner)
     reply = unique("reply") + "@example.ru"
-    number, key = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone, replyEmail=reply)
+    number, key = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone, replyEmail=reply,
+                                         personalAccountNumber=flat.lower())
     staff, session = await staff_member(gql, make_account)
 
     # The queue finds it by phone in another notation, by number and by e-mail.
     local = owner.phone.removeprefix("+7")
-    for search in (f"8 ({local[:3]}) {local[3:6]}-{local[6:8]}-{local[8:]}", number, reply.upper(), owner.email):
+    for search in (f"8 ({local[:3]}) {local[3:6]}-{local[6:8]}-{local[8:]}", number, reply.upper(), owner.email, flat):
         queue = (await gql(QUEUE, {"search": search}, **auth(session)))["supportTickets"]
         assert [n["number"] for n in queue["nodes"]] == [number], search
     details = (await gql(DETAILS, {"n": number}, **auth(session)))["supportTicketDetails"]
     assert details["registrationAddress"] == "г. Екатеринбург, ул. Ленина, д. 5, кв. 12"
     assert details["accountIdentifier"] == owner.email and details["replyEmail"] == reply
+    # The personal account number on the ticket belongs to the account it names: matched evidence.
+    assert (details["personalAccountNumber"], details["personalAccountMatched"]) == (flat, True)
 
     assigned = await gql(ASSIGN, {"n": number}, **auth(session))
     assert assigned["assignSupportTicket"]["ticket"]["assignedTo"]["id"] == str(staff.id)

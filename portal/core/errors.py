@@ -36,6 +36,7 @@ class FieldCode(StrEnum):
     NO_ENROLLMENT = "NO_ENROLLMENT"  # a TOTP code with no enrolment started
     PASSKEY_REFUSED = "PASSKEY_REFUSED"  # a passkey registration that did not verify
     NOT_FOUND = "NOT_FOUND"  # an id that names nothing of the caller's
+    WRONG_PASSWORD = "WRONG_PASSWORD"  # joining a flat to an existing account takes that account's password
 
 
 class RefusalCode(StrEnum):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +77,12 @@ class Settings(BaseSettings):
     signin_client_max_failures: int = Field(default=100, ge=1)  # per client address per 10 minutes
     request_timeout: float = Field(default=30.0, gt=0)  # seconds for reading a request and running it
     audit_retention_days: int = Field(default=365, ge=1)
+    # Residents join (docs/registry.md): invitation letters per minute handed to the mail server, and sign-in
+    # by personal account number, told apart from a phone number by a pattern (the first named group that
+    # matched is the number).
+    invitation_letters_per_minute: int = Field(default=120, ge=1, le=100_000)
+    signin_by_personal_account: bool = False
+    personal_account_pattern: str = r"(?:лс|л/с|ls)\s*№?\s*(?P<prefixed>[0-9a-z/-]{1,32})|(?P<short>\d{4,9})"
 
     # Operations (docs/operations.md): metrics never on the public port, logs an aggregator can read.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)  # unset: no metrics served
@@ -101,6 +108,12 @@ class Settings(BaseSettings):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         load_zone(value)  # ValueError -> "PORTAL_TIMEZONE: ..." at start-up, not at the first page
+        return value
+
+    @field_validator("personal_account_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)  # re.error is a ValueError: "PORTAL_PERSONAL_ACCOUNT_PATTERN: ..." at start-up
         return value
 
     @field_validator("languages")

@@ -199,7 +199,8 @@ async def confirm_email(rt: Runtime, token: str, client: ClientInfo) -> EmailCon
     now = rt.clock.now()
     try:
         async with in_transaction():
-            row = await spend_email_token(rt, CHANGE, token)
+            # An e-mail change's link, or an activation's (identity.email_confirmation: the same rails).
+            row = await spend_email_token(rt, CHANGE, token) or await spend_email_token(rt, "activation", token)
             if row is None or not row.email or row.account.status != AccountStatus.ACTIVE:
                 raise _Abandon
             account = row.account

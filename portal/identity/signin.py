@@ -29,6 +29,7 @@ from portal.core.throttle import Backoff, Limit
 from portal.identity.accounts import find_account
 from portal.identity.challenge import SecondFactorNeeded, begin_if_needed
 from portal.identity.identifiers import Identifier, read_lookup_identifier
+from portal.identity.personal_accounts import number_in_identifier, sole_holder
 from portal.identity.sessions import IssuedSession, issue_session
 from portal.models.audit import record, record_statement
 
@@ -101,6 +102,9 @@ async def _login(rt: Runtime, identifier: str, password: str, client: ClientInfo
         return blocked
 
     account = await find_account(parsed) if parsed else None
+    if s.signin_by_personal_account and (number := number_in_identifier(s.personal_account_pattern, identifier)):
+        # A personal account number (docs/registry.md): its one holder, else exactly like an unknown identifier.
+        account, parsed = await sole_holder(number), Identifier("login", "pa:" + number)
     # The same store round trip for every caller; a blocked attempt never runs a hash.
     key = account_key(account.id, parsed.kind) if account and parsed else unknown_key(rt, parsed, identifier)
     if (blocked := await rt.throttle.attempt(SIGNIN_BACKOFF, key)) is not None:

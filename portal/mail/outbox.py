@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -131,3 +131,39 @@ async def enqueue(
 async def enqueue_decoy(rt: Runtime, *, template: str, context: dict[str, Any], dedupe_key: str | None = None) -> None:
     """`decoy_statement`, written alone."""
     await write_atomically([decoy_statement(rt, template=template, context=context, dedupe_key=dedupe_key)])
+
+
+async def enqueue_spaced(
+    rt: Runtime,
+    *,
+    template: str,
+    letters: list[tuple[str, str, dict[str, Any], datetime | None]],
+    per_minute: int,
+) -> datetime | None:
+    """Queues many letters of one template (to, lang, context, expires_at) at most `per_minute` apart.
+
+    A batch of 10,000 invitations then reaches the mail server as a steady trickle (each row's
+    `next_attempt_at` is its turn), after any letters of the same template still waiting from an earlier
+    batch. Inserted 1,000 rows per statement, in the caller's transaction. Returns the last letter's turn.
+    """
+    now = rt.clock.now()
+    step = timedelta(seconds=60 / max(1, per_minute))
+    last = (
+        await OutboxMessage.filter(template=template, status=OutboxStatus.PENDING)
+        .order_by("-next_attempt_at")
+        .first()
+        .values_list("next_attempt_at", flat=True)
+    )
+    turn = max(now, last + step) if isinstance(last, datetime) else now
+    rows: list[OutboxMessage] = []
+    for to, lang, context, expires_at in letters:
+        if any(c in to for c in "\r\n\0"):
+            raise ValueError("a recipient address must not contain control characters")
+        rows.append(OutboxMessage(
+            template=template, to_address=to, lang=lang, payload=seal(rt, context, to=to),
+            status=OutboxStatus.PENDING, created_at=now, expires_at=expires_at, next_attempt_at=turn,
+        ))
+        turn += step
+    for start in range(0, len(rows), 1000):
+        await OutboxMessage.bulk_create(rows[start:start + 1000])
+    return rows[-1].next_attempt_at if rows else None

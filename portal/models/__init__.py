@@ -10,6 +10,7 @@ MODEL_MODULES = [
     "portal.models.mail",
     "portal.models.reset",
     "portal.models.security",
+    "portal.models.residents",
     "portal.models.federation",
     "portal.models.support",
 ]

@@ -37,8 +37,6 @@ class Account(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     password_changed_at = fields.DatetimeField(null=True)
-    # Лицевой счёт: the housing account number, one piece of evidence staff may match when proving ownership.
-    personal_account_number = fields.CharField(max_length=32, null=True, db_index=True)
     # Set when personal data was erased (152-FZ): the row stays as a tombstone.
     erased_at = fields.DatetimeField(null=True)
 

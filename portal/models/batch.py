@@ -173,3 +173,17 @@ def _sqlite_batch(conn: sqlite3.Connection, statements: Sequence[Statement]) -> 
         conn.rollback()
         raise
     conn.commit()
+
+
+async def execute_many(statements: Sequence[Statement]) -> None:
+    """Many rows of one statement (the same SQL) in one `executemany`, joining the caller's transaction.
+
+    For bulk writes (the registry import): no model instance per row, one trip per batch.
+    """
+    if not statements:
+        return
+    client = connections.get("default")
+    sql = statements[0].sql
+    if client.capabilities.dialect == "postgres":
+        sql = numbered(sql)[0]
+    await client.execute_many(sql, [list(s.values) for s in statements])

@@ -48,6 +48,7 @@ class Ticket(Model):
     phone = fields.CharField(max_length=20)  # E.164
     account_identifier = fields.CharField(max_length=254)  # as the resident remembers it, trimmed
     reply_email = fields.CharField(max_length=254, null=True)  # normalised; None: the account's own address
+    personal_account_number = fields.CharField(max_length=32, null=True)  # лицевой счёт from the bill, if given
     description = fields.TextField()
     locale = fields.CharField(max_length=8, default="ru")
     access_key_hash = fields.CharField(max_length=64)

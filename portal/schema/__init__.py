@@ -17,6 +17,7 @@ from portal.schema.identity import IdentityMutation, IdentityQuery
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
 from portal.schema.passkeys import PasskeyMutation
 from portal.schema.reset import ResetMutation
+from portal.schema.residents import ResidentsMutation
 from portal.schema.security import SecondFactorMutation, SecurityMutation
 from portal.schema.staff import StaffMutation, StaffQuery
 from portal.schema.support import SupportMutation, SupportQuery
@@ -26,7 +27,7 @@ log = logging.getLogger("portal.graphql")
 QUERIES: tuple[type, ...] = (IdentityQuery, FederationQuery, SupportQuery, StaffQuery)
 MUTATIONS: tuple[type, ...] = (
     IdentityMutation, ResetMutation, SecurityMutation, SecondFactorMutation, PasskeyMutation,
-    FederationMutation, SupportMutation, StaffMutation,
+    FederationMutation, SupportMutation, StaffMutation, ResidentsMutation,
 )
 
 

@@ -29,6 +29,7 @@ from portal.schema.errors import (
 
 if TYPE_CHECKING:
     from portal.schema.passkeys import Passkey
+    from portal.schema.residents import PersonalAccount
     from portal.schema.security import PendingEmailChange
 
 strawberry.enum(AccountRole, name="AccountRole")  # the model's own enum, as GraphQL sees it
@@ -70,6 +71,17 @@ class Account:
         links = await linked_identities(info.context.rt, UUID(str(self.id)))
         return [LinkedIdentity(provider=x.provider, provider_name=x.provider_name, email=x.email, linked_at=x.linked_at)
                 for x in links]
+
+    @strawberry.field(description="The personal accounts (лицевые счета) this account holds.")
+    async def personal_accounts(self, info: Info) -> list[Annotated[
+        PersonalAccount, strawberry.lazy("portal.schema.residents")
+    ]]:
+        from uuid import UUID
+
+        from portal.identity.personal_accounts import holdings_of
+        from portal.schema.residents import PersonalAccount
+
+        return [PersonalAccount.from_holding(h) for h in await holdings_of(UUID(str(self.id)))]
 
     @strawberry.field(description="An e-mail change waiting for its link to be opened at the new address.")
     async def pending_email_change(self, info: Info) -> Annotated[

@@ -32,6 +32,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 # other modules are covered the moment they land.
 SENSITIVE_FIELDS = frozenset(
     {"login", "refreshSession", "requestPasswordReset", "resetPassword", "submitSupportTicket", "exchangeLoginCode",
+     "activateAccount",
      # the resident's own security (issue 16): every door that takes a password, a code or a mailed token
      "verifySecondFactor", "finishPasskeySignIn", "changePassword", "requestEmailChange", "reauthenticate",
      "confirmEmail", "cancelEmailChange", "confirmTotpEnrollment"}

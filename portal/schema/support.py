@@ -64,6 +64,9 @@ class SupportTicketInput:
     idempotency_key: str | None = strawberry.field(
         default=None, description="A retried submission with the same key returns the same ticket."
     )
+    personal_account_number: str | None = strawberry.field(
+        default=None, description="The personal account number (лицевой счёт) from the bill, when known."
+    )
 
 
 @strawberry.type
@@ -107,6 +110,7 @@ class SupportMutation:
             category=input.category,
             reply_email=input.reply_email,
             idempotency_key=input.idempotency_key,
+            personal_account_number=input.personal_account_number,
         )
         outcome = await service.submit_ticket(ctx.rt, form, account=ctx.account, client=ctx.client)
         if isinstance(outcome, Invalid):

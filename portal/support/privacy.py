@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from portal.core.client import ClientInfo
 from portal.core.errors import RefusalCode
 from portal.core.runtime import Runtime
+from portal.identity.personal_accounts import release_holdings
 from portal.identity.provider import revoke_partner_tokens
 from portal.identity.reset import void_reset_tokens
 from portal.identity.sessions import revoke_sessions
@@ -165,13 +166,13 @@ async def erase_account(
         # Partners' token families end here, with back-channel logout where registered (before the sub is gone).
         counts["partner_grants_revoked"] = await revoke_partner_tokens(rt, account.id)
         counts.update(await _revoke_elsewhere(account.id))
+        counts["personal_accounts_released"] = await release_holdings(account)
         await Account.filter(id=account.id).update(
             full_name=ERASED_NAME,
             email=None,
             email_verified=False,
             phone=None,
             login=None,
-            personal_account_number=None,
             password_hash=None,
             status=AccountStatus.DISABLED,
             erased_at=now,

@@ -36,6 +36,7 @@ from portal.identity.identifiers import (
     normalize_phone,
     parse_identifier,
 )
+from portal.identity.personal_accounts import normalize_number
 from portal.mail.outbox import enqueue, enqueue_decoy
 from portal.models.accounts import Account
 from portal.models.audit import record, record_statement
@@ -92,6 +93,7 @@ class TicketForm:
     category: TicketCategory = TicketCategory.ACCOUNT_ACCESS
     reply_email: str | None = None
     idempotency_key: str | None = None
+    personal_account_number: str | None = None  # лицевой счёт from the bill: evidence for the desk
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class CleanForm:
     category: TicketCategory
     reply_email: str | None
     idempotency_key: str | None
+    personal_account_number: str | None = None
 
     def canonical(self, account_id: UUID | None) -> str:
         return json.dumps(
@@ -118,6 +121,7 @@ class CleanForm:
                 self.reply_email,
                 self.category.value,
                 self.description,
+                *([self.personal_account_number] if self.personal_account_number else []),
             ],
             ensure_ascii=False,
             separators=(",", ":"),
@@ -224,6 +228,10 @@ def _idempotency_key(raw: str | None) -> str | None:
     return value
 
 
+def _personal_account_number(raw: str | None) -> str | None:
+    return normalize_number(raw, "personalAccountNumber") if raw and raw.strip() else None
+
+
 def validate(form: TicketForm, region: str) -> CleanForm | Invalid:
     """Every field checked, every problem reported at once under its GraphQL input name."""
     problems: list[FieldProblem] = []
@@ -236,6 +244,7 @@ def validate(form: TicketForm, region: str) -> CleanForm | Invalid:
         ("reply_email", lambda: _reply_email(form.reply_email)),
         ("description", lambda: _description(form.description)),
         ("idempotency_key", lambda: _idempotency_key(form.idempotency_key)),
+        ("personal_account_number", lambda: _personal_account_number(form.personal_account_number)),
     ]
     for name, check in checks:
         try:
@@ -332,6 +341,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
                 phone=clean.phone,
                 account_identifier=clean.account_identifier,
                 reply_email=clean.reply_email,
+                personal_account_number=clean.personal_account_number,
                 description=clean.description,
                 locale=client.locale,
                 access_key_hash=rt.tokens.digest(KEY_PURPOSE, access_key),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from portal.api.cli.common import EXIT_BAD_INPUT, CommandError
 from portal.api.cli.oidc import register_oidc_commands
+from portal.api.cli.residents import register_residents_commands
 from portal.api.cli.server import register_server_commands
 from portal.api.cli.staff import register_account_commands, register_audit_commands
 from portal.core.logs import configure_logging
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_account_commands(sub)  # accounts create, and the operators' desk tools
     register_audit_commands(sub)
     register_oidc_commands(sub)  # partner single sign-on: clients and signing keys
+    register_residents_commands(sub)  # the registry of personal accounts, codes on the bill, invitations
     return parser
 
 

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from portal.api.pages.account import AccountPages
+from portal.api.pages.activation import ActivationPages
 from portal.api.pages.desk import DeskPages
 from portal.api.pages.desk_accounts import DeskAccountPages
 from portal.api.pages.providers import ProviderPages
@@ -33,6 +34,7 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
     security = SecurityPages(pages)
     two_factor = TwoFactorPages(pages)
     passkey = PasskeyPages(pages)
+    activation = ActivationPages(pages)
     return [
         Route("/login", signin.login, methods=["GET", "POST"]),
         Route("/login/federated", providers.start, methods=["POST"]),
@@ -71,5 +73,6 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
         Route("/desk/approvals/{request_id}/{decision:str}", desk_accounts.decide, methods=["POST"]),
         Route("/desk/accounts/{account_id}", desk_accounts.show, methods=["GET"]),
         Route("/desk/accounts/{account_id}/{action}", desk_accounts.action, methods=["POST"]),
+        Route("/activate", activation.activate, methods=["GET", "POST"]),
         Mount("/static", app=StaticFiles(packages=[("portal.api", "static")]), name="static"),
     ]

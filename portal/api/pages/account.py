@@ -12,6 +12,7 @@ from portal.api.pages.web import Pages, Visit, describe_device
 from portal.identity import email_address, sessions
 from portal.identity.challenge import second_factors
 from portal.identity.passkeys import list_passkeys
+from portal.identity.personal_accounts import holdings_of
 from portal.identity.signout import sign_out_other_devices
 from portal.support import audit
 
@@ -36,6 +37,8 @@ EVENT_LABELS = {
     "account.unlocked": "event.account_unlocked",
     "recovery.reset_link_sent": "event.recovery_link_sent",
     "recovery.email_changed": "event.email_changed_by_staff",
+    "activation.success": "event.activated",
+    "email.confirmed": "event.email_confirmed",
     "reauth.failure": "event.reauth_failure",
     "email.change_requested": "event.email_change_requested",
     "email.changed": "event.email_changed",
@@ -126,5 +129,6 @@ class AccountPages:
             "devices": devices,
             "others": sum(1 for d in devices if not d["current"]),
             "events": events,
+            "holdings": await holdings_of(account.id),
             "notice": visit.t(notice) if notice else None,
         }

@@ -28,6 +28,7 @@ FIELDS = (
     "category",
     "description",
     "personalDataConsent",
+    "personalAccountNumber",
 )
 
 
@@ -60,6 +61,7 @@ class SupportPages:
             description=values["description"],
             personal_data_consent=values["personalDataConsent"] == "yes",
             idempotency_key=key,
+            personal_account_number=values["personalAccountNumber"] or None,
         )
         outcome = await submit_ticket(self.rt, form, account=visit.account, client=visit.client)
         if isinstance(outcome, Submitted):

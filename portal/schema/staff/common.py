@@ -10,10 +10,12 @@ import strawberry
 
 from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import code_message, t
+from portal.identity.personal_accounts import holdings_of
 from portal.models.accounts import Account as AccountModel
 from portal.models.accounts import AccountStatus
 from portal.models.accounts import Role as AccountRole
 from portal.schema.errors import Error, ValidationError, validation_error
+from portal.schema.residents import PersonalAccountRecord
 from portal.support.accounts import NotFound as NotFoundResult
 from portal.support.accounts import Refused
 
@@ -39,12 +41,15 @@ class AccountRecord:
     email_verified: bool
     phone: str | None
     login: str | None
-    personal_account_number: str | None
     role: AccountRole
     status: AccountStatus
     has_password: bool
     created_at: datetime
     erased: bool
+
+    @strawberry.field(description="The personal accounts (лицевые счета) the account holds.")
+    async def personal_accounts(self) -> list[PersonalAccountRecord]:
+        return [PersonalAccountRecord.from_holding(h) for h in await holdings_of(parse_id(self.id))]
 
     @classmethod
     def from_model(cls, a: AccountModel) -> AccountRecord:
@@ -55,7 +60,6 @@ class AccountRecord:
             email_verified=a.email_verified,
             phone=a.phone,
             login=a.login,
-            personal_account_number=a.personal_account_number,
             role=AccountRole(str(a.role)),  # Role and AccountStatus are StrEnums: str() is the stored value
             status=AccountStatus(str(a.status)),
             has_password=a.password_hash is not None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 
 from portal.core.errors import FieldProblem
+from portal.identity.personal_accounts import named_account_holds
 from portal.models.accounts import Account as AccountModel
 from portal.models.desk import Evidence as OwnershipEvidence
 from portal.models.desk import OwnershipVerification as OwnershipVerificationModel
@@ -204,6 +205,13 @@ class SupportTicketDetails:
     notes: list[TicketNote]
     ownership_checks: list[OwnershipCheck]
     recoveries: list[RecoveryRequest]
+    personal_account_number: str | None  # as the resident gave it on the ticket
+
+    @strawberry.field(description="True when the ticket's personal account number belongs to the account it names.")
+    async def personal_account_matched(self, info: Info) -> bool:
+        filed_by = parse_id(self.filed_by_account_id) if self.filed_by_account_id else None
+        return await named_account_holds(self.personal_account_number, self.account_identifier, filed_by,
+                                         info.context.rt.settings.default_region)
 
     @classmethod
     def from_details(cls, d: desk.TicketDetails) -> SupportTicketDetails:
@@ -218,6 +226,7 @@ class SupportTicketDetails:
             phone=t.phone,
             account_identifier=t.account_identifier,
             reply_email=t.reply_email,
+            personal_account_number=t.personal_account_number,
             description=t.description,
             locale=t.locale,
             filed_by_account_id=strawberry.ID(str(account_id)) if account_id else None,

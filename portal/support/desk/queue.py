@@ -13,6 +13,7 @@ from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem
 from portal.core.runtime import Runtime
 from portal.identity.identifiers import has_control_characters, normalize_phone
+from portal.identity.personal_accounts import read_number
 from portal.models.accounts import Account
 from portal.models.audit import record
 from portal.models.desk import (
@@ -54,6 +55,13 @@ _LOGIN_LIKE_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def _search_condition(raw: str, region: str) -> Q:
+    """`_text_condition`, or the personal account number a ticket carries (digits read as a phone too)."""
+    condition = _text_condition(raw, region)
+    number = read_number(raw.strip()[:SEARCH_MAX])
+    return condition | Q(personal_account_number=number) if number else condition
+
+
+def _text_condition(raw: str, region: str) -> Q:
     """What the text looks like decides where to look, so each search scans as few columns as it can:
     a ticket number (its prefix), an e-mail (reply address and the identifier the resident gave), a phone in
     any notation (exact E.164, else the digits), else a name (and, for Latin text without spaces, a login)."""

@@ -1,0 +1,88 @@
+"""/activate: a resident joins with the code on the bill or a mailed invitation, over identity.activation as
+GraphQL's activateAccount uses it (the address named is proven at /confirm-email, the e-mail change's page);
+a successful activation signs in through the same cookie helper as /login."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.api.http import set_session_cookies
+from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
+from portal.core.errors import Invalid, TooMany
+from portal.identity import sessions
+from portal.identity.activation import Activated, ActivationRequest, activate
+
+# Both pages may carry a token in their URL: no Referer may ever take it anywhere.
+NO_REFERRER = "no-referrer"
+TOKEN_MAX = 200
+FIELDS = ("personalAccount", "activationCode", "email")
+
+
+class ActivationPages:
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.rt = pages.rt
+
+    async def activate(self, request: Request) -> Response:
+        """GET shows the form (an invitation's token is not even looked up); POST claims and signs in."""
+        if switched := self.pages.language_switch(request):
+            return switched
+        visit = await self.pages.visit(request)
+        if request.method == "GET":
+            return self._form(visit, request.query_params.get("token", "")[:TOKEN_MAX], {})
+
+        csrf_ok = await self.pages.read_form(visit)
+        token = visit.value("invitationToken", TOKEN_MAX)
+        values = {name: visit.value(name, 300) for name in FIELDS}
+        if not csrf_ok:
+            return self._form(visit, token, values, problem=visit.t("form.expired"), status=403)
+        outcome = await activate(self.rt, ActivationRequest(
+            personal_account=None if token else values["personalAccount"],
+            activation_code=None if token else values["activationCode"],
+            invitation_token=token or None,
+            email=None if token else values["email"],
+            password=visit.value("password", 5000),
+            password_confirmation=visit.value("passwordConfirmation", 5000),
+            personal_data_consent=visit.value("personalDataConsent") == "yes",
+        ), visit.client, signed_in=visit.account)
+        if isinstance(outcome, Activated):
+            if visit.session is not None:  # the new session replaces this browser's old one
+                await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
+            response = self.pages.redirect(visit, "/activate?done=" + ("confirm" if outcome.confirmation_sent else "1"))
+            set_session_cookies(response, self.rt.settings, outcome.session, self.rt.clock.now())
+            return response
+        if isinstance(outcome, Invalid):
+            return self._form(visit, token, values, errors=field_errors(outcome, visit.lang), status=400)
+        if isinstance(outcome, TooMany):
+            return self._form(visit, token, values, **too_many_answer(outcome, visit.lang))
+        return self._form(visit, token, values, problem=visit.t("InvalidActivationCode"), status=400)
+
+    def _form(
+        self,
+        visit: Visit,
+        token: str,
+        values: dict[str, str],
+        *,
+        problem: str | None = None,
+        errors: dict[str, str] | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        done = visit.request.query_params.get("done") if visit.request.method == "GET" else None
+        return self.pages.render(
+            visit,
+            "activate.html",
+            {
+                "done": done,
+                "token": token,
+                "form": {name: values.get(name, "") for name in FIELDS},
+                "problem": problem,
+                "errors": errors or {},
+                "min_length": self.rt.settings.password_min_length,
+                "max_length": self.rt.settings.password_max_length,
+            },
+            status=status,
+            referrer_policy=NO_REFERRER,
+            headers=headers,
+        )
