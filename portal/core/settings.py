@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = Field(
         default="development",
-        description="`production` turns off GraphiQL, introspection and \"did you mean\" hints, sends HSTS, "
+        description='`production` turns off GraphiQL, introspection and "did you mean" hints, sends HSTS, '
         "and refuses to start without a real `PORTAL_SECRET_KEY` or with a plain-http public URL off loopback.",
     )
     data_dir: Path = Field(
