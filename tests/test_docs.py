@@ -215,3 +215,29 @@ def test_the_installed_console_script_answers_help() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "portal accounts create" in done.stdout and "example" in done.stdout
+
+
+# --- the security requirements and their proofs -------------------------------------------------------------------
+
+
+def test_every_test_named_as_a_proof_exists() -> None:
+    """docs/security-tests.md names tests as `abbr::test_name`; each must be a test function in that file."""
+    text = (ROOT / "docs" / "security-tests.md").read_text(encoding="utf-8")
+    files = dict(re.findall(r"`(\w+)` = (tests/test_\w+\.py)", text))
+    assert files, "the page defines its abbreviations"
+    missing = []
+    for prefix, name in set(re.findall(r"([\w/.]+)::(test_\w+)", text)):
+        path = ROOT / (prefix if prefix.endswith(".py") else files.get(prefix, f"<unknown abbreviation {prefix}>"))
+        source = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if not re.search(rf"^(?:async )?def {name}\(", source, re.M):
+            missing.append(f"{prefix}::{name}")
+    assert sorted(missing) == []
+
+
+def test_every_requirement_is_listed_once_in_order() -> None:
+    text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. ", text, re.M)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 50
+    proofs = (ROOT / "docs" / "security-tests.md").read_text(encoding="utf-8")
+    for number in re.findall(r"^\| (\d+) \|", proofs, re.M):
+        assert int(number) in numbers, f"security-tests.md proves #{number}, which security.md does not list"
