@@ -22,7 +22,7 @@ def register_oidc_commands(sub: Subcommands) -> None:
         "register a partner; prints client_id= (and client_secret= once)",
         [
             "portal oidc-clients add --name 'Показания счётчиков' --redirect-uri https://meters.example.ru/cb",
-            "portal oidc-clients add --name 'Мобильное приложение' --public --redirect-uri ru.example.app:/cb",
+            "portal oidc-clients add --name 'Оплата онлайн' --public --redirect-uri https://pay.example.ru/callback",
         ],
         description="Register a partner system for single sign-on. Prints client_id=… and, for a confidential\n"
         "client, client_secret=… (shown once, stored only as a hash), each on its own line.",

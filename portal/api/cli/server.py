@@ -15,7 +15,7 @@ def register_server_commands(sub: Subcommands) -> None:
         "serve",
         "run the web server: GraphQL, the residents' pages, single sign-on",
         [
-            "portal serve                                # http://127.0.0.1:8000, one process",
+            "portal serve                                          # http://127.0.0.1:8000, one process",
             "portal serve --host 0.0.0.0 --port 8000 --workers 4   # production, behind a TLS proxy",
         ],
         description="Run the HTTP server (uvicorn). Settings come from PORTAL_* variables or .env;\n"
