@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install migrations docs clean
+.PHONY: run test lint bench install migrations messages docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ migrations: $(STAMP)
 # The generated pages: every PORTAL_* variable (from Settings) and the GraphQL schema; a test fails when stale.
 docs: $(STAMP)
 	$(BIN)/python -m portal.api.docs
+
+# Extract the message keys used in code and templates (Babel) and update portal/core/locale/*/messages.po.
+messages: $(STAMP)
+	$(BIN)/python scripts/messages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

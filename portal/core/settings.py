@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from portal.core.i18n import LANGUAGES, available_languages
 from portal.core.localtime import load_zone
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -85,6 +86,11 @@ class Settings(BaseSettings):
         default="Europe/Moscow",
         description="IANA zone of every time shown to a person (pages, letters); checked at start-up; "
         "stored times and APIs stay UTC.",
+    )
+    languages: str = Field(
+        default=",".join(LANGUAGES),
+        description="Languages offered, comma-separated, each a catalogue in `portal/core/locale/`; "
+        "the first is the default.",
     )
     password_min_length: int = Field(default=12, ge=8, description="Shortest password accepted.")
     password_max_length: int = Field(
@@ -165,6 +171,15 @@ class Settings(BaseSettings):
         load_zone(value)  # ValueError -> "PORTAL_TIMEZONE: ..." at start-up, not at the first page
         return value
 
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: str) -> str:
+        codes = _split(value)
+        missing = [code for code in codes if code not in available_languages()]
+        if not codes or missing:
+            raise ValueError(f"no catalogue for {', '.join(missing) or 'an empty list'} (see docs/translations.md)")
+        return ",".join(codes)
+
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
         parts = urlsplit(self.public_url)
@@ -187,6 +202,11 @@ class Settings(BaseSettings):
     @cached_property
     def zone(self) -> ZoneInfo:
         return load_zone(self.timezone)
+
+    @cached_property
+    def language_list(self) -> tuple[str, ...]:
+        """PORTAL_LANGUAGES as a tuple: what negotiation, the language switch and letters may use."""
+        return tuple(_split(self.languages))
 
     @cached_property
     def public_origin(self) -> str:
