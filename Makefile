@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install migrations messages clean
+.PHONY: run test lint bench install migrations messages docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 migrations: $(STAMP)
 	rm -f portal/models/migrations/0001_initial.py
 	$(BIN)/python -m tortoise -c portal.models.TORTOISE_ORM makemigrations
+
+# The generated pages: every PORTAL_* variable (from Settings) and the GraphQL schema; a test fails when stale.
+docs: $(STAMP)
+	$(BIN)/python -m portal.api.docs
 
 # Extract the message keys used in code and templates (Babel) and update portal/core/locale/*/messages.po.
 messages: $(STAMP)

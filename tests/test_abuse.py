@@ -146,7 +146,7 @@ async def test_clear_signin_lock_lifts_the_lock(store, portal_factory, make_acco
 
 
 async def test_a_completed_reset_lifts_the_lock(portal_factory, make_account, clock, smtp_sink):
-    """The locked resident can still reset, and the completed reset opens the door (SECURITY.md 15)."""
+    """The locked resident can still reset, and the completed reset opens the door (docs/security.md #15)."""
     from tests.mail_helpers import drain, token_from
 
     portal = portal_factory()

@@ -320,7 +320,7 @@ async def test_portal_worker_delivers_and_stops_cleanly(rt, settings, smtp_sink)
 
 
 async def test_a_retried_letter_keeps_its_message_id(rt, clock):
-    """SECURITY.md 44: the server took the letter but answered with a temporary failure (the classic
+    """docs/security.md #44: the server took the letter but answered with a temporary failure (the classic
     duplicate); the retry carries the same Message-ID, so the receiving side can drop the copy."""
     import email as email_lib
 

@@ -605,7 +605,7 @@ async def test_provider_buttons_are_forms_and_an_unreachable_provider_is_explain
 
 
 async def test_a_ticket_number_alone_opens_nothing(app, client):
-    """SECURITY.md 47: the status page and the GraphQL lookup need the access key; the number alone shows nothing."""
+    """docs/security.md #47: the status page and the GraphQL lookup need the access key; the number alone shows nothing."""
     from tests.mail_helpers import client_at
 
     submit = """mutation($input: SupportTicketInput!) { submitSupportTicket(input: $input) {

@@ -412,7 +412,7 @@ def _b64(data: bytes) -> str:
 
 
 async def test_an_unsigned_or_foreign_id_token_hint_is_not_trusted(client, gql, make_account, rt):
-    """SECURITY.md 25: the id_token_hint is a JWT we accept, so alg `none`, another key and another
+    """docs/security.md #25: the id_token_hint is a JWT we accept, so alg `none`, another key and another
     audience never end a session silently or redirect anywhere."""
     import json
 
@@ -448,7 +448,7 @@ async def test_an_unsigned_or_foreign_id_token_hint_is_not_trusted(client, gql, 
 
 
 async def test_only_the_code_and_refresh_grants_exist(client, gql, make_account, rt):
-    """SECURITY.md 35: no password, client-credentials or implicit grant at the token endpoint."""
+    """docs/security.md #35: no password, client-credentials or implicit grant at the token endpoint."""
     account = await signed_in(client, gql, make_account)
     client_id, secret = await partner(rt, first_party=True)
     for grant in (
@@ -464,7 +464,7 @@ async def test_only_the_code_and_refresh_grants_exist(client, gql, make_account,
 
 
 async def test_partner_refresh_tokens_have_an_absolute_lifetime(client, gql, make_account, rt, clock):
-    """SECURITY.md 37: a refresh token used within its window still dies at the grant's absolute limit."""
+    """docs/security.md #37: a refresh token used within its window still dies at the grant's absolute limit."""
     await signed_in(client, gql, make_account)
     client_id, secret = await partner(rt, first_party=True)
     verifier = new_token()

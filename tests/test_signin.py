@@ -252,7 +252,7 @@ async def test_duplicate_identifiers_are_refused(rt, make_account):
 async def test_cookies_are_host_prefixed_and_secure_outside_loopback(
     data_dir, database_url, smtp_sink, clock, database, make_account
 ):
-    """SECURITY.md 22: behind an https public URL every session cookie is `__Host-`/`__Secure-`, Secure,
+    """docs/security.md #22: behind an https public URL every session cookie is `__Host-`/`__Secure-`, Secure,
     HttpOnly, SameSite=Lax, host-only; the loopback names are never used there."""
     import httpx
 
@@ -287,7 +287,7 @@ async def test_cookies_are_host_prefixed_and_secure_outside_loopback(
 
 
 async def test_an_idle_session_ends_without_an_absolute_timeout_yet(gql, make_account, clock, rt):
-    """SECURITY.md 23 (idle): a refresh token unused for its lifetime is dead; used in time, it rolls on."""
+    """docs/security.md #23 (idle): a refresh token unused for its lifetime is dead; used in time, it rolls on."""
     account = await make_account()
     session = await sign_in(gql, account.email)
     ttl = rt.settings.refresh_token_ttl
@@ -302,7 +302,7 @@ async def test_an_idle_session_ends_without_an_absolute_timeout_yet(gql, make_ac
 
 
 async def test_session_tokens_are_long_random_references_and_erasure_ends_them(gql, make_account, rt):
-    """SECURITY.md 21: access and refresh tokens carry ≥ 128 bits (43 URL-safe characters = 256 bits), never
+    """docs/security.md #21: access and refresh tokens carry ≥ 128 bits (43 URL-safe characters = 256 bits), never
     repeat, and an erased account's tokens stop working at once."""
     import re
 

@@ -458,7 +458,7 @@ async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgre
 
 
 async def test_a_reset_link_to_the_old_address_dies_with_an_e_mail_change(gql, app, rt, make_account, smtp_sink):
-    """SECURITY.md 11: a link mailed to the old address before the address changed never works afterwards."""
+    """docs/security.md #11: a link mailed to the old address before the address changed never works afterwards."""
     owner = await make_account(phone=phone())
     old_email, new_email = owner.email, unique("moved") + "@example.ru"
     async with client_at(app) as c:
@@ -487,7 +487,7 @@ async def test_a_reset_link_to_the_old_address_dies_with_an_e_mail_change(gql, a
 
 
 async def test_a_reset_link_stays_dead_after_disable_and_enable(gql, app, rt, make_account, smtp_sink):
-    """SECURITY.md 11: disabling an account (the staff desk's own path) kills its reset link for good."""
+    """docs/security.md #11: disabling an account (the staff desk's own path) kills its reset link for good."""
     owner = await make_account()
     async with client_at(app) as c:
         await GQL(c)("mutation($i: String!) { requestPasswordReset(identifier: $i) { __typename } }",

@@ -1,4 +1,4 @@
-"""Expected failures as values: a field problem carries a FieldError code from API.md."""
+"""Expected failures as values: a field problem carries a FieldError code (docs/graphql.md)."""
 
 from __future__ import annotations
 

@@ -40,59 +40,155 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PORTAL_", env_file=".env", extra="ignore")
 
-    env: Literal["development", "production"] = "development"
-    data_dir: Path = Path("./data")
-    database_url: str = "sqlite://./data/portal.sqlite3"
-    smtp_url: str | None = None
-    mail_from: str = "Личный кабинет <no-reply@localhost>"
-    public_url: str = "http://127.0.0.1:8000"
-    secret_key: str | None = None
-    redis_url: str | None = None
-    cors_origins: str | None = None
-    default_region: str = "RU"
-    timezone: str = "Europe/Moscow"  # IANA zone of every time shown to a person (stored times stay UTC)
-    languages: str = ",".join(LANGUAGES)  # offered languages, each a catalogue in core/locale; the first is the default
-    password_min_length: int = Field(default=12, ge=8)
-    password_max_length: int = Field(default=256, ge=64, le=4096)
-    reset_token_ttl: int = Field(default=1800, ge=60)
-    oidc_providers: str | None = None
-    allowed_return_urls: str | None = None
-    trusted_proxies: str | None = None
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description='`production` turns off GraphiQL, introspection and "did you mean" hints, sends HSTS, '
+        "and refuses to start without a real `PORTAL_SECRET_KEY` or with a plain-http public URL off loopback.",
+    )
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Folder for the development secret (`secret_key`) and, without `PORTAL_SMTP_URL`, "
+        "the letters (`mail/*.eml`).",
+    )
+    database_url: str = Field(
+        default="sqlite://./data/portal.sqlite3",
+        description="Tortoise database URL; `postgres://user:pass@host:5432/db` for production.",
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="`smtp://[user:pass@]host:port` (opportunistic STARTTLS), `smtp+starttls://…` or `smtps://…`; "
+        "unset: letters are written to `<data_dir>/mail/*.eml` and every link is logged.",
+    )
+    mail_from: str = Field(default="Личный кабинет <no-reply@localhost>", description="The `From:` of every letter.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base of every link in mail, of cookie names and origins, and the OpenID issuer; "
+        "`https://` in production (plain http only on loopback).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signing and token hashing, the same on every replica; at least 32 characters in production. "
+        "Unset: generated once into `<data_dir>/secret_key` (development only).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Shared rate limits and caches when several replicas run (`redis://host:6379/0`); "
+        "unset: in-process state.",
+    )
+    cors_origins: str | None = Field(
+        default=None,
+        description="Origins (comma-separated or a JSON list) allowed to call `/graphql` from a browser with "
+        "the session cookie; unset: the public URL's origin only.",
+    )
+    default_region: str = Field(
+        default="RU", description="How phone numbers without a country code are read (ISO 3166 region)."
+    )
+    timezone: str = Field(
+        default="Europe/Moscow",
+        description="IANA zone of every time shown to a person (pages, letters); checked at start-up; "
+        "stored times and APIs stay UTC.",
+    )
+    languages: str = Field(
+        default=",".join(LANGUAGES),
+        description="Languages offered, comma-separated, each a catalogue in `portal/core/locale/`; "
+        "the first is the default.",
+    )
+    password_min_length: int = Field(default=12, ge=8, description="Shortest password accepted.")
+    password_max_length: int = Field(
+        default=256, ge=64, le=4096, description="Longest password accepted; longer ones are refused before any hash."
+    )
+    reset_token_ttl: int = Field(default=1800, ge=60, description="Seconds a mailed reset link stays valid.")
+    oidc_providers: str | None = Field(
+        default=None,
+        description="Identity providers for federated sign-in: a path to a `.toml` or `.json` file, or inline JSON; "
+        "unset: no federated sign-in.",
+    )
+    allowed_return_urls: str | None = Field(
+        default=None,
+        description="Comma-separated URLs (mobile app schemes, web clients) federated sign-in may return to; "
+        "an entry ending in `/` admits every URL under it. Unset: the portal's own origin only.",
+    )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Comma-separated addresses or networks whose `X-Forwarded-For` names the real client "
+        "(throttling, audit); unset: the client is the socket's peer.",
+    )
 
-    # Sessions: a short access token, a rotating refresh token, an absolute limit.
-    access_token_ttl: int = Field(default=900, ge=30)
-    refresh_token_ttl: int = Field(default=14 * 24 * 3600, ge=60)
-    session_max_age: int = Field(default=30 * 24 * 3600, ge=60)
+    access_token_ttl: int = Field(default=900, ge=30, description="Seconds an access token lives.")
+    refresh_token_ttl: int = Field(
+        default=14 * 24 * 3600,
+        ge=60,
+        description="Seconds a refresh token lives (it rotates on every use): the idle timeout of a session.",
+    )
+    session_max_age: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="Absolute lifetime of a session (and of a partner's token family) in seconds, "
+        "whatever the refreshes.",
+    )
 
-    # Argon2id: OWASP's minimum (m=19 MiB, t=2, p=1); raise here, old hashes are upgraded at sign-in.
-    argon2_memory_kib: int = Field(default=19456, ge=19456)
-    argon2_time_cost: int = Field(default=2, ge=2)
-    argon2_parallelism: int = Field(default=1, ge=1)
-    hash_concurrency: int | None = None  # threads for hashing; default: one per core
+    argon2_memory_kib: int = Field(
+        default=19456,
+        ge=19456,
+        description="Argon2id memory in KiB (OWASP's minimum); raise it and old hashes are upgraded at sign-in.",
+    )
+    argon2_time_cost: int = Field(default=2, ge=2, description="Argon2id iterations.")
+    argon2_parallelism: int = Field(default=1, ge=1, description="Argon2id lanes.")
+    hash_concurrency: int | None = Field(
+        default=None, description="Password hashes computed at once (threads); unset: one per core."
+    )
 
-    deliver_mail_in_process: bool = True
+    deliver_mail_in_process: bool = Field(
+        default=True,
+        description="`portal serve` delivers letters itself; `false` when `portal worker` processes do it.",
+    )
 
-    # Abuse resistance (identity/throttle.py, api/graphql.py): see README "Throttling and limits".
-    redis_key_prefix: str = "portal:"  # several deployments may share one Redis
-    signin_client_max_failures: int = Field(default=100, ge=1)  # per client address per 10 minutes
-    request_timeout: float = Field(default=30.0, gt=0)  # seconds for reading a request and running it
-    audit_retention_days: int = Field(default=365, ge=1)
-    # Residents join (docs/registry.md): invitation letters per minute handed to the mail server, and sign-in
-    # by personal account number, told apart from a phone number by a pattern (the first named group that
-    # matched is the number).
-    invitation_letters_per_minute: int = Field(default=120, ge=1, le=100_000)
-    signin_by_personal_account: bool = False
-    personal_account_pattern: str = r"(?:лс|л/с|ls)\s*№?\s*(?P<prefixed>[0-9a-z/-]{1,32})|(?P<short>\d{4,9})"
+    redis_key_prefix: str = Field(
+        default="portal:", description="Prefix of every Redis key, so several deployments may share one Redis."
+    )
+    signin_client_max_failures: int = Field(
+        default=100, ge=1, description="Failed sign-ins allowed per client address per 10 minutes."
+    )
+    request_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds for reading a request body and, separately, for running it."
+    )
+    audit_retention_days: int = Field(
+        default=365, ge=1, description="Days the security log keeps an event; `portal audit prune` removes older ones."
+    )
+
+    # Residents join (docs/registry.md).
+    invitation_letters_per_minute: int = Field(
+        default=120, ge=1, le=100_000,
+        description="Invitation letters per minute handed to the mail server (a large batch trickles out).",
+    )
+    signin_by_personal_account: bool = Field(
+        default=False, description="Let a resident sign in with a personal account number (лицевой счёт)."
+    )
+    personal_account_pattern: str = Field(
+        default=r"(?:лс|л/с|ls)\s*№?\s*(?P<prefixed>[0-9a-z/-]{1,32})|(?P<short>\d{4,9})",
+        description="How a personal account number is told from a phone number at sign-in: a regular expression "
+        "whose first matching named group is the number.",
+    )
 
     # Operations (docs/operations.md): metrics never on the public port, logs an aggregator can read.
-    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # unset: no metrics served
-    metrics_host: str = "127.0.0.1"
-    log_format: Literal["text", "json"] = "text"
-    throttle_max_keys: int = Field(default=100_000, ge=100)  # in-process throttle keys (per process)
-    unavailable_retry_after: int = Field(default=5, ge=1)  # Retry-After of a 503 while the database is away
-    # How long a worker's claim on a letter holds before another worker takes it over (renewed per letter
-    # just before it is sent, so it must exceed one send: the SMTP timeout is 30 s).
-    mail_lease_seconds: int = Field(default=120, ge=5)
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve Prometheus metrics at /metrics on this port (unset: none)."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics port binds to.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object per log line, with request id and client address."
+    )
+    throttle_max_keys: int = Field(
+        default=100_000, ge=100, description="Most keys the in-process throttle holds (per process); the oldest go."
+    )
+    unavailable_retry_after: int = Field(
+        default=5, ge=1, description="Retry-After seconds of a 503 answered while the database is away."
+    )
+    mail_lease_seconds: int = Field(
+        default=120, ge=5,
+        description="Seconds a worker's claim on a letter holds before another worker takes it over (renewed "
+        "per letter just before sending; must exceed one send, the SMTP timeout being 30 s).",
+    )
 
     @field_validator("public_url")
     @classmethod

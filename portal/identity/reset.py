@@ -264,7 +264,7 @@ async def reset_password(
     except _Abandon:
         await rt.throttle.hit(WRONG_TOKENS_PER_CLIENT, client.address)
         return BadToken()
-    await clear_signin_lock(rt, account.id)  # a reset lifts any sign-in lock (SECURITY.md #15)
+    await clear_signin_lock(rt, account.id)  # a reset lifts any sign-in lock (docs/security.md #15)
     RESETS_COMPLETED.inc()
     return PasswordReset(account.id)
 

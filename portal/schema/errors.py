@@ -1,4 +1,4 @@
-"""The `Error` interface, the error types of API.md, and mapping service results onto them."""
+"""The `Error` interface, the public error types (docs/graphql.md), and mapping service results onto them."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help()
+        getattr(args, "help_parser", parser).print_help()  # `portal accounts` alone: that group's commands
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -35,9 +35,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+EPILOG = """\
+example: a first run on a laptop (what `make run` does, plus a first account)
+  portal migrate
+  portal accounts create --email ivan@example.ru --full-name 'Иван Петров' --password-stdin
+  portal serve              # then open http://127.0.0.1:8000/login
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portal", description="The residents' account service.")
-    sub = parser.add_subparsers(dest="command")
+    parser = argparse.ArgumentParser(
+        prog="portal",
+        description="The residents' account service: GraphQL for web and mobile clients, the residents' pages,\n"
+        "single sign-on for partners, and the operators' tools. Settings: PORTAL_* variables or .env\n"
+        "(docs/configuration.md). `portal COMMAND --help` explains each command.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_server_commands(sub)
     register_account_commands(sub)  # accounts create, and the operators' desk tools
     register_audit_commands(sub)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 from portal.core.settings import Settings
 
@@ -25,3 +27,31 @@ def run_with_database(settings: Settings, work: Callable[[], Awaitable[int]]) ->
             await db.disconnect()
 
     return asyncio.run(runner())
+
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_command(
+    sub: Subcommands, name: str, help: str, example: str | list[str], description: str = ""
+) -> argparse.ArgumentParser:
+    """A sub-command whose `--help` reads as a newcomer expects: what it does, its options, then an example.
+
+    `help` is the one line in the parent's list; `description` (default: `help`) heads the command's own
+    help; `example` is one command line or several, shown verbatim under "example:".
+    """
+    lines = [example] if isinstance(example, str) else example
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description or help[0].upper() + help[1:] + ".",
+        epilog="example:\n" + "\n".join(f"  {line}" for line in lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_group(sub: Subcommands, name: str, help: str, example: str | list[str], description: str = "") -> Subcommands:
+    """A command that only holds sub-commands (`portal accounts …`); alone it prints its own help."""
+    group = add_command(sub, name, help, example, description)
+    group.set_defaults(help_parser=group)
+    return group.add_subparsers(dest=f"{name.replace('-', '_')}_command", metavar="COMMAND")

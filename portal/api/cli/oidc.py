@@ -5,31 +5,61 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from portal.api.cli.common import CommandError, run_with_database
+from portal.api.cli.common import CommandError, Subcommands, add_command, add_group, run_with_database
 from portal.core.settings import Settings
 
 
-def register_oidc_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    clients = sub.add_parser("oidc-clients", help="partner systems that sign residents in over OpenID Connect")
-    commands = clients.add_subparsers(dest="oidc_clients_command")
-    add = commands.add_parser("add", help="register a partner; prints client_id= (and client_secret= once)")
-    add.add_argument("--name", required=True)
-    add.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+def register_oidc_commands(sub: Subcommands) -> None:
+    commands = add_group(
+        sub,
+        "oidc-clients",
+        "partner systems that sign residents in over OpenID Connect",
+        "portal oidc-clients add --name 'Показания счётчиков' --redirect-uri https://meters.example.ru/cb",
+    )
+    add = add_command(
+        commands,
+        "add",
+        "register a partner; prints client_id= (and client_secret= once)",
+        [
+            "portal oidc-clients add --name 'Показания счётчиков' --redirect-uri https://meters.example.ru/cb",
+            "portal oidc-clients add --name 'Оплата онлайн' --public --redirect-uri https://pay.example.ru/callback",
+        ],
+        description="Register a partner system for single sign-on. Prints client_id=… and, for a confidential\n"
+        "client, client_secret=… (shown once, stored only as a hash), each on its own line.",
+    )
+    add.add_argument("--name", required=True, help="shown to residents on the consent page")
+    add.add_argument(
+        "--redirect-uri", action="append", required=True, dest="redirect_uris", help="exact callback URL (repeatable)"
+    )
     add.add_argument("--public", action="store_true", help="no secret: a browser or mobile app (PKCE only)")
     add.add_argument("--first-party", action="store_true", help="the operator's own system: no consent page")
-    add.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
-    add.add_argument("--backchannel-logout-uri")
-    add.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    add.add_argument(
+        "--post-logout-redirect-uri",
+        action="append",
+        default=[],
+        dest="post_logout_redirect_uris",
+        help="where /oauth/logout may return (repeatable)",
+    )
+    add.add_argument("--backchannel-logout-uri", help="receives a logout token when a resident's access ends")
+    add.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256", help="(default: %(default)s)")
     add.set_defaults(handler=cmd_clients_add)
-    listing = commands.add_parser("list", help="registered partners (secrets are never shown)")
+    listing = add_command(commands, "list", "registered partners (secrets are never shown)", "portal oidc-clients list")
     listing.set_defaults(handler=cmd_clients_list)
-    remove = commands.add_parser("remove", help="remove a partner with all its tokens and consents")
-    remove.add_argument("client_id")
+    remove = add_command(
+        commands,
+        "remove",
+        "remove a partner with all its tokens and consents",
+        "portal oidc-clients remove CLIENT_ID",
+    )
+    remove.add_argument("client_id", help="as printed by `portal oidc-clients add` or `list`")
     remove.set_defaults(handler=cmd_clients_remove)
 
-    keys = sub.add_parser("keys", help="ID-token signing keys").add_subparsers(dest="keys_command")
-    rotate = keys.add_parser(
-        "rotate", help="new signing keys; old public keys stay published until their tokens expire"
+    keys = add_group(sub, "keys", "ID-token signing keys", "portal keys rotate")
+    rotate = add_command(
+        keys,
+        "rotate",
+        "new signing keys; old public keys stay published until their tokens expire",
+        "portal keys rotate",
     )
     rotate.set_defaults(handler=cmd_keys_rotate)
 

@@ -5,23 +5,54 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from portal.api.cli.common import Subcommands, add_command
 from portal.core.settings import Settings
 
 
-def register_server_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    serve = sub.add_parser("serve", help="run the HTTP server (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+def register_server_commands(sub: Subcommands) -> None:
+    serve = add_command(
+        sub,
+        "serve",
+        "run the web server: GraphQL, the residents' pages, single sign-on",
+        [
+            "portal serve                                          # http://127.0.0.1:8000, one process",
+            "portal serve --host 0.0.0.0 --port 8000 --workers 4   # production, behind a TLS proxy",
+        ],
+        description="Run the HTTP server (uvicorn). Settings come from PORTAL_* variables or .env;\n"
+        "without PORTAL_SMTP_URL letters are written to ./data/mail/ and every link is logged.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    migrate = add_command(
+        sub,
+        "migrate",
+        "create or upgrade the database tables (idempotent)",
+        "PORTAL_DATABASE_URL=postgres://portal@db:5432/portal portal migrate",
+        description="Apply the database migrations to PORTAL_DATABASE_URL. Safe to run again: it applies\n"
+        "only what is missing. Run it once per release, before starting the new version.",
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
-    worker = sub.add_parser("worker", help="deliver queued mail (and run background jobs) until stopped")
+    worker = add_command(
+        sub,
+        "worker",
+        "deliver queued mail (and run background jobs) until stopped",
+        "PORTAL_DELIVER_MAIL_IN_PROCESS=false portal worker",
+        description="Deliver the outbox's letters and run housekeeping until stopped (Ctrl+C or SIGTERM).\n"
+        "Any number may run at once. Use it with PORTAL_DELIVER_MAIL_IN_PROCESS=false on the servers.",
+    )
     worker.set_defaults(handler=cmd_worker)
 
-    schema = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema = add_command(
+        sub,
+        "schema",
+        "print the GraphQL schema (SDL)",
+        "portal schema > schema.graphql",
+        description="Print the whole GraphQL schema as SDL (the same text as docs/schema.graphql).",
+    )
     schema.set_defaults(handler=cmd_schema)
 
 

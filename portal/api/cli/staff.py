@@ -13,56 +13,115 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from portal.api.cli.common import EXIT_BAD_INPUT, CommandError, run_with_database
+from portal.api.cli.common import EXIT_BAD_INPUT, CommandError, Subcommands, add_command, add_group, run_with_database
 from portal.core.i18n import code_message
 from portal.core.settings import Settings
 
+ACCOUNT = "account id, e-mail, phone or login"
 
-def register_account_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(dest="accounts_command")
-    create = accounts.add_parser("create", help="create a local account; prints its id")
-    create.add_argument("--email")
-    create.add_argument("--phone")
-    create.add_argument("--login")
-    create.add_argument("--full-name", required=True)
-    create.add_argument("--role", choices=["resident", "staff", "admin"], default="resident")
+
+def register_account_commands(sub: Subcommands) -> None:
+    accounts = add_group(
+        sub,
+        "accounts",
+        "create accounts and help their owners (roles, locks, 152-FZ export and erasure)",
+        "portal accounts create --email ivan@example.ru --full-name 'Иван Петров' --password-stdin",
+        description="Create accounts and act on them. An account is named by its id, e-mail, phone or login;\n"
+        "every action is recorded in the security log.",
+    )
+    create = add_command(
+        accounts,
+        "create",
+        "create a local account; prints its id",
+        [
+            "echo 'a long passphrase of your own' | portal accounts create --email ivan@example.ru \\",
+            "    --phone '8 912 345-67-89' --login ivan --full-name 'Иван Петров' --password-stdin",
+            "portal accounts create --email boss@example.ru --full-name 'Анна Смирнова' --role admin --password-stdin",
+        ],
+        description="Create a local account with a password and print its id. At least one of --email,\n"
+        "--phone, --login; bad input or a duplicate is an error with exit code 2.",
+    )
+    create.add_argument("--email", help="e-mail address (stored lower-case)")
+    create.add_argument("--phone", help="phone in any common notation (read with PORTAL_DEFAULT_REGION)")
+    create.add_argument("--login", help="login name (cannot look like an e-mail or a phone)")
+    create.add_argument("--full-name", required=True, help="the person's name as shown to staff")
+    create.add_argument(
+        "--role", choices=["resident", "staff", "admin"], default="resident", help="(default: %(default)s)"
+    )
     secret = create.add_mutually_exclusive_group(required=True)
-    secret.add_argument("--password")
-    secret.add_argument("--password-stdin", action="store_true")
+    secret.add_argument("--password", help="the password (visible in the shell history: prefer --password-stdin)")
+    secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(handler=cmd_accounts_create)
 
-    role = accounts.add_parser("set-role", help="change an account's role (its sessions end)")
-    role.add_argument("account", help="account id, e-mail, phone or login")
+    role = add_command(
+        accounts,
+        "set-role",
+        "change an account's role (its sessions end)",
+        "portal accounts set-role ivan@example.ru --role staff",
+    )
+    role.add_argument("account", help=ACCOUNT)
     role.add_argument("--role", choices=["resident", "staff", "admin"], required=True)
     role.set_defaults(handler=cmd_set_role)
 
-    disable = accounts.add_parser("disable", help="disable an account: sessions end, reset links die")
-    disable.add_argument("account", help="account id, e-mail, phone or login")
-    disable.add_argument("--reason")
+    disable = add_command(
+        accounts,
+        "disable",
+        "disable an account: sessions and partner tokens end, reset links die",
+        "portal accounts disable ivan@example.ru --reason 'asked by the owner, ticket 2026-000123'",
+    )
+    disable.add_argument("account", help=ACCOUNT)
+    disable.add_argument("--reason", help="why, for the security log")
     disable.set_defaults(handler=cmd_disable)
 
-    enable = accounts.add_parser("enable", help="re-enable a disabled account")
-    enable.add_argument("account", help="account id, e-mail, phone or login")
+    enable = add_command(accounts, "enable", "re-enable a disabled account", "portal accounts enable ivan@example.ru")
+    enable.add_argument("account", help=ACCOUNT)
     enable.set_defaults(handler=cmd_enable)
 
-    unlock = accounts.add_parser("unlock", help="lift the lock that repeated wrong passwords put on an account")
-    unlock.add_argument("account", help="account id, e-mail, phone or login")
+    unlock = add_command(
+        accounts,
+        "unlock",
+        "lift the lock that repeated wrong passwords put on an account",
+        "portal accounts unlock +79123456789",
+    )
+    unlock.add_argument("account", help=ACCOUNT)
     unlock.set_defaults(handler=cmd_unlock)
 
-    export = accounts.add_parser("export", help="write everything held about an account as JSON (152-FZ)")
-    export.add_argument("account", help="account id, e-mail, phone or login")
+    export = add_command(
+        accounts,
+        "export",
+        "write everything held about an account as JSON (152-FZ)",
+        "portal accounts export ivan@example.ru -o ivan.json",
+        description="Write everything held about an account as JSON (152-FZ), without hashes or tokens.\n"
+        "A file given with -o is created readable by its owner only.",
+    )
+    export.add_argument("account", help=ACCOUNT)
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(handler=cmd_export)
 
-    erase = accounts.add_parser("erase", help="erase an account's personal data and revoke all access (152-FZ)")
-    erase.add_argument("account", help="account id, e-mail, phone or login")
+    erase = add_command(
+        accounts,
+        "erase",
+        "erase an account's personal data and revoke all access (152-FZ)",
+        "portal accounts erase ivan@example.ru --yes",
+        description="Erase an account's personal data and revoke all access (152-FZ). The account stays as an\n"
+        "empty, disabled tombstone; tickets are anonymised; the security log keeps a pseudonym.",
+    )
+    erase.add_argument("account", help=ACCOUNT)
     erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     erase.set_defaults(handler=cmd_erase)
 
 
-def register_audit_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    audit = sub.add_parser("audit", help="the security log").add_subparsers(dest="audit_command")
-    prune = audit.add_parser("prune", help="delete events older than PORTAL_AUDIT_RETENTION_DAYS")
+def register_audit_commands(sub: Subcommands) -> None:
+    audit = add_group(sub, "audit", "the security log", "portal audit prune")
+    prune = add_command(
+        audit,
+        "prune",
+        "delete events older than PORTAL_AUDIT_RETENTION_DAYS",
+        [
+            "portal audit prune                       # daily, from cron or a systemd timer",
+            "portal audit prune --older-than-days 90",
+        ],
+    )
     prune.add_argument("--older-than-days", type=int, help="override the retention period for this run")
     prune.set_defaults(handler=cmd_audit_prune)
 
