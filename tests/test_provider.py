@@ -56,7 +56,7 @@ def query_of(response: httpx.Response) -> dict[str, str]:
 
 async def signed_in(client: httpx.AsyncClient, gql: Any, make_account: Any) -> Any:
     account = await make_account(phone=None)
-    await sign_in(gql, account.email)  # the GraphQL login sets the browser session cookie on `client`
+    await sign_in(gql, account.email, browser=True)  # a same-origin page's login: the session cookie on `client`
     return account
 
 

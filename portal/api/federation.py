@@ -11,11 +11,12 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from portal.api.http import client_info, set_session_cookies
+from portal.api.http import client_info, set_session_cookie
 from portal.core.errors import TooMany
 from portal.core.i18n import t
 from portal.core.runtime import Runtime
 from portal.identity import federation
+from portal.identity.sessions import open_browser_session
 from portal.schema.federation import binding_cookie_name
 
 MAX_PARAM = 4096
@@ -41,8 +42,9 @@ class FederationCallback:
         )
         response: Response
         if isinstance(outcome, federation.SignedIn):
+            cookie = await open_browser_session(self.rt, outcome.issued.session)  # as the web pages do
             response = RedirectResponse(outcome.return_to, status_code=303, headers=PAGE_HEADERS)
-            set_session_cookies(response, settings, outcome.issued, self.rt.clock.now())  # as the web pages do
+            set_session_cookie(response, settings, cookie, outcome.issued.session, self.rt.clock.now())
         elif isinstance(outcome, federation.CodeIssued):
             response = RedirectResponse(outcome.redirect_url, status_code=303, headers=PAGE_HEADERS)
         elif isinstance(outcome, TooMany):

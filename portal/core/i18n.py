@@ -213,6 +213,10 @@ MESSAGES.update(
         },
         "device.unknown_browser": {"ru": "Неизвестный браузер", "en": "Unknown browser"},
         "notice.signed_out": {"ru": "Вы вышли из личного кабинета.", "en": "You have signed out."},
+        "notice.reauth": {
+            "ru": "Подтвердите, что это вы: введите пароль ещё раз.",
+            "en": "Confirm it is you: enter your password again.",
+        },
         "notice.session_ended": {
             "ru": "Сеанс завершён. Войдите снова.",
             "en": "Your session has ended. Please sign in again.",

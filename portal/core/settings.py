@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=900, ge=30)
     refresh_token_ttl: int = Field(default=14 * 24 * 3600, ge=60)
     session_max_age: int = Field(default=30 * 24 * 3600, ge=60)
+    # The browser's one session cookie ends after this long without a request (and at session_max_age).
+    session_idle_timeout: int = Field(default=24 * 3600, ge=60)
 
     # Argon2id: OWASP's minimum (m=19 MiB, t=2, p=1); raise here, old hashes are upgraded at sign-in.
     argon2_memory_kib: int = Field(default=19456, ge=19456)

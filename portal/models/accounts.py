@@ -58,12 +58,15 @@ class Session(Model):
         "models.Account", related_name="sessions", on_delete=fields.CASCADE
     )
     access_hash = fields.CharField(max_length=64, unique=True)
+    # The browser's session cookie (identity.sessions.open_browser_session); null for a bearer-only client.
+    cookie_hash = fields.CharField(max_length=64, unique=True, null=True)
     access_expires_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()  # absolute limit: no refresh goes beyond it
     created_at = fields.DatetimeField()
     last_used_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True, db_index=True)
     auth_method = fields.CharField(max_length=8, default="pwd")  # pwd | fed
+    authenticated_at = fields.DatetimeField(null=True)  # the last proof of the resident (password, second factor, passkey)
     client_address = fields.CharField(max_length=64, null=True)
     user_agent = fields.CharField(max_length=300, null=True)
 

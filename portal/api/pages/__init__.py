@@ -28,7 +28,6 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
     return [
         Route("/login", signin.login, methods=["GET", "POST"]),
         Route("/login/federated", providers.start, methods=["POST"]),
-        Route("/session/refresh", signin.refresh, methods=["GET"]),
         Route("/session/logout", signin.logout, methods=["POST"]),
         Route("/account", account.show, methods=["GET"]),
         Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
