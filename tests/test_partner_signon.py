@@ -13,8 +13,9 @@ from joserfc.jwk import KeySet
 
 from portal.core.tokens import new_token
 from portal.models.accounts import Session
+from tests.conftest import PUBLIC_URL
 from tests.test_pages import csrf_of, hidden, page_sign_in
-from tests.test_provider import REDIRECT, auth_params, exchange, partner, query_of
+from tests.test_provider import REDIRECT, auth_params, exchange, get_code, partner, query_of
 
 OWN_PAGE = {"origin": "null", "sec-fetch-site": "same-origin"}  # a form on a Referrer-Policy: no-referrer page
 
@@ -162,3 +163,118 @@ async def test_every_portal_form_accepts_its_own_no_referrer_post(client, make_a
         assert cross.status_code in (403, 400), (path, cross.status_code)
         own = await client.post(path, data={"csrf": token, **fields}, headers=OWN_PAGE)
         assert own.status_code in (200, 303), (path, own.status_code)
+
+
+# ---- scopes, offline_access, introspection ------------------------------------------------------------------
+
+
+async def code_and_tokens(client, rt, client_id, secret, **extra: str) -> tuple[dict[str, str], dict[str, Any]]:
+    verifier = new_token()
+    answer = await get_code(client, auth_params(client_id, verifier, **extra))
+    response = await exchange(client, client_id, secret, answer["code"], verifier)
+    assert response.status_code == 200, response.text
+    return answer, response.json()
+
+
+async def test_scopes_unknown_ignored_offline_access_decides_refresh_tokens(client, make_account, rt):
+    metadata = (await client.get("/.well-known/openid-configuration")).json()
+    assert set(metadata["scopes_supported"]) == {"openid", "profile", "email", "phone", "offline_access"}
+    assert metadata["introspection_endpoint"] == PUBLIC_URL + "/oauth/introspect"
+    await make_account_signed_in(client, make_account)
+    client_id, secret = await partner(rt)
+
+    page = await authorize(client, auth_params(client_id, new_token(), scope="openid email offline_access x-unknown"))
+    assert page.status_code == 200
+    assert "пока вы не в сети" in page.text and "oidc.scope" not in page.text  # only the known scopes listed
+    _, tokens = await code_and_tokens(client, rt, client_id, secret, scope="openid email offline_access x-unknown")
+    assert tokens["scope"] == "openid email offline_access" and "refresh_token" in tokens
+
+    # A third party that did not ask for offline_access gets no refresh token (it must come back through us).
+    _, online = await code_and_tokens(client, rt, client_id, secret, scope="openid email")
+    assert "refresh_token" not in online and online["scope"] == "openid email"
+    # The operator's own (first-party) clients always get one.
+    own_id, own_secret = await partner(rt, first_party=True)
+    _, own = await code_and_tokens(client, rt, own_id, own_secret, scope="openid profile")
+    assert "refresh_token" in own
+
+
+async def make_account_signed_in(client: httpx.AsyncClient, make_account: Any) -> Any:
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    return account
+
+
+async def test_introspection_for_the_partner_that_holds_the_token(client, make_account, rt):
+    account = await make_account_signed_in(client, make_account)
+    client_id, secret = await partner(rt, first_party=True)
+    other_id, other_secret = await partner(rt, first_party=True)
+    public_id, _ = await partner(rt, first_party=True, public=True)
+    _, tokens = await code_and_tokens(client, rt, client_id, secret)
+    claims = id_token_claims(tokens, (await client.get("/oauth/jwks")).json())
+
+    async def introspect(token: str, auth: Any = None, **form: str) -> httpx.Response:
+        return await client.post("/oauth/introspect", data={"token": token, **form}, auth=auth)
+
+    live = (await introspect(tokens["access_token"], (client_id, secret))).json()
+    assert live["active"] is True and live["client_id"] == client_id and live["sub"] == claims["sub"]
+    assert live["scope"] == tokens["scope"] and live["iss"] == PUBLIC_URL and live["exp"] > live["iat"]
+    assert live["sub"] != str(account.id)
+    refresh = (await introspect(tokens["refresh_token"], (client_id, secret))).json()
+    assert refresh["active"] is True and refresh["token_type"] == "refresh_token"
+    # Another partner learns nothing about it; nor does a stranger or a public client.
+    assert (await introspect(tokens["access_token"], (other_id, other_secret))).json() == {"active": False}
+    assert (await introspect(tokens["access_token"])).status_code == 401
+    assert (await introspect(tokens["access_token"], (client_id, "wrong"))).status_code == 401
+    assert (await introspect(tokens["access_token"], client_id=public_id)).status_code == 401
+    assert (await introspect("x" * 500, (client_id, secret))).json() == {"active": False}
+    # Revoked: inactive at once.
+    await client.post("/oauth/revoke", data={"token": tokens["refresh_token"]}, auth=(client_id, secret))
+    assert (await introspect(tokens["access_token"], (client_id, secret))).json() == {"active": False}
+    assert (await introspect(tokens["refresh_token"], (client_id, secret))).json() == {"active": False}
+
+
+# ---- CORS for browser-based (SPA) partners ------------------------------------------------------------------
+
+SPA = "http://localhost:5173"
+
+
+async def test_cors_for_a_public_clients_origins_only_and_never_with_credentials(client, make_account, rt):
+    spa_id, _ = await partner(rt, public=True, redirect_uris=[SPA + "/callback"],
+                              allowed_origins=["https://spa-cdn.example.com"])
+    confidential_id, _ = await partner(rt, redirect_uris=["https://server.example.org/cb"])
+    endpoints = [("/.well-known/openid-configuration", "GET"), ("/oauth/jwks", "GET"), ("/oauth/token", "POST"),
+                 ("/oauth/userinfo", "GET"), ("/oauth/userinfo", "POST"), ("/oauth/revoke", "POST")]
+    for origin in (SPA, "https://spa-cdn.example.com"):
+        for path, method in endpoints:
+            pre = await client.options(path, headers={"Origin": origin, "Access-Control-Request-Method": method,
+                                                      "Access-Control-Request-Headers": "authorization"})
+            assert pre.status_code == 204, (path, method, pre.status_code)
+            assert pre.headers["access-control-allow-origin"] == origin
+            assert method in pre.headers["access-control-allow-methods"]
+            assert "authorization" in pre.headers["access-control-allow-headers"].lower()
+            assert "access-control-allow-credentials" not in pre.headers
+        answer = await client.get("/oauth/userinfo", headers={"Origin": origin})
+        assert answer.status_code == 401 and answer.headers["access-control-allow-origin"] == origin
+        assert "WWW-Authenticate" in answer.headers["access-control-expose-headers"]
+        assert "access-control-allow-credentials" not in answer.headers
+    for stranger in ("https://server.example.org", "https://evil.example", "null"):
+        pre = await client.options("/oauth/token", headers={"Origin": stranger, "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 403 and "access-control-allow-origin" not in pre.headers
+        answer = await client.get("/oauth/jwks", headers={"Origin": stranger})
+        assert "access-control-allow-origin" not in answer.headers
+    # Never /graphql, never the authorization or introspection endpoints.
+    for path in ("/graphql", "/oauth/introspect", "/oauth/authorize"):
+        pre = await client.options(path, headers={"Origin": SPA, "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in pre.headers, path
+    assert spa_id and confidential_id
+
+
+async def test_allowed_origin_is_for_public_clients_and_must_be_an_origin(rt):
+    from portal.identity.provider.partners import ClientProblem, add_client
+
+    for bad in ("https://spa.example.com/app", "ftp://spa.example.com", "http://spa.example.com"):
+        with pytest.raises(ClientProblem):
+            await add_client(rt, name="SPA", redirect_uris=[SPA + "/cb"], public=True, allowed_origins=[bad])
+    with pytest.raises(ClientProblem):
+        await add_client(rt, name="Server", redirect_uris=["https://s.example.com/cb"],
+                         allowed_origins=["https://s.example.com"])

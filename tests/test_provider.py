@@ -39,7 +39,7 @@ def auth_params(client_id: str, verifier: str, **extra: str) -> dict[str, str]:
         response_type="code",
         client_id=client_id,
         redirect_uri=REDIRECT,
-        scope="openid profile email phone",
+        scope="openid profile email phone offline_access",
         state=new_token(),
         nonce=new_token(),
         code_challenge=s256(verifier),

@@ -48,6 +48,7 @@ def provider_routes(rt: Runtime) -> list[BaseRoute]:
         Route(AUTHORIZE_PATH, routes.authorize, methods=["GET", "POST"]),
         Route("/oauth/token", routes.token, methods=["POST"]),
         Route("/oauth/revoke", routes.revoke, methods=["POST"]),
+        Route("/oauth/introspect", routes.introspect, methods=["POST"]),
         Route("/oauth/userinfo", routes.userinfo, methods=["GET", "POST"]),
         Route("/oauth/logout", routes.logout, methods=["GET", "POST"]),
     ]
@@ -67,6 +68,7 @@ class ProviderRoutes:
             "userinfo_endpoint": base + "/oauth/userinfo",
             "jwks_uri": base + "/oauth/jwks",
             "revocation_endpoint": base + "/oauth/revoke",
+            "introspection_endpoint": base + "/oauth/introspect",
             "end_session_endpoint": base + "/oauth/logout",
             "scopes_supported": list(SCOPES),
             "response_types_supported": ["code"],
@@ -76,6 +78,7 @@ class ProviderRoutes:
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": [
                 "sub",
@@ -163,6 +166,10 @@ class ProviderRoutes:
     async def token(self, request: Request) -> Response:
         plain = await self._plain(request)
         return _json(await self.provider.token(plain)) if plain else _too_large()
+
+    async def introspect(self, request: Request) -> Response:
+        plain = await self._plain(request)
+        return _json(await self.provider.introspect(plain)) if plain else _too_large()
 
     async def revoke(self, request: Request) -> Response:
         plain = await self._plain(request)

@@ -561,6 +561,10 @@ MESSAGES.update(
         "oidc.scope.profile": {"ru": "ваше имя", "en": "your name"},
         "oidc.scope.email": {"ru": "адрес электронной почты", "en": "your e-mail address"},
         "oidc.scope.phone": {"ru": "номер телефона", "en": "your phone number"},
+        "oidc.scope.offline_access": {
+            "ru": "доступ к этим данным, пока вы не в сети: сервис сохранит его, пока вы его не отзовёте",
+            "en": "access to these details while you are away: the service keeps it until you revoke it",
+        },
         "oidc.error.title": {"ru": "Запрос на вход отклонён", "en": "Sign-in request refused"},
         "oidc.error.lead": {
             "ru": "Сервис, который вас сюда направил, прислал неверный запрос. Вернитесь в него и попробуйте ещё раз.",

@@ -20,6 +20,13 @@ def register_oidc_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     add.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
     add.add_argument("--backchannel-logout-uri")
     add.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256")
+    add.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        dest="allowed_origins",
+        help="a public client's browser origin for CORS, beyond its redirect URIs' origins (repeatable)",
+    )
     add.set_defaults(handler=cmd_clients_add)
     listing = commands.add_parser("list", help="registered partners (secrets are never shown)")
     listing.set_defaults(handler=cmd_clients_list)
@@ -51,6 +58,7 @@ def cmd_clients_add(settings: Settings, args: argparse.Namespace) -> int:
                 post_logout_redirect_uris=args.post_logout_redirect_uris,
                 backchannel_logout_uri=args.backchannel_logout_uri,
                 id_token_alg=args.id_token_alg,
+                allowed_origins=args.allowed_origins,
             )
         except ClientProblem as exc:
             raise CommandError(str(exc)) from exc

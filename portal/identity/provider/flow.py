@@ -33,6 +33,7 @@ from portal.identity.provider.server import (
     Server,
     bound,
     claims_for,
+    known_scopes,
     pairwise_sub,
 )
 from portal.identity.reauth import REAUTH_WINDOW_SECONDS
@@ -146,6 +147,7 @@ class Provider:
             return ErrorPage("invalid_client", "Unknown client.")
         if data.get("redirect_uri") not in row.redirect_uris:  # exact string match, checked before anything else
             return ErrorPage("invalid_request", "The redirect_uri is not registered for this client.")
+        args = [(k, known_scopes(v) if k == "scope" else v) for k, v in args]  # unknown scopes: ignored
         request = PortalRequest(
             PlainRequest("GET", self.issuer + AUTHORIZE_PATH + "?" + urlencode(args), {}, args=args)
         )
@@ -343,8 +345,8 @@ class Provider:
 
     # --- revocation, userinfo, logout -------------------------------------------------------------
 
-    async def revoke(self, plain: PlainRequest) -> Reply:
-        """POST /oauth/revoke (RFC 7009): a refresh token ends its family; an access token ends itself."""
+    async def _load_token(self, plain: PlainRequest) -> Loaded:
+        """The calling client and the token named in the form (a refresh token or an access token's grant)."""
         form = dict(plain.form)
         loaded = self._loaded()
         await self._client(loaded, _basic_client_id(plain.headers) or form.get("client_id"))
@@ -352,10 +354,26 @@ class Provider:
         if 0 < len(token) <= 128:
             loaded.refresh = (
                 await PartnerRefreshToken.filter(token_hash=self.rt.tokens.digest(REFRESH, token))
-                .select_related("grant")
+                .select_related("grant__account")
                 .first()
             )
-            loaded.grant_by_access = await PartnerGrant.filter(access_hash=self.rt.tokens.digest(ACCESS, token)).first()
+            loaded.grant_by_access = (
+                await PartnerGrant.filter(access_hash=self.rt.tokens.digest(ACCESS, token))
+                .select_related("account")
+                .first()
+            )
+        return loaded
+
+    async def introspect(self, plain: PlainRequest) -> Reply:
+        """POST /oauth/introspect (RFC 7662): is this token of mine live, for whom, with which scope."""
+        loaded = await self._load_token(plain)
+        with bound(loaded):
+            reply: Reply = self.server.create_endpoint_response("introspection", PortalRequest(plain))
+        return reply
+
+    async def revoke(self, plain: PlainRequest) -> Reply:
+        """POST /oauth/revoke (RFC 7009): a refresh token ends its family; an access token ends itself."""
+        loaded = await self._load_token(plain)
         with bound(loaded):
             reply: Reply = self.server.create_endpoint_response("revocation", PortalRequest(plain))
         target = loaded.revoke

@@ -113,6 +113,7 @@ class Migration(migrations.Migration):
                 ('redirect_uris', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('post_logout_redirect_uris', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('backchannel_logout_uri', fields.CharField(null=True, max_length=2000)),
+                ('allowed_origins', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('first_party', fields.BooleanField(default=False)),
                 ('id_token_alg', fields.CharField(default='RS256', max_length=8)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
