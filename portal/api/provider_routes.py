@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -24,15 +24,19 @@ from portal.identity.provider.flow import (
     Redirect,
 )
 from portal.identity.provider.keys import published_keys
+from portal.identity.provider.partners import origin_of
 from portal.identity.provider.server import SCOPES, PlainRequest, Reply
 from portal.models.accounts import Session
 
 MAX_FORM_BYTES = 16 * 1024
 CONSENT_FIELDS = {"request", "csrf", "decision"}  # what the consent page posts (templates/oidc_page.html)
+PAGE_CSP = (
+    "default-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'{}; frame-ancestors 'none'"
+)
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": PAGE_CSP.format(""),
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -142,7 +146,7 @@ class ProviderRoutes:
             query = {"next": outcome.next_path, **({"reauth": "1"} if outcome.again else {})}
             return RedirectResponse("/login?" + urlencode(query), status_code=status)
         if isinstance(outcome, NeedConsent):
-            return self._page(
+            page = self._page(
                 lang,
                 "consent",
                 200,
@@ -151,6 +155,10 @@ class ProviderRoutes:
                 query=outcome.query,
                 csrf=outcome.csrf,
             )
+            # Browsers apply `form-action` to the redirect after the post too: the answer goes to the partner.
+            partner = origin_of(dict(parse_qsl(outcome.query)).get("redirect_uri", ""))
+            page.headers["Content-Security-Policy"] = PAGE_CSP.format(" " + partner)
+            return page
         assert isinstance(outcome, ErrorPage)
         return self._page(
             lang, "error", 400, message=t("oidc.error.lead", lang), detail=f"{outcome.error}: {outcome.description}"
@@ -190,8 +198,6 @@ class ProviderRoutes:
                 return _too_large()
             if "csrf" in form and posted_from_own_page(request, self.rt.settings):
                 csrf = form["csrf"]
-                from urllib.parse import parse_qsl
-
                 args = parse_qsl(form.get("request", ""), keep_blank_values=True)
             else:
                 args = list(form.items())  # a relying party may POST the logout request itself
