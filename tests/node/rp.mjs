@@ -69,6 +69,7 @@ const endSession = client.buildEndSessionUrl(config, {
 out({
   claims,
   userinfo,
+  scope: tokens.scope,
   rotated: refreshed.refresh_token !== tokens.refresh_token,
   replayRefused,
   familyRevoked,
