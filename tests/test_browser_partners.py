@@ -62,9 +62,14 @@ def _partner_app() -> Any:
     async def library(_: Request) -> FileResponse:
         return FileResponse(OIDC_CLIENT_TS, media_type="text/javascript")
 
+    async def spa_page(_: Request) -> FileResponse:  # the SPA's one page, at its callback paths too
+        return FileResponse(SPA_DIR / "index.html", media_type="text/html")
+
     return Starlette(routes=[
         Route("/cb", callback),
         Route("/bye", callback),
+        Route("/callback.html", spa_page),
+        Route("/bye.html", spa_page),
         Route("/oidc-client-ts.min.js", library),
         Mount("/", StaticFiles(directory=SPA_DIR, html=True)),
     ])
