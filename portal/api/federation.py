@@ -16,6 +16,7 @@ from portal.core.errors import TooMany
 from portal.core.i18n import t
 from portal.core.runtime import Runtime
 from portal.identity import federation
+from portal.identity.provider.flow import AUTHORIZE_PATH, resume_path
 from portal.identity.sessions import open_browser_session
 from portal.schema.federation import binding_cookie_name
 
@@ -42,9 +43,13 @@ class FederationCallback:
         )
         response: Response
         if isinstance(outcome, federation.SignedIn):
-            cookie = await open_browser_session(self.rt, outcome.issued.session)  # as the web pages do
-            response = RedirectResponse(outcome.return_to, status_code=303, headers=PAGE_HEADERS)
-            set_session_cookie(response, settings, cookie, outcome.issued.session, self.rt.clock.now())
+            session = outcome.issued.session
+            cookie = await open_browser_session(self.rt, session)  # as the web pages do
+            back = outcome.return_to
+            if back.startswith(settings.public_url + AUTHORIZE_PATH + "?"):  # a partner's request, proved for it
+                back = settings.public_url + resume_path(self.rt, back[len(settings.public_url) :], session.id)
+            response = RedirectResponse(back, status_code=303, headers=PAGE_HEADERS)
+            set_session_cookie(response, settings, cookie, session, self.rt.clock.now())
         elif isinstance(outcome, federation.CodeIssued):
             response = RedirectResponse(outcome.redirect_url, status_code=303, headers=PAGE_HEADERS)
         elif isinstance(outcome, TooMany):
