@@ -278,3 +278,43 @@ async def test_allowed_origin_is_for_public_clients_and_must_be_an_origin(rt):
     with pytest.raises(ClientProblem):
         await add_client(rt, name="Server", redirect_uris=["https://s.example.com/cb"],
                          allowed_origins=["https://s.example.com"])
+
+
+async def test_portal_cors_origins_open_graphql_only_never_the_provider(data_dir, database_url, clock, smtp_sink,
+                                                                       database):
+    """PORTAL_CORS_ORIGINS (credentialed, for the operator's own web clients) no longer spills onto /oauth/*."""
+    from portal.core.runtime import Runtime
+    from tests.conftest import make_settings
+    from tests.test_http_surface import Surface
+
+    app_origin = "https://app.example.ru"
+    s = Surface(Runtime(make_settings(data_dir, database_url, smtp_sink.port, cors_origins=app_origin), clock))
+    async with s.client() as c:
+        graphql = await c.options("/graphql", headers={"Origin": app_origin, "Access-Control-Request-Method": "POST"})
+        assert graphql.headers["access-control-allow-origin"] == app_origin
+        assert graphql.headers["access-control-allow-credentials"] == "true"
+        for path in ("/oauth/token", "/oauth/userinfo", "/oauth/revoke"):
+            pre = await c.options(path, headers={"Origin": app_origin, "Access-Control-Request-Method": "POST"})
+            assert "access-control-allow-origin" not in pre.headers, path
+            assert "access-control-allow-credentials" not in pre.headers, path
+
+
+def test_cli_registers_an_spa_with_an_allowed_origin(settings):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import settings_env
+
+    portal = str(Path(sys.executable).parent / "portal")
+    env = {**os.environ, **settings_env(settings)}
+    done = subprocess.run([portal, "oidc-clients", "add", "--name", "SPA", "--public", "--redirect-uri",
+                           SPA + "/callback", "--allowed-origin", "https://cdn.example.com"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("client_id=") and "client_secret" not in done.stdout
+    refused = subprocess.run([portal, "oidc-clients", "add", "--name", "Server", "--redirect-uri",
+                              "https://s.example.com/cb", "--allowed-origin", "https://s.example.com"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--allowed-origin" in refused.stderr
