@@ -199,7 +199,7 @@ async def test_a_token_dies_with_a_password_change_or_a_disabled_account(rt, gql
     account = await make_account()
     await request_reset(gqlx, account.email)
     token = token_from(await reset_letter(rt, smtp_sink, account.email))
-    assert await void_reset_tokens(account.id) == 1  # what a password or e-mail change calls
+    assert await void_reset_tokens(rt, account.id) == 1  # what a password or e-mail change calls
     assert (await reset(gqlx, token, NEW_PASSWORD))["__typename"] == "InvalidToken"
 
     other = await make_account()

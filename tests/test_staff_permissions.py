@@ -41,7 +41,7 @@ def _staff_fields() -> list[tuple[str, str, GraphQLField, frozenset[Role]]]:
             result = get_named_type(field.type)
             can_be_forbidden = isinstance(result, GraphQLUnionType) and any(t.name == "Forbidden" for t in result.types)
             roles = guarded_roles(definition)
-            if origin == "portal.schema.staff" or can_be_forbidden or roles is not None:
+            if origin.startswith("portal.schema.staff") or can_be_forbidden or roles is not None:
                 assert roles is not None, f"{operation} {name} is a staff field without a role guard"
                 assert can_be_forbidden, f"{operation} {name} must return a union with NotAuthenticated and Forbidden"
                 names = {t.name for t in result.types}  # type: ignore[union-attr]

@@ -6,6 +6,8 @@ Letters have their own templates under `mail/templates/`.
 
 from __future__ import annotations
 
+from portal.core.errors import FieldCode, RefusalCode
+
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
 
@@ -154,6 +156,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "REFUSED_ADMIN_ONLY": {
         "ru": "Это может сделать только администратор.",
         "en": "Only an administrator can do this.",
+    },
+    "REFUSED_NOT_STAFF": {
+        "ru": "Обращение можно назначить только сотруднику поддержки.",
+        "en": "A ticket can only be assigned to a support staff member.",
+    },
+    "REFUSED_UNCHANGED": {
+        "ru": "Учётная запись уже в этом состоянии: ничего не изменилось.",
+        "en": "The account is already like this: nothing changed.",
     },
     "REFUSED_SELF": {
         "ru": "Нельзя выполнить это действие над своей учётной записью.",
@@ -607,6 +617,12 @@ def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
         if lang == "*" and negative_q < 0:
             return DEFAULT_LANGUAGE
     return DEFAULT_LANGUAGE
+
+
+def code_message(code: FieldCode | RefusalCode, lang: str, **params: object) -> str:
+    """The words for a typed code: a field problem's or a refused staff action's."""
+    key = f"REFUSED_{code.value}" if isinstance(code, RefusalCode) else code.value
+    return t(key, lang, **params)
 
 
 def t(key: str, lang: str, **params: object) -> str:

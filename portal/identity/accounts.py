@@ -10,7 +10,7 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.runtime import Runtime
 from portal.identity.identifiers import (
     Identifier,
@@ -42,11 +42,11 @@ class NewAccount:
 def clean_full_name(raw: str, field: str = "fullName") -> str:
     value = " ".join(raw.split())
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > FULL_NAME_MAX:
-        raise FieldProblem(field, "TOO_LONG", max=FULL_NAME_MAX)
+        raise FieldProblem(field, FieldCode.TOO_LONG, max=FULL_NAME_MAX)
     if has_control_characters(raw.replace("\t", " ").replace("\n", " ").replace("\r", " ")):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     return value
 
 
@@ -73,7 +73,7 @@ async def create_account(rt: Runtime, new: NewAccount) -> Account | Invalid:
     if new.login is not None:
         login = collect(problems, lambda: normalize_login(new.login or "", "login"))
     if new.email is None and new.phone is None and new.login is None:
-        problems.append(FieldProblem("email", "REQUIRED"))
+        problems.append(FieldProblem("email", FieldCode.REQUIRED))
     if new.password is not None:
         collect(
             problems,
@@ -89,7 +89,7 @@ async def create_account(rt: Runtime, new: NewAccount) -> Account | Invalid:
 
     for field, value in (("email", email), ("phone", phone), ("login", login)):
         if value is not None and await Account.filter(**{field: value}).exists():
-            problems.append(FieldProblem(field, "ALREADY_EXISTS"))
+            problems.append(FieldProblem(field, FieldCode.ALREADY_EXISTS))
     if problems:
         return Invalid(problems)
 
@@ -109,7 +109,7 @@ async def create_account(rt: Runtime, new: NewAccount) -> Account | Invalid:
                 preferred_language=new.preferred_language,
             )
     except IntegrityError:  # a concurrent creation took the identifier between the check and the insert
-        return Invalid.of(FieldProblem("email" if email else "phone" if phone else "login", "ALREADY_EXISTS"))
+        return Invalid.of(FieldProblem("email" if email else "phone" if phone else "login", FieldCode.ALREADY_EXISTS))
 
 
 async def find_account(identifier: Identifier) -> Account | None:

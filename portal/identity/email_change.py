@@ -7,8 +7,6 @@ changes exactly when, and only if, its owner used the link. The old address is t
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from portal.core.runtime import Runtime
 from portal.mail.outbox import enqueue
 from portal.models.accounts import Account
@@ -67,9 +65,3 @@ async def apply_pending_email_change(rt: Runtime, token_id: int, account: Accoun
     account.email = request.new_email
     account.email_verified = True
     return request.new_email
-
-
-async def pending_for(account_id: UUID) -> RecoveryRequest | None:
-    return await RecoveryRequest.filter(
-        account_id=account_id, kind=RecoveryKind.EMAIL_CHANGE, status=RecoveryStatus.SENT
-    ).first()

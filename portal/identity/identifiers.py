@@ -10,7 +10,7 @@ from typing import Literal
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 
 EMAIL_MAX = 254
 LOGIN_RE = re.compile(r"^[a-z0-9._-]{3,64}$")
@@ -34,18 +34,18 @@ def has_control_characters(value: str) -> bool:
 def normalize_email(raw: str, field: str = "email") -> str:
     value = raw.strip()
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > EMAIL_MAX:
-        raise FieldProblem(field, "TOO_LONG")
+        raise FieldProblem(field, FieldCode.TOO_LONG)
     if has_control_characters(value):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise FieldProblem(field, "INVALID_EMAIL") from exc
+        raise FieldProblem(field, FieldCode.INVALID_EMAIL) from exc
     normalized = result.normalized.lower()
     if len(normalized) > EMAIL_MAX:
-        raise FieldProblem(field, "TOO_LONG")
+        raise FieldProblem(field, FieldCode.TOO_LONG)
     return normalized
 
 
@@ -53,17 +53,17 @@ def normalize_phone(raw: str, region: str, field: str = "phone") -> str:
     """Any common notation (8 912 345-67-89, +7 (912) 345-67-89) to E.164 (+79123456789)."""
     value = raw.strip()
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > 32:
-        raise FieldProblem(field, "TOO_LONG")
+        raise FieldProblem(field, FieldCode.TOO_LONG)
     if not _PHONE_CHARS_RE.match(value):
-        raise FieldProblem(field, "INVALID_PHONE")
+        raise FieldProblem(field, FieldCode.INVALID_PHONE)
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
-        raise FieldProblem(field, "INVALID_PHONE") from exc
+        raise FieldProblem(field, FieldCode.INVALID_PHONE) from exc
     if not phonenumbers.is_valid_number(number):
-        raise FieldProblem(field, "INVALID_PHONE")
+        raise FieldProblem(field, FieldCode.INVALID_PHONE)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -71,11 +71,11 @@ def normalize_login(raw: str, field: str = "login") -> str:
     """`[a-z0-9._-]{3,64}`, case-insensitive, with at least one letter so it never looks like a phone."""
     value = unicodedata.normalize("NFKC", raw.strip()).lower()
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > 64:
-        raise FieldProblem(field, "TOO_LONG")
+        raise FieldProblem(field, FieldCode.TOO_LONG)
     if not LOGIN_RE.match(value) or not re.search(r"[a-z]", value):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     return value
 
 
@@ -90,7 +90,7 @@ def read_lookup_identifier(raw: str, region: str, field: str = "identifier") -> 
     any other malformed input is answered exactly like an unknown identifier.
     """
     if has_control_characters(raw):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     try:
         return parse_identifier(raw, region, field)
     except FieldProblem as problem:
@@ -103,11 +103,11 @@ def parse_identifier(raw: str, region: str, field: str = "identifier") -> Identi
     """Reads what a resident typed into «e-mail, phone or login»; raises FieldProblem when it is none."""
     value = raw.strip()
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > EMAIL_MAX:
-        raise FieldProblem(field, "TOO_LONG")
+        raise FieldProblem(field, FieldCode.TOO_LONG)
     if has_control_characters(value):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     if "@" in value:
         return Identifier("email", normalize_email(value, field))
     if looks_like_phone(value):

@@ -6,7 +6,7 @@ import gzip
 from functools import lru_cache
 from importlib import resources
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 from portal.core.hashing import normalize_password
 
 
@@ -27,18 +27,18 @@ def check_password_policy(
 ) -> None:
     """Raises FieldProblem: too short, too long, common, or containing the account's own identifiers."""
     if len(password) > max_length:  # checked on the raw input, before any normalisation or hashing
-        raise FieldProblem(field, "PASSWORD_TOO_LONG", max=max_length)
+        raise FieldProblem(field, FieldCode.PASSWORD_TOO_LONG, max=max_length)
     normalized = normalize_password(password)
     if not normalized:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(normalized) < min_length:
-        raise FieldProblem(field, "PASSWORD_TOO_SHORT", min=min_length)
+        raise FieldProblem(field, FieldCode.PASSWORD_TOO_SHORT, min=min_length)
     folded = normalized.casefold()
     if folded in common_passwords() or folded.strip() in common_passwords():
-        raise FieldProblem(field, "PASSWORD_TOO_COMMON")
+        raise FieldProblem(field, FieldCode.PASSWORD_TOO_COMMON)
     for item in _context_words(context):
         if item in folded:
-            raise FieldProblem(field, "PASSWORD_CONTAINS_IDENTIFIER")
+            raise FieldProblem(field, FieldCode.PASSWORD_CONTAINS_IDENTIFIER)
 
 
 def _context_words(context: tuple[str | None, ...]) -> list[str]:

@@ -18,14 +18,14 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise import Tortoise, connections
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -39,7 +39,8 @@ from portal.identity.signin import clear_signin_lock
 from portal.mail.outbox import decoy_statement, enqueue, enqueue_statement
 from portal.models.accounts import Account, AccountStatus
 from portal.models.audit import record, record_statement
-from portal.models.batch import InsertRow, Statement, write_atomically
+from portal.models.batch import InsertRow, Statement, execute, write_atomically
+from portal.models.federation import FederatedIdentity
 from portal.models.reset import PasswordResetToken
 
 # Reset letters per account (or per unknown identifier): beyond this the answer is unchanged and nothing is sent.
@@ -95,25 +96,14 @@ def letter_language(account: Account, client: ClientInfo) -> str:
 
 async def _provider_names(rt: Runtime, account_id: uuid.UUID) -> list[str]:
     """Names of the providers an account signs in through (one query, run for every request alike)."""
-    apps = Tortoise.apps
-    model = apps["models"].get("FederatedIdentity") if apps is not None and "models" in apps else None
-    if model is None:
-        return []
     # Built from the model's metadata rather than through the query builder: this runs on every request.
-    meta = model._meta
+    meta = FederatedIdentity._meta
     client = connections.get("default")
     param = "$1" if client.capabilities.dialect == "postgres" else "?"
     provider_column = meta.fields_db_projection["provider"]
     sql = f'SELECT "{provider_column}" FROM "{meta.db_table}" WHERE "account_id" = {param}'  # noqa: S608
     _, rows = await client.execute_query(sql, [str(account_id)])
-    ids = [row[provider_column] for row in rows]
-    try:
-        from portal.core.providers import load_providers
-
-        names = {pid: cfg.name for pid, cfg in load_providers(rt.settings.oidc_providers).items()}
-    except Exception:  # noqa: BLE001 - a letter still goes out without the names
-        names = {}
-    return sorted({names.get(str(pid), str(pid)) for pid in ids})
+    return sorted({rt.providers.name_of(str(row[provider_column])) for row in rows})
 
 
 _TOKEN_ROW = InsertRow(
@@ -122,7 +112,7 @@ _TOKEN_ROW = InsertRow(
 
 
 def _void_live_tokens(account_id: uuid.UUID, now: datetime) -> Statement:
-    """`void_reset_tokens` as a statement (the request batches it with its other writes)."""
+    """Every live reset token of the account dies (one live token per account: the newest one)."""
     meta = PasswordResetToken._meta
     convert = meta.fields_map["voided_at"].to_db_value
     sql = (
@@ -247,7 +237,7 @@ async def reset_password(
     except FieldProblem as problem:
         problems.append(problem)
     if not problems and new_password != confirmation:
-        problems.append(FieldProblem("newPasswordConfirmation", "PASSWORDS_DO_NOT_MATCH"))
+        problems.append(FieldProblem("newPasswordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH))
     if problems:
         return Invalid(problems)
 
@@ -267,7 +257,7 @@ async def reset_password(
                 raise _Abandon
             # Staff's assisted recovery may have bound an e-mail change to this very link (support.desk).
             await apply_pending_email_change(rt, row.id, account)
-            await void_reset_tokens(account.id, now=now)
+            await void_reset_tokens(rt, account.id)
             await revoke_sessions(rt, account_id=account.id)
             await revoke_partner_tokens(rt, account.id)  # partners' tokens too (identity/provider)
             if account.email:
@@ -292,11 +282,32 @@ async def reset_password(
     return PasswordReset(account.id)
 
 
-async def void_reset_tokens(account_id: uuid.UUID, *, now: datetime | None = None) -> int:
-    """Kills every live reset token of an account: call it on a password or e-mail change and on disabling."""
-    return await PasswordResetToken.filter(
-        account_id=account_id, used_at__isnull=True, voided_at__isnull=True
-    ).update(voided_at=now or datetime.now(UTC))
+async def void_reset_tokens(rt: Runtime, account_id: uuid.UUID) -> int:
+    """Kills every live reset link of an account: on a password or e-mail change, on disabling and erasure."""
+    return await execute(_void_live_tokens(account_id, rt.clock.now()))
+
+
+async def issue_reset_link(rt: Runtime, account: Account, to: str, lang: str) -> int:
+    """A fresh reset link for the account (older ones die) mailed to `to`, joining the caller's transaction.
+
+    Staff's assisted recovery sends it to the account's own or a newly approved address; returns the token's id.
+    """
+    now = rt.clock.now()
+    expires = now + timedelta(seconds=rt.settings.reset_token_ttl)
+    token = new_token()
+    token_hash = rt.tokens.digest(TOKEN_PURPOSE, token)
+    context = {"full_name": account.full_name, "reset_url": reset_link(rt, token),
+               "valid_minutes": rt.settings.reset_token_ttl // 60}
+    await write_atomically(
+        [
+            _void_live_tokens(account.id, now),
+            _TOKEN_ROW.row(account_id=account.id, token_hash=token_hash, created_at=now, expires_at=expires,
+                           voided_at=None, client_address=None),
+            enqueue_statement(rt, template="password_reset", to=to, lang=lang, context=context, expires_at=expires),
+        ]
+    )
+    row = await PasswordResetToken.get(token_hash=token_hash).only("id")
+    return int(row.id)
 
 
 async def prune_reset_tokens(rt: Runtime) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Backoff, Limit
 from portal.identity.accounts import find_account
@@ -59,9 +59,9 @@ LoginOutcome = IssuedSession | BadCredentials | TooMany | Invalid
 async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo) -> LoginOutcome:
     s = rt.settings
     if len(password) > s.password_max_length:  # refused before any hashing
-        return Invalid.of(FieldProblem("password", "PASSWORD_TOO_LONG", max=s.password_max_length))
+        return Invalid.of(FieldProblem("password", FieldCode.PASSWORD_TOO_LONG, max=s.password_max_length))
     if not password:
-        return Invalid.of(FieldProblem("password", "REQUIRED"))
+        return Invalid.of(FieldProblem("password", FieldCode.REQUIRED))
     try:
         parsed = read_lookup_identifier(identifier, s.default_region)
     except FieldProblem as problem:

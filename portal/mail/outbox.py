@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.core.runtime import Runtime
-from portal.models.batch import InsertRow, Statement
+from portal.models.batch import InsertRow, Statement, write_atomically
 from portal.models.mail import OutboxMessage, OutboxStatus
 
 SEAL_PURPOSE = "mail-outbox-seal"
@@ -65,30 +65,40 @@ def unseal(rt: Runtime, payload: str, *, to: str) -> dict[str, Any]:
     return result
 
 
-# Every column but the id: the row as `enqueue` writes it, for callers that batch their writes (models.batch).
-_OUTBOX_ROW = InsertRow(
-    OutboxMessage,
-    ("template", "to_address", "lang", "payload", "status", "dedupe_key", "created_at", "expires_at",
-     "next_attempt_at", "attempts", "claimed_until", "claim_token", "finished_at", "last_error"),
-)
+# Every column but the id: the one way an outbox row is written, alone (`enqueue`) or in a caller's batch.
+_COLUMNS = ("template", "to_address", "lang", "payload", "status", "dedupe_key", "created_at", "expires_at",
+            "next_attempt_at", "attempts", "claimed_until", "claim_token", "finished_at", "last_error")
+_OUTBOX_ROW = InsertRow(OutboxMessage, _COLUMNS)
+# With a dedupe key a duplicate neither writes nor breaks the caller's transaction (ON CONFLICT DO NOTHING).
+_OUTBOX_ROW_ONCE = InsertRow(OutboxMessage, _COLUMNS, ignore_conflicts=True)
 
 
 def enqueue_statement(
-    rt: Runtime, *, template: str, to: str, lang: str, context: dict[str, Any], expires_at: datetime | None = None
+    rt: Runtime,
+    *,
+    template: str,
+    to: str,
+    lang: str,
+    context: dict[str, Any],
+    expires_at: datetime | None = None,
+    dedupe_key: str | None = None,
 ) -> Statement:
-    """What `enqueue` writes (without `dedupe_key`), as a statement for `models.batch.write_atomically`."""
+    """One pending letter, as a statement for `models.batch.write_atomically` (with the caller's other writes)."""
     if any(c in to for c in "\r\n\0"):
         raise ValueError("a recipient address must not contain control characters")
     now = rt.clock.now()
-    return _OUTBOX_ROW.row(
+    return (_OUTBOX_ROW_ONCE if dedupe_key else _OUTBOX_ROW).row(
         template=template, to_address=to, lang=lang, payload=seal(rt, context, to=to), status=OutboxStatus.PENDING,
-        dedupe_key=None, created_at=now, expires_at=expires_at, next_attempt_at=now, attempts=0,
+        dedupe_key=dedupe_key, created_at=now, expires_at=expires_at, next_attempt_at=now, attempts=0,
         claimed_until=None, claim_token=None, finished_at=None, last_error=None,
     )
 
 
 def decoy_statement(rt: Runtime, *, template: str, context: dict[str, Any]) -> Statement:
-    """What `enqueue_decoy` writes (sealing included, so the work is the same), as a statement."""
+    """The same work as a letter (sealing included) for a letter nobody gets, so every answer costs alike.
+
+    The row is born `discarded` with nothing in it; delivery never looks at it and pruning removes it.
+    """
     seal(rt, context, to="")
     now = rt.clock.now()
     return _OUTBOX_ROW.row(
@@ -108,42 +118,13 @@ async def enqueue(
     expires_at: datetime | None = None,
     dedupe_key: str | None = None,
 ) -> None:
-    """Writes one outbox row in the ambient transaction; call it inside the caller's `in_transaction()`."""
-    if any(c in to for c in "\r\n\0"):
-        raise ValueError("a recipient address must not contain control characters")
-    now = rt.clock.now()
-    row = OutboxMessage(
-        template=template,
-        to_address=to,
-        lang=lang,
-        payload=seal(rt, context, to=to),
-        status=OutboxStatus.PENDING,
-        dedupe_key=dedupe_key,
-        created_at=now,
-        expires_at=expires_at,
-        next_attempt_at=now,
+    """Writes one outbox row, joining the caller's `in_transaction()` when there is one."""
+    statement = enqueue_statement(
+        rt, template=template, to=to, lang=lang, context=context, expires_at=expires_at, dedupe_key=dedupe_key
     )
-    if dedupe_key is None:
-        await row.save()
-    else:
-        # INSERT … ON CONFLICT DO NOTHING: a duplicate neither writes nor breaks the caller's transaction.
-        await OutboxMessage.bulk_create([row], ignore_conflicts=True)
+    await write_atomically([statement])
 
 
 async def enqueue_decoy(rt: Runtime, *, template: str, context: dict[str, Any]) -> None:
-    """The same work as `enqueue` (seal and insert) for a letter nobody gets, so every answer costs alike.
-
-    The row is born `discarded` with nothing in it; delivery never looks at it and pruning removes it.
-    """
-    seal(rt, context, to="")
-    now = rt.clock.now()
-    await OutboxMessage.create(
-        template=template,
-        to_address="",
-        lang="",
-        payload=None,
-        status=OutboxStatus.DISCARDED,
-        created_at=now,
-        next_attempt_at=now,
-        finished_at=now,
-    )
+    """`decoy_statement`, written alone."""
+    await write_atomically([decoy_statement(rt, template=template, context=context)])

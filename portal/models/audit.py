@@ -41,8 +41,11 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Appends one event. `action` is a dotted name, e.g. `signin.success`, `password.reset`, `ticket.assigned`."""
-    event = dict(actor_id=actor_id, subject_id=subject_id, client=client, ticket_number=ticket_number, details=details)
-    await write_atomically([record_statement(rt, action, **event)])
+    statement = record_statement(
+        rt, action, actor_id=actor_id, subject_id=subject_id, client=client, ticket_number=ticket_number,
+        details=details,
+    )
+    await write_atomically([statement])
 
 
 _AUDIT_ROW = InsertRow(

@@ -44,12 +44,15 @@ class Statement:
 class InsertRow:
     """`INSERT INTO <model's table> (<columns>) VALUES (?, …)`; `row(**values)` makes a Statement.
 
+    The one writer of a table's rows: a service's lone write and its batched writes use the same statement.
+
     Built on first use, not at import: foreign-key columns (`account_id`) exist only once Tortoise is initialised.
     """
 
-    def __init__(self, model: type[Model], fields: Sequence[str]) -> None:
+    def __init__(self, model: type[Model], fields: Sequence[str], *, ignore_conflicts: bool = False) -> None:
         self.model = model
         self.fields = tuple(fields)
+        self.ignore_conflicts = ignore_conflicts  # ON CONFLICT DO NOTHING (SQLite 3.24+ and PostgreSQL alike)
         self._names = frozenset(self.fields)
         self._built: tuple[str, tuple[Any, ...]] | None = None
 
@@ -59,6 +62,8 @@ class InsertRow:
         columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in self.fields)
         marks = ", ".join("?" for _ in self.fields)
         sql = f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({marks})'  # noqa: S608 - names from metadata
+        if self.ignore_conflicts:
+            sql += " ON CONFLICT DO NOTHING"
         self._built = sql, convert
         return self._built
 
@@ -148,6 +153,14 @@ async def write_atomically(statements: Sequence[Statement]) -> None:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
+
+
+async def execute(statement: Statement) -> int:
+    """Runs one statement alone (joining the caller's transaction, if any); returns the rows it changed."""
+    client = connections.get("default")
+    sql = numbered(statement.sql)[0] if client.capabilities.dialect == "postgres" else statement.sql
+    changed, _ = await client.execute_query(sql, list(statement.values))
+    return int(changed)
 
 
 def _sqlite_batch(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import strawberry
 
 from portal.core.errors import FieldProblem, Invalid, TooMany
-from portal.core.i18n import t
+from portal.core.i18n import code_message, t
 
 
 @strawberry.interface
@@ -50,15 +52,21 @@ class ValidationError(Error):
     fields: list[FieldError]
 
 
-def error(cls: type, lang: str) -> Error:
-    return cls(message=t(cls.__name__, lang))  # type: ignore[no-any-return]
+E = TypeVar("E", bound=Error)
+
+
+def error(cls: type[E], lang: str) -> E:
+    """An error type whose only field is its message (the message key is the type's name)."""
+    return cls(message=t(cls.__name__, lang))
 
 
 def validation_error(invalid: Invalid | FieldProblem, lang: str) -> ValidationError:
     problems = [invalid] if isinstance(invalid, FieldProblem) else invalid.problems
     return ValidationError(
         message=t("ValidationError", lang),
-        fields=[FieldError(field=p.field, code=p.code, message=t(p.code, lang, **p.params)) for p in problems],
+        fields=[
+            FieldError(field=p.field, code=p.code, message=code_message(p.code, lang, **p.params)) for p in problems
+        ],
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from portal.core.errors import FieldProblem, Invalid
+from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import t
 from portal.identity import federation
 from portal.schema.context import Info
@@ -84,10 +84,10 @@ class FederationMutation:
     async def unlink_identity(self, info: Info, provider: str) -> UnlinkIdentityResult:
         ctx = info.context
         if ctx.account is None:
-            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+            return error(NotAuthenticated, ctx.lang)
         outcome = await federation.unlink(ctx.rt, ctx.account, provider, ctx.client)
         if isinstance(outcome, federation.NotLinked):
-            return validation_error(FieldProblem("provider", "NOT_LINKED"), ctx.lang)
+            return validation_error(FieldProblem("provider", FieldCode.NOT_LINKED), ctx.lang)
         if isinstance(outcome, federation.LastWayToSignIn):
-            return validation_error(FieldProblem("provider", "LAST_SIGN_IN_METHOD"), ctx.lang)
+            return validation_error(FieldProblem("provider", FieldCode.LAST_SIGN_IN_METHOD), ctx.lang)
         return IdentityUnlinked(message=t("IdentityUnlinked", ctx.lang), provider=outcome.provider)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -14,6 +13,7 @@ from portal.identity import sessions as session_service
 from portal.identity import signin
 from portal.identity.sessions import IssuedSession
 from portal.models.accounts import Account as AccountModel
+from portal.models.accounts import Role as AccountRole
 from portal.schema.context import Info
 from portal.schema.errors import (
     InvalidCredentials,
@@ -25,12 +25,7 @@ from portal.schema.errors import (
     validation_error,
 )
 
-
-@strawberry.enum
-class AccountRole(Enum):
-    RESIDENT = "resident"
-    STAFF = "staff"
-    ADMIN = "admin"
+strawberry.enum(AccountRole, name="AccountRole")  # the model's own enum, as GraphQL sees it
 
 
 @strawberry.type
@@ -120,7 +115,7 @@ def login_result(outcome: object, info: Info) -> LoginResult:
         return too_many(outcome, lang)
     if isinstance(outcome, Invalid):
         return validation_error(outcome, lang)
-    return error(InvalidCredentials, lang)  # type: ignore[return-value]
+    return error(InvalidCredentials, lang)
 
 
 @strawberry.type
@@ -148,7 +143,7 @@ class IdentityMutation:
     async def logout(self, info: Info) -> LogoutResult:
         ctx = info.context
         if ctx.session is None:
-            return error(NotAuthenticated, ctx.lang)  # type: ignore[return-value]
+            return error(NotAuthenticated, ctx.lang)
         await session_service.revoke_sessions(ctx.rt, session_ids=[ctx.session.id])
         ctx.on_session_change(None)
         return LoggedOut(message=t("LoggedOut", ctx.lang))

@@ -60,4 +60,4 @@ class ResetMutation:
             return too_many(outcome, ctx.lang)
         if isinstance(outcome, Invalid):
             return validation_error(outcome, ctx.lang)
-        return error(InvalidToken, ctx.lang)  # type: ignore[return-value]
+        return error(InvalidToken, ctx.lang)

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
 
 from portal.core.errors import Invalid, TooMany
-from portal.models.support import TicketCategory as TicketCategoryModel
+from portal.models.support import TicketCategory, TicketStatus
 from portal.schema.context import Info
 from portal.schema.errors import TooManyAttempts, ValidationError, too_many, validation_error
 from portal.support import tickets as service
 
-
-@strawberry.enum
-class TicketCategory(Enum):
-    ACCOUNT_ACCESS = "account_access"
-    BILLING = "billing"
-    MAINTENANCE = "maintenance"
-    OTHER = "other"
+strawberry.enum(TicketCategory, name="TicketCategory")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.enum
-class TicketStatus(Enum):
-    NEW = "new"
-    IN_PROGRESS = "in_progress"
-    WAITING_FOR_RESIDENT = "waiting_for_resident"
-    RESOLVED = "resolved"
-    REJECTED = "rejected"
+strawberry.enum(TicketStatus, name="TicketStatus")  # the model's own enum, as GraphQL sees it
 
 
 @strawberry.type
@@ -117,7 +104,7 @@ class SupportMutation:
             account_identifier=input.account_identifier,
             description=input.description,
             personal_data_consent=input.personal_data_consent,
-            category=TicketCategoryModel(input.category.value),
+            category=input.category,
             reply_email=input.reply_email,
             idempotency_key=input.idempotency_key,
         )

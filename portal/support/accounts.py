@@ -13,10 +13,11 @@ from uuid import UUID
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldProblem, RefusalCode
 from portal.core.runtime import Runtime
 from portal.identity.identifiers import parse_identifier
 from portal.identity.provider import revoke_partner_tokens
+from portal.identity.reset import void_reset_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, Role
 from portal.models.audit import record
@@ -29,9 +30,9 @@ class NotFound:
 
 @dataclass(frozen=True)
 class Refused:
-    """The rules do not allow this; `code` says which rule (e.g. SELF, NOT_VERIFIED, SAME_APPROVER)."""
+    """The rules do not allow this; `code` says which rule."""
 
-    code: str
+    code: RefusalCode
 
 
 async def find_account_ref(rt: Runtime, ref: str) -> Account | None:
@@ -64,9 +65,9 @@ async def set_role(
     if account is None:
         return NotFound()
     if actor is not None and actor.role != Role.ADMIN:
-        return Refused("ADMIN_ONLY")
+        return Refused(RefusalCode.ADMIN_ONLY)
     if actor is not None and actor.id == account.id:
-        return Refused("SELF")  # an admin cannot demote themselves and leave nobody to undo it
+        return Refused(RefusalCode.SELF)  # an admin cannot demote themselves and leave nobody to undo it
     previous = Role(account.role)
     async with in_transaction():
         await Account.filter(id=account.id).update(role=role)
@@ -85,13 +86,6 @@ async def set_role(
     return account
 
 
-async def void_reset_tokens(rt: Runtime, account_id: UUID) -> int:
-    """Every live reset link of the account stops working now (the password-reset service's own rule)."""
-    from portal.identity.reset import void_reset_tokens as void
-
-    return await void(account_id, now=rt.clock.now())
-
-
 async def set_disabled(
     rt: Runtime,
     account_id: UUID,
@@ -107,9 +101,9 @@ async def set_disabled(
     if account is None:
         return NotFound()
     if not may_manage(actor, account):
-        return Refused("ADMIN_ONLY")
+        return Refused(RefusalCode.ADMIN_ONLY)
     if actor is not None and actor.id == account.id:
-        return Refused("SELF")
+        return Refused(RefusalCode.SELF)
     status = AccountStatus.DISABLED if disabled else AccountStatus.ACTIVE
     async with in_transaction():
         await Account.filter(id=account.id).update(status=status)
@@ -143,7 +137,7 @@ async def unlock(
     if account is None:
         return NotFound()
     if not may_manage(actor, account):
-        return Refused("ADMIN_ONLY")
+        return Refused(RefusalCode.ADMIN_ONLY)
     await clear_signin_lock(rt, account.id)
     await record(
         rt, "account.unlocked", actor_id=actor.id if actor else None, subject_id=account.id, client=client,

@@ -7,7 +7,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from portal.core.errors import FieldProblem
+from portal.core.errors import FieldCode, FieldProblem
 
 T = TypeVar("T")
 DEFAULT_PAGE = 50
@@ -39,12 +39,12 @@ def decode_cursor(kind: str, cursor: str | None, field: str = "after") -> int | 
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise FieldProblem(field, "INVALID_CURSOR") from exc
+        raise FieldProblem(field, FieldCode.INVALID_CURSOR) from exc
 
 
 def page_size(first: int | None, field: str = "first") -> int:
     if first is None:
         return DEFAULT_PAGE
     if first < 1 or first > MAX_PAGE:
-        raise FieldProblem(field, "OUT_OF_RANGE", min=1, max=MAX_PAGE)
+        raise FieldProblem(field, FieldCode.OUT_OF_RANGE, min=1, max=MAX_PAGE)
     return first

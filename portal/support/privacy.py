@@ -19,14 +19,16 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
+from portal.core.errors import RefusalCode
 from portal.core.runtime import Runtime
 from portal.identity.provider import revoke_partner_tokens
+from portal.identity.reset import void_reset_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, Session
 from portal.models.audit import AuditEvent, record
 from portal.models.desk import OwnershipVerification, RecoveryRequest, TicketNote
 from portal.support import audit
-from portal.support.accounts import NotFound, Refused, void_reset_tokens
+from portal.support.accounts import NotFound, Refused
 
 ERASED_NAME = "Учётная запись удалена"
 REDACTED = "[удалено]"
@@ -122,7 +124,7 @@ async def erase_account(
     if account is None or account.erased_at is not None:
         return NotFound()
     if actor is not None and actor.id == account.id:
-        return Refused("SELF")
+        return Refused(RefusalCode.SELF)
     now = rt.clock.now()
     counts: dict[str, int] = {}
     fingerprints: dict[str, str] = {}

@@ -23,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldProblem, Invalid, TooMany
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -137,7 +137,6 @@ class Submitted:
 
     view: TicketView
     access_key: str
-    replayed: bool = False
 
 
 SubmitOutcome = Submitted | Invalid | TooMany
@@ -157,12 +156,12 @@ class _Throttled(Exception):
 def _single_line(raw: str, field: str, maximum: int) -> str:
     """A one-line text (name, address): no control characters at all, whitespace collapsed, bounded."""
     if has_control_characters(raw):
-        raise FieldProblem(field, "INVALID_CHARACTERS")
+        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
     value = " ".join(raw.split())
     if not value:
-        raise FieldProblem(field, "REQUIRED")
+        raise FieldProblem(field, FieldCode.REQUIRED)
     if len(value) > maximum:
-        raise FieldProblem(field, "TOO_LONG", max=maximum)
+        raise FieldProblem(field, FieldCode.TOO_LONG, max=maximum)
     return value
 
 
@@ -170,22 +169,22 @@ def _description(raw: str) -> str:
     """Free text: line breaks allowed (CRLF and CR become LF), every other control character refused."""
     value = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not value:
-        raise FieldProblem("description", "REQUIRED")
+        raise FieldProblem("description", FieldCode.REQUIRED)
     if _DESCRIPTION_CONTROL_RE.search(value):
-        raise FieldProblem("description", "INVALID_CHARACTERS")
+        raise FieldProblem("description", FieldCode.INVALID_CHARACTERS)
     if len(value) > DESCRIPTION_MAX:
-        raise FieldProblem("description", "TOO_LONG", max=DESCRIPTION_MAX)
+        raise FieldProblem("description", FieldCode.TOO_LONG, max=DESCRIPTION_MAX)
     return value
 
 
 def _phone(raw: str, region: str) -> str:
     if has_control_characters(raw):  # checked first: the phone parser would read CR/LF as spaces
-        raise FieldProblem("phone", "INVALID_CHARACTERS")
+        raise FieldProblem("phone", FieldCode.INVALID_CHARACTERS)
     try:
         return normalize_phone(raw, region, "phone")
     except FieldProblem as problem:
-        if problem.code == "TOO_LONG":
-            raise FieldProblem("phone", "TOO_LONG", max=32) from None
+        if problem.code == FieldCode.TOO_LONG:
+            raise FieldProblem("phone", FieldCode.TOO_LONG, max=32) from None
         raise
 
 
@@ -193,23 +192,23 @@ def _reply_email(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     if has_control_characters(raw):  # before trimming: a trailing CRLF is an injection attempt, not a typo
-        raise FieldProblem("replyEmail", "INVALID_CHARACTERS")
+        raise FieldProblem("replyEmail", FieldCode.INVALID_CHARACTERS)
     try:
         return normalize_email(raw, "replyEmail")
     except FieldProblem as problem:
-        if problem.code == "TOO_LONG":
-            raise FieldProblem("replyEmail", "TOO_LONG", max=EMAIL_MAX) from None
+        if problem.code == FieldCode.TOO_LONG:
+            raise FieldProblem("replyEmail", FieldCode.TOO_LONG, max=EMAIL_MAX) from None
         raise
 
 
 def _account_identifier(raw: str) -> str:
     if has_control_characters(raw):
-        raise FieldProblem("accountIdentifier", "INVALID_CHARACTERS")
+        raise FieldProblem("accountIdentifier", FieldCode.INVALID_CHARACTERS)
     value = raw.strip()
     if not value:
-        raise FieldProblem("accountIdentifier", "REQUIRED")
+        raise FieldProblem("accountIdentifier", FieldCode.REQUIRED)
     if len(value) > ACCOUNT_IDENTIFIER_MAX:
-        raise FieldProblem("accountIdentifier", "TOO_LONG", max=ACCOUNT_IDENTIFIER_MAX)
+        raise FieldProblem("accountIdentifier", FieldCode.TOO_LONG, max=ACCOUNT_IDENTIFIER_MAX)
     return value
 
 
@@ -217,10 +216,10 @@ def _idempotency_key(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     if has_control_characters(raw):
-        raise FieldProblem("idempotencyKey", "INVALID_CHARACTERS")
+        raise FieldProblem("idempotencyKey", FieldCode.INVALID_CHARACTERS)
     value = raw.strip()
     if len(value) > IDEMPOTENCY_KEY_MAX:
-        raise FieldProblem("idempotencyKey", "TOO_LONG", max=IDEMPOTENCY_KEY_MAX)
+        raise FieldProblem("idempotencyKey", FieldCode.TOO_LONG, max=IDEMPOTENCY_KEY_MAX)
     return value
 
 
@@ -243,7 +242,7 @@ def validate(form: TicketForm, region: str) -> CleanForm | Invalid:
         except FieldProblem as problem:
             problems.append(problem)
     if form.personal_data_consent is not True:
-        problems.append(FieldProblem("personalDataConsent", "CONSENT_REQUIRED"))
+        problems.append(FieldProblem("personalDataConsent", FieldCode.CONSENT_REQUIRED))
     if problems:
         return Invalid(problems)
     return CleanForm(category=TicketCategory(form.category), **values)  # type: ignore[arg-type]
@@ -382,10 +381,10 @@ async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Subm
     if ticket is None:
         return None
     if not rt.tokens.equal(ticket.content_hash, content_hash):
-        return Invalid.of(FieldProblem("idempotencyKey", "IDEMPOTENCY_KEY_REUSED"))
+        return Invalid.of(FieldProblem("idempotencyKey", FieldCode.IDEMPOTENCY_KEY_REUSED))
     access_key = _derived_access_key(rt, idempotency_hash, content_hash)
     messages = await TicketMessage.filter(ticket_id=ticket.id).order_by("created_at", "id")
-    return Submitted(TicketView(ticket, list(messages)), access_key, replayed=True)
+    return Submitted(TicketView(ticket, list(messages)), access_key)
 
 
 async def _send_letters(
@@ -510,15 +509,3 @@ async def change_status(
     ticket.status = to_status
     ticket.updated_at = now
     return event
-
-
-async def add_public_message(rt: Runtime, ticket: Ticket, body: str, *, author_id: UUID | None) -> TicketMessage:
-    """A message from staff shown to the resident on the ticket's status page."""
-    now = rt.clock.now()
-    async with in_transaction():
-        message = await TicketMessage.create(
-            ticket_id=ticket.id, author_id=author_id, body=body.strip(), created_at=now
-        )
-        await Ticket.filter(id=ticket.id).update(updated_at=now)
-    ticket.updated_at = now
-    return message

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.api.cli.common import EXIT_BAD_INPUT, CommandError, run_with_database
+from portal.core.i18n import code_message
 from portal.core.settings import Settings
 
 
@@ -84,14 +85,13 @@ def _with_account(settings: Settings, ref: str, work: Callable[[Any, Any], Await
 
 
 def _outcome(result: Any, done: str) -> int:
-    from portal.core.i18n import t
     from portal.support.accounts import NotFound, Refused
 
     if isinstance(result, NotFound):
         print("portal: no such account", file=sys.stderr)
         return EXIT_BAD_INPUT
     if isinstance(result, Refused):
-        print(f"portal: refused: {result.code}: {t('REFUSED_' + result.code, 'en')}", file=sys.stderr)
+        print(f"portal: refused: {result.code}: {code_message(result.code, 'en')}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(done)
     return 0
@@ -187,7 +187,6 @@ def cmd_audit_prune(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
     from portal.core.errors import Invalid
-    from portal.core.i18n import t
     from portal.core.runtime import Runtime
     from portal.identity.accounts import NewAccount, create_account
     from portal.models.accounts import Role
@@ -208,7 +207,7 @@ def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
         if isinstance(result, Invalid):
             for p in result.problems:
                 option = p.field.replace("fullName", "full-name")
-                print(f"portal: --{option}: {p.code}: {t(p.code, 'en', **p.params)}", file=sys.stderr)
+                print(f"portal: --{option}: {p.code}: {code_message(p.code, 'en', **p.params)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print(result.id)
         return 0

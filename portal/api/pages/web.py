@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from portal.api.http import LANG_COOKIE, browser_session, client_info, posted_from_own_page
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldProblem, Invalid, TooMany
-from portal.core.i18n import LANGUAGES, t
+from portal.core.i18n import LANGUAGES, code_message, t
 from portal.core.localtime import format_local
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
@@ -83,7 +83,7 @@ def field_errors(outcome: Invalid | FieldProblem, lang: str) -> dict[str, str]:
     problems = [outcome] if isinstance(outcome, FieldProblem) else outcome.problems
     errors: dict[str, str] = {}
     for p in problems:
-        errors.setdefault(p.field, t(p.code, lang, **p.params))
+        errors.setdefault(p.field, code_message(p.code, lang, **p.params))
     return errors
 
 

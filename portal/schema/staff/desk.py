@@ -1,357 +1,44 @@
-"""Staff-only GraphQL: account tools, the audit log, personal-data export and erasure, the ticket desk.
-
-Every field here returns a union with `NotAuthenticated` and `Forbidden` and is guarded by
-`schema.permissions` (IsStaff: STAFF or ADMIN; IsAdmin: ADMIN only); resolvers call one service each.
-"""
+"""The ticket desk: the queue, ticket work, ownership checks and the two-person e-mail recovery."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.tools import merge_types
 
-from portal.core.errors import FieldProblem, Invalid
-from portal.core.i18n import t
+from portal.core.errors import FieldProblem
 from portal.models.accounts import Account as AccountModel
-from portal.models.accounts import Role
-from portal.models.audit import AuditEvent as AuditEventModel
-from portal.models.audit import record
-from portal.models.desk import Evidence
+from portal.models.desk import Evidence as OwnershipEvidence
 from portal.models.desk import OwnershipVerification as OwnershipVerificationModel
+from portal.models.desk import RecoveryKind, RecoveryStatus, VerificationOutcome
 from portal.models.desk import RecoveryRequest as RecoveryRequestModel
-from portal.models.desk import VerificationOutcome as VerificationOutcomeModel
 from portal.models.support import Ticket as TicketModel
-from portal.models.support import TicketCategory as TicketCategoryModel
-from portal.models.support import TicketStatus as TicketStatusModel
+from portal.models.support import TicketCategory, TicketStatus
 from portal.schema.context import Info
-from portal.schema.errors import Error, Forbidden, NotAuthenticated, ValidationError, validation_error
-from portal.schema.identity import AccountRole
+from portal.schema.errors import Forbidden, NotAuthenticated, ValidationError, validation_error
 from portal.schema.permissions import IsAdmin, IsStaff, requires
-from portal.schema.support import TicketCategory, TicketMessage, TicketStatus
-from portal.support import accounts as account_tools
-from portal.support import audit, desk, privacy
-from portal.support.accounts import NotFound as NotFoundResult
-from portal.support.accounts import Refused
-from portal.support.paging import Page
+from portal.schema.staff.common import (
+    AccountRecord,
+    ActionRefused,
+    NotFound,
+    PageInfo,
+    outcome_result,
+    parse_id,
+)
+from portal.schema.support import TicketMessage
+from portal.support import desk
 
-# ---------------------------------------------------------------- shared types
+strawberry.enum(OwnershipEvidence, name="OwnershipEvidence")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.type
-class NotFound(Error):
-    pass
+strawberry.enum(VerificationOutcome, name="VerificationOutcome")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.type
-class ActionRefused(Error):
-    code: str  # ADMIN_ONLY, SELF, NOT_VERIFIED, SAME_APPROVER, NO_EMAIL, ALREADY_DECIDED, ...
+strawberry.enum(RecoveryKind, name="RecoveryKind")  # the model's own enum, as GraphQL sees it
 
 
-@strawberry.enum
-class AccountStatus(Enum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
-
-
-@strawberry.type(description="An account as staff see it.")
-class AccountRecord:
-    id: strawberry.ID
-    full_name: str
-    email: str | None
-    email_verified: bool
-    phone: str | None
-    login: str | None
-    personal_account_number: str | None
-    role: AccountRole
-    status: AccountStatus
-    has_password: bool
-    created_at: datetime
-    erased: bool
-
-    @classmethod
-    def from_model(cls, a: AccountModel) -> AccountRecord:
-        return cls(
-            id=strawberry.ID(str(a.id)),
-            full_name=a.full_name,
-            email=a.email,
-            email_verified=a.email_verified,
-            phone=a.phone,
-            login=a.login,
-            personal_account_number=a.personal_account_number,
-            role=AccountRole(str(a.role)),  # Role and AccountStatus are StrEnums: str() is the stored value
-            status=AccountStatus(str(a.status)),
-            has_password=a.password_hash is not None,
-            created_at=a.created_at,
-            erased=a.erased_at is not None,
-        )
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-def refused(result: Refused, lang: str) -> ActionRefused:
-    return ActionRefused(message=t(f"REFUSED_{result.code}", lang), code=result.code)
-
-
-def not_found(lang: str) -> NotFound:
-    return NotFound(message=t("NotFound", lang))
-
-
-def _account_id(raw: str, field: str = "accountId") -> Any:
-    import uuid
-
-    try:
-        return uuid.UUID(str(raw))
-    except ValueError as exc:
-        raise FieldProblem(field, "INVALID_CHARACTERS") from exc
-
-
-# ---------------------------------------------------------------- audit log
-
-
-@strawberry.type
-class AuditEvent:
-    id: strawberry.ID
-    occurred_at: datetime
-    action: str
-    actor_id: strawberry.ID | None
-    subject_id: strawberry.ID | None
-    ticket_number: str | None
-    client_address: str | None
-    details: str  # JSON
-
-    @classmethod
-    def from_model(cls, e: AuditEventModel) -> AuditEvent:
-        return cls(
-            id=strawberry.ID(str(e.id)),
-            occurred_at=e.occurred_at,
-            action=e.action,
-            actor_id=strawberry.ID(str(e.actor_id)) if e.actor_id else None,
-            subject_id=strawberry.ID(str(e.subject_id)) if e.subject_id else None,
-            ticket_number=e.ticket_number,
-            client_address=e.client_address,
-            details=json.dumps(e.details or {}, ensure_ascii=False, default=str),
-        )
-
-
-@strawberry.type
-class AuditEventConnection:
-    nodes: list[AuditEvent]
-    total_count: int
-    page_info: PageInfo
-
-    @classmethod
-    def from_page(cls, page: Page[AuditEventModel]) -> AuditEventConnection:
-        return cls(
-            nodes=[AuditEvent.from_model(e) for e in page.items],
-            total_count=page.total_count,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        )
-
-
-# ---------------------------------------------------------------- results
-
-AuditEventsResult = Annotated[
-    AuditEventConnection | NotAuthenticated | Forbidden | ValidationError, strawberry.union("AuditEventsResult")
-]
-
-
-@strawberry.type
-class AccountFound:
-    account: AccountRecord | None  # null when nothing matches
-
-
-AccountLookupResult = Annotated[
-    AccountFound | NotAuthenticated | Forbidden, strawberry.union("AccountLookupResult")
-]
-
-
-@strawberry.type
-class AccountUpdated:
-    account: AccountRecord
-
-
-AccountUpdateResult = Annotated[
-    AccountUpdated | NotAuthenticated | Forbidden | NotFound | ActionRefused | ValidationError,
-    strawberry.union("AccountUpdateResult"),
-]
-
-
-@strawberry.type
-class AccountDataExported:
-    data: str  # JSON: everything held about the account
-
-
-ExportAccountDataResult = Annotated[
-    AccountDataExported | NotAuthenticated | Forbidden | NotFound | ValidationError,
-    strawberry.union("ExportAccountDataResult"),
-]
-
-
-@strawberry.type
-class AccountErased:
-    message: str
-    summary: str  # JSON: what was removed or anonymised, by kind
-
-
-EraseAccountResult = Annotated[
-    AccountErased | NotAuthenticated | Forbidden | NotFound | ActionRefused | ValidationError,
-    strawberry.union("EraseAccountResult"),
-]
-
-
-def account_update(outcome: AccountModel | NotFoundResult | Refused, lang: str) -> AccountUpdateResult:
-    if isinstance(outcome, NotFoundResult):
-        return not_found(lang)
-    if isinstance(outcome, Refused):
-        return refused(outcome, lang)
-    return AccountUpdated(account=AccountRecord.from_model(outcome))
-
-
-# ---------------------------------------------------------------- operations
-
-
-@strawberry.type
-class AccountToolsQuery:
-    @strawberry.field(description="ADMIN: the security log, newest first; one account's events with accountId.",
-                      extensions=[requires(IsAdmin)])
-    async def audit_events(
-        self, info: Info, account_id: strawberry.ID | None = None, first: int | None = None, after: str | None = None
-    ) -> AuditEventsResult:
-        lang = info.context.lang
-        try:
-            page = await audit.page_for_account(_account_id(account_id) if account_id else None, first, after)
-        except FieldProblem as problem:
-            return validation_error(problem, lang)
-        return AuditEventConnection.from_page(page)
-
-    @strawberry.field(description="STAFF: find an account by id, e-mail, phone or login.",
-                      extensions=[requires(IsStaff)])
-    async def staff_account_lookup(self, info: Info, identifier: str) -> AccountLookupResult:
-        found = await account_tools.find_account_ref(info.context.rt, identifier[:300])
-        return AccountFound(account=AccountRecord.from_model(found) if found else None)
-
-
-@strawberry.type
-class AccountToolsMutation:
-    @strawberry.mutation(description="ADMIN: change an account's role (its sessions end).",
-                         extensions=[requires(IsAdmin)])
-    async def set_account_role(self, info: Info, account_id: strawberry.ID, role: AccountRole) -> AccountUpdateResult:
-        ctx = info.context
-        try:
-            target = _account_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        outcome = await account_tools.set_role(ctx.rt, target, Role(role.value), actor=ctx.account, client=ctx.client)
-        return account_update(outcome, ctx.lang)
-
-    @strawberry.mutation(description="STAFF: disable an account: sessions end, reset links die.",
-                         extensions=[requires(IsStaff)])
-    async def disable_account(
-        self, info: Info, account_id: strawberry.ID, reason: str | None = None
-    ) -> AccountUpdateResult:
-        return await _set_disabled(info, account_id, True, reason)
-
-    @strawberry.mutation(description="STAFF: re-enable a disabled account.", extensions=[requires(IsStaff)])
-    async def enable_account(self, info: Info, account_id: strawberry.ID) -> AccountUpdateResult:
-        return await _set_disabled(info, account_id, False, None)
-
-    @strawberry.mutation(description="STAFF: lift the lock that repeated wrong passwords put on an account.",
-                         extensions=[requires(IsStaff)])
-    async def unlock_account(self, info: Info, account_id: strawberry.ID) -> AccountUpdateResult:
-        ctx = info.context
-        try:
-            target = _account_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        outcome = await account_tools.unlock(ctx.rt, target, actor=ctx.account, client=ctx.client)
-        return account_update(outcome, ctx.lang)
-
-    @strawberry.mutation(description="ADMIN: everything held about a resident, as JSON (152-FZ).",
-                         extensions=[requires(IsAdmin)])
-    async def export_account_data(self, info: Info, account_id: strawberry.ID) -> ExportAccountDataResult:
-        ctx = info.context
-        try:
-            target = _account_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        data = await privacy.export_account(ctx.rt, target)
-        if isinstance(data, NotFoundResult):
-            return not_found(ctx.lang)
-        assert ctx.account is not None
-        await record(ctx.rt, "account.exported", actor_id=ctx.account.id, subject_id=target, client=ctx.client,
-                           details={"via": "graphql"})
-        return AccountDataExported(data=json.dumps(data, ensure_ascii=False))
-
-    @strawberry.mutation(description="ADMIN: erase a resident's personal data (152-FZ); tickets stay, anonymised.",
-                         extensions=[requires(IsAdmin)])
-    async def erase_account(self, info: Info, account_id: strawberry.ID) -> EraseAccountResult:
-        ctx = info.context
-        try:
-            target = _account_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        outcome = await privacy.erase_account(ctx.rt, target, actor=ctx.account, client=ctx.client)
-        if isinstance(outcome, NotFoundResult):
-            return not_found(ctx.lang)
-        if isinstance(outcome, Refused):
-            return refused(outcome, ctx.lang)
-        return AccountErased(message=t("AccountErased", ctx.lang), summary=json.dumps(outcome))
-
-
-async def _set_disabled(
-    info: Info, account_id: strawberry.ID, disabled: bool, reason: str | None
-) -> AccountUpdateResult:
-    ctx = info.context
-    try:
-        target = _account_id(account_id)
-    except FieldProblem as problem:
-        return validation_error(problem, ctx.lang)
-    outcome = await account_tools.set_disabled(
-        ctx.rt, target, disabled, actor=ctx.account, client=ctx.client, reason=reason
-    )
-    return account_update(outcome, ctx.lang)
-
-
-
-# ---------------------------------------------------------------- the ticket desk
-
-
-@strawberry.enum
-class OwnershipEvidence(Enum):
-    FULL_NAME = "full_name"
-    REGISTERED_ADDRESS = "registered_address"
-    PHONE_ON_FILE = "phone_on_file"
-    PERSONAL_ACCOUNT_NUMBER = "personal_account_number"
-    DOCUMENTS_SEEN = "documents_seen"
-
-
-@strawberry.enum
-class VerificationOutcome(Enum):
-    VERIFIED = "verified"
-    NOT_VERIFIED = "not_verified"
-
-
-@strawberry.enum
-class RecoveryKind(Enum):
-    RESET_LINK = "reset_link"
-    EMAIL_CHANGE = "email_change"
-
-
-@strawberry.enum
-class RecoveryStatus(Enum):
-    AWAITING_APPROVAL = "awaiting_approval"
-    SENT = "sent"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
-    SUPERSEDED = "superseded"
+strawberry.enum(RecoveryStatus, name="RecoveryStatus")  # the model's own enum, as GraphQL sees it
 
 
 @strawberry.type
@@ -611,14 +298,6 @@ RecoveryResult = Annotated[
 ]
 
 
-def _outcome(result: Any, lang: str, success: Any) -> Any:
-    if isinstance(result, NotFoundResult):
-        return not_found(lang)
-    if isinstance(result, Refused):
-        return refused(result, lang)
-    if isinstance(result, Invalid):
-        return validation_error(result, lang)
-    return success(result)
 
 
 @strawberry.type
@@ -641,8 +320,8 @@ class DeskQuery:
             page = await desk.list_tickets(
                 ctx.rt,
                 staff=ctx.account,
-                status=TicketStatusModel(status.value) if status else None,
-                category=TicketCategoryModel(category.value) if category else None,
+                status=status,
+                category=category,
                 assigned_to_me=assigned_to_me,
                 search=search,
                 first=first,
@@ -662,7 +341,7 @@ class DeskQuery:
         ctx = info.context
         assert ctx.account is not None
         found = await desk.ticket_details(ctx.rt, number[:32], staff=ctx.account, client=ctx.client)
-        return _outcome(found, ctx.lang, SupportTicketDetails.from_details)  # type: ignore[no-any-return]
+        return outcome_result(found, ctx.lang, SupportTicketDetails.from_details)
 
 
 def _ticket_updated(ticket: TicketModel) -> SupportTicketUpdated:
@@ -683,11 +362,11 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         try:
-            assignee = _account_id(staff_account_id, "staffAccountId") if staff_account_id else None
+            assignee = parse_id(staff_account_id, "staffAccountId") if staff_account_id else None
         except FieldProblem as problem:
             return validation_error(problem, ctx.lang)
         result = await desk.assign(ctx.rt, number[:32], assignee, staff=ctx.account, client=ctx.client)
-        return _outcome(result, ctx.lang, _ticket_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _ticket_updated)
 
     @strawberry.mutation(description="STAFF: change a ticket's status; a public message is shown and mailed.",
                          extensions=[requires(IsStaff)])
@@ -697,9 +376,9 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.change_status(
-            ctx.rt, number[:32], TicketStatusModel(status.value), public_message, staff=ctx.account, client=ctx.client
+            ctx.rt, number[:32], status, public_message, staff=ctx.account, client=ctx.client
         )
-        return _outcome(result, ctx.lang, _ticket_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _ticket_updated)
 
     @strawberry.mutation(description="STAFF: an internal note, never shown to the resident.",
                          extensions=[requires(IsStaff)])
@@ -707,7 +386,7 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.add_note(ctx.rt, number[:32], body, staff=ctx.account, client=ctx.client)
-        return _outcome(  # type: ignore[no-any-return]
+        return outcome_result(
             result,
             ctx.lang,
             lambda n: TicketNoteAdded(note=TicketNote(id=strawberry.ID(str(n.id)), body=n.body,
@@ -734,14 +413,14 @@ class DeskMutation:
             ctx.rt,
             number[:32],
             account_identifier,
-            evidence=[Evidence(e.value) for e in evidence],
-            outcome=VerificationOutcomeModel(outcome.value),
+            evidence=list(evidence),
+            outcome=outcome,
             documents=documents,
             comment=comment,
             staff=ctx.account,
             client=ctx.client,
         )
-        return _outcome(  # type: ignore[no-any-return]
+        return outcome_result(
             result, ctx.lang, lambda v: OwnershipRecorded(check=OwnershipCheck.from_model(v))
         )
 
@@ -751,7 +430,7 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.send_reset_link(ctx.rt, number[:32], staff=ctx.account, client=ctx.client)
-        return _outcome(result, ctx.lang, _recovery_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _recovery_updated)
 
     @strawberry.mutation(
         description="STAFF: on a verified ticket, propose moving the account to a new e-mail (the ticket's reply "
@@ -764,7 +443,7 @@ class DeskMutation:
         ctx = info.context
         assert ctx.account is not None
         result = await desk.request_email_change(ctx.rt, number[:32], new_email, staff=ctx.account, client=ctx.client)
-        return _outcome(result, ctx.lang, _recovery_updated)  # type: ignore[no-any-return]
+        return outcome_result(result, ctx.lang, _recovery_updated)
 
     @strawberry.mutation(
         description="ADMIN (not the requester): approve an e-mail change; the reset link goes to the new address.",
@@ -785,7 +464,7 @@ async def _audit_refused_decision(info: Any, args: dict[str, Any], approve: bool
     """A signed-in non-admin tried to approve or reject an e-mail change: the desk audits the refusal."""
     ctx = info.context
     try:
-        request_id = _account_id(str(args.get("recovery_id", "")), "recoveryId")
+        request_id = parse_id(str(args.get("recovery_id", "")), "recoveryId")
     except FieldProblem:
         request_id = None
     await desk.refuse_decision_by_role(ctx.rt, request_id, approve, staff=ctx.account, client=ctx.client)
@@ -795,13 +474,8 @@ async def _decide(info: Info, recovery_id: strawberry.ID, approve: bool) -> Reco
     ctx = info.context
     assert ctx.account is not None
     try:
-        request_id = _account_id(recovery_id, "recoveryId")
+        request_id = parse_id(recovery_id, "recoveryId")
     except FieldProblem as problem:
         return validation_error(problem, ctx.lang)
     result = await desk.decide_email_change(ctx.rt, request_id, approve, admin=ctx.account, client=ctx.client)
-    return _outcome(result, ctx.lang, _recovery_updated)  # type: ignore[no-any-return]
-
-
-# What schema/__init__.py merges into Query and Mutation.
-StaffQuery = merge_types("StaffQuery", (AccountToolsQuery, DeskQuery))
-StaffMutation = merge_types("StaffMutation", (AccountToolsMutation, DeskMutation))
+    return outcome_result(result, ctx.lang, _recovery_updated)
