@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install migrations clean
+.PHONY: run test lint bench install migrations messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 migrations: $(STAMP)
 	rm -f portal/models/migrations/0001_initial.py
 	$(BIN)/python -m tortoise -c portal.models.TORTOISE_ORM makemigrations
+
+# Extract the message keys used in code and templates (Babel) and update portal/core/locale/*/messages.po.
+messages: $(STAMP)
+	$(BIN)/python scripts/messages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

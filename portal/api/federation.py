@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from portal.api.http import client_info, set_session_cookie
 from portal.core.errors import TooMany
-from portal.core.i18n import t
+from portal.core.i18n import t, tn
 from portal.core.runtime import Runtime
 from portal.identity import federation
 from portal.identity.provider.flow import AUTHORIZE_PATH, resume_path
@@ -53,7 +53,8 @@ class FederationCallback:
         elif isinstance(outcome, federation.CodeIssued):
             response = RedirectResponse(outcome.redirect_url, status_code=303, headers=PAGE_HEADERS)
         elif isinstance(outcome, TooMany):
-            message = t("FED_TOO_MANY", client.locale, seconds=outcome.retry_after_seconds)
+            seconds = outcome.retry_after_seconds
+            message = tn("FED_TOO_MANY", seconds, client.locale, seconds=seconds)
             response = _page(client.locale, message, 429, settings.public_url)
             response.headers["Retry-After"] = str(outcome.retry_after_seconds)
         else:

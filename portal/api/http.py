@@ -52,7 +52,7 @@ def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Netwo
 
 
 def client_info(conn: HTTPConnection, settings: Settings) -> ClientInfo:
-    lang = negotiate(conn.headers.get("accept-language"), conn.cookies.get(LANG_COOKIE))
+    lang = negotiate(conn.headers.get("accept-language"), conn.cookies.get(LANG_COOKIE), settings.language_list)
     return ClientInfo(
         address=client_address(conn, settings),
         user_agent=(conn.headers.get("user-agent") or "")[:300] or None,

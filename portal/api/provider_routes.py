@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from portal.api.http import bearer_token, browser_session, clear_session_cookie, client_info, posted_from_own_page
-from portal.core.i18n import t
+from portal.core.i18n import install_gettext, t
 from portal.core.runtime import Runtime
 from portal.identity.provider.flow import (
     AUTHORIZE_PATH,
@@ -42,6 +42,7 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 _env = Environment(loader=PackageLoader("portal.api", "templates"), autoescape=select_autoescape(["html"]))
+install_gettext(_env)
 
 
 def provider_routes(rt: Runtime) -> list[BaseRoute]:
@@ -167,7 +168,7 @@ class ProviderRoutes:
     def _page(self, lang: str, kind: str, status: int, **context: Any) -> HTMLResponse:
         title = t(f"oidc.{kind}.title", lang)
         html = _env.get_template("oidc_page.html").render(
-            lang=lang, kind=kind, title=title, t=lambda key, **p: t(key, lang, **p), **context
+            lang=lang, kind=kind, title=title, **context
         )
         return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# CLDR's abbreviated month names for a date ("25 нояб. 2026 г."), Russian in the genitive.
-_MONTHS = {
-    "ru": ("янв.", "февр.", "мар.", "апр.", "мая", "июн.", "июл.", "авг.", "сент.", "окт.", "нояб.", "дек."),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
+from babel import UnknownLocaleError
+from babel.dates import get_month_names
+
 # Abbreviations a Russian reader knows; any other zone is named by its UTC offset.
 _RU_ABBREVIATIONS = {"MSK": "МСК", "UTC": "UTC"}
 
@@ -47,11 +46,26 @@ def zone_label(local: datetime, lang: str) -> str:
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
+@cache
+def _months(lang: str) -> tuple[str, ...] | None:
+    """CLDR's abbreviated month names for a date in `lang` ("25 нояб. 2026 г.": Russian in the genitive)."""
+    if not lang.isalpha():  # Babel would read an empty code as the process's locale
+        return None
+    try:
+        names = get_month_names("abbreviated", context="format", locale=lang)
+    except (ValueError, TypeError, UnknownLocaleError):
+        return None
+    return tuple(str(names[number]) for number in range(1, 13))
+
+
 def format_local(value: datetime, zone: ZoneInfo, lang: str) -> str:
     """«25 нояб. 2026 г., 21:46 (МСК)» / "25 Nov 2026, 21:46 (UTC+03:00)" for an aware or UTC-naive instant."""
     instant = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     local = instant.astimezone(zone)
-    lang = lang if lang in _MONTHS else "ru"
-    month = _MONTHS[lang][local.month - 1]
+    months = _months(lang)
+    if months is None:
+        lang, months = "ru", _months("ru")
+        assert months is not None
+    month = months[local.month - 1]
     day = f"{local.day} {month} {local.year}" + (" г." if lang == "ru" else "")
     return f"{day}, {local:%H:%M} ({zone_label(local, lang)})"

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from portal.core.i18n import LANGUAGES, available_languages
 from portal.core.localtime import load_zone
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     cors_origins: str | None = None
     default_region: str = "RU"
     timezone: str = "Europe/Moscow"  # IANA zone of every time shown to a person (stored times stay UTC)
+    languages: str = ",".join(LANGUAGES)  # offered languages, each a catalogue in core/locale; the first is the default
     password_min_length: int = Field(default=12, ge=8)
     password_max_length: int = Field(default=256, ge=64, le=4096)
     reset_token_ttl: int = Field(default=1800, ge=60)
@@ -93,6 +95,15 @@ class Settings(BaseSettings):
         load_zone(value)  # ValueError -> "PORTAL_TIMEZONE: ..." at start-up, not at the first page
         return value
 
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: str) -> str:
+        codes = _split(value)
+        missing = [code for code in codes if code not in available_languages()]
+        if not codes or missing:
+            raise ValueError(f"no catalogue for {', '.join(missing) or 'an empty list'} (see docs/translations.md)")
+        return ",".join(codes)
+
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
         parts = urlsplit(self.public_url)
@@ -115,6 +126,11 @@ class Settings(BaseSettings):
     @cached_property
     def zone(self) -> ZoneInfo:
         return load_zone(self.timezone)
+
+    @cached_property
+    def language_list(self) -> tuple[str, ...]:
+        """PORTAL_LANGUAGES as a tuple: what negotiation, the language switch and letters may use."""
+        return tuple(_split(self.languages))
 
     @cached_property
     def public_origin(self) -> str:

@@ -58,7 +58,6 @@ RESET_PATH = "/reset-password"
 FORGOT_PATH = "/forgot-password"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
 _NOBODY = uuid.UUID(int=0)  # an id no account has: the "same query" for identifiers that match nothing
-LETTER_LANGUAGES = ("ru", "en")
 
 
 @dataclass(frozen=True)
@@ -88,10 +87,8 @@ def reset_link(rt: Runtime, token: str) -> str:
 
 
 def letter_language(account: Account, client: ClientInfo) -> str:
-    """The account's preferred language, else the request's."""
-    if account.preferred_language in LETTER_LANGUAGES:
-        return account.preferred_language
-    return client.locale if client.locale in LETTER_LANGUAGES else "ru"
+    """The account's preferred language, else the request's (mail.render falls back to PORTAL_LANGUAGES' first)."""
+    return account.preferred_language or client.locale
 
 
 async def _provider_names(rt: Runtime, account_id: uuid.UUID) -> list[str]:

@@ -1,4 +1,8 @@
-"""Turning an outbox row into a MIME letter: Jinja2 templates, a text part always, an HTML part beside it."""
+"""Turning an outbox row into a MIME letter: Jinja2 templates, a text part always, an HTML part beside it.
+
+One template per part of a letter, for every language: its strings go through gettext (core.i18n) in the
+letter's own language, chosen at render time.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,24 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, TemplateNotFound, pass_context, select_autoescape
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    Template,
+    TemplateNotFound,
+    pass_context,
+    pass_eval_context,
+    select_autoescape,
+)
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from markupsafe import Markup
 
+from portal.core.i18n import install_gettext
 from portal.core.localtime import format_local, parse_instant
 from portal.core.settings import Settings
 
-LANGUAGES = ("ru", "en")
-FALLBACK = "ru"
+LEGACY_FALLBACK = "ru"  # the language of a per-language letter template (not yet converted) that lacks the letter's
 
 
 @pass_context
@@ -29,6 +43,19 @@ def _when(ctx: Context, value: object) -> str:
     if instant is None:
         return "" if value is None else str(value)
     return format_local(instant, ctx["_zone"], ctx["lang"])
+
+
+@pass_eval_context
+def _link(eval_ctx: EvalContext, url: str) -> str:
+    """A URL written out in full: an `<a>` of itself in an HTML part, the bare URL in a text part."""
+    if not eval_ctx.autoescape:
+        return url
+    return Markup('<a href="{0}" style="color:#0b57d0">{0}</a>').format(url)
+
+
+@pass_eval_context
+def _strong(eval_ctx: EvalContext, value: str) -> str:
+    return Markup("<strong>{0}</strong>").format(value) if eval_ctx.autoescape else value
 
 
 @lru_cache(maxsize=1)
@@ -42,18 +69,18 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["link"] = _link
+    env.filters["strong"] = _strong
+    install_gettext(env)
     return env
 
 
-def _template_lang(template: str, lang: str) -> str:
-    env = environment()
-    for candidate in (lang, FALLBACK):
-        try:
-            env.get_template(f"{template}.{candidate}.txt.j2")
-            return candidate
-        except TemplateNotFound:
-            continue
-    raise TemplateNotFound(f"{template}.{lang}.txt.j2")
+def _part(env: Environment, template: str, part: str, lang: str) -> Template:
+    """`<template>.<part>.j2`. A letter merged from a branch written before the catalogues may still be one
+    file per language, `<template>.<lang>.<part>.j2` (Russian when its language has none): it is sent as it
+    is until converted (tests/test_i18n.py names the ones left)."""
+    names = (f"{template}.{part}.j2", f"{template}.{lang}.{part}.j2", f"{template}.{LEGACY_FALLBACK}.{part}.j2")
+    return env.select_template(names)
 
 
 def message_id(settings: Settings, row_id: int, key: bytes) -> str:
@@ -74,14 +101,15 @@ def render(
     now: datetime,
 ) -> EmailMessage:
     """The letter as it goes on the wire: From, To, Subject, Date, Message-ID, Auto-Submitted, text + HTML."""
-    lang = _template_lang(template, lang if lang in LANGUAGES else FALLBACK)
+    if lang not in settings.language_list:
+        lang = settings.language_list[0]
     env = environment()
     values = {**context, "public_url": settings.public_url, "lang": lang, "to": to, "_zone": settings.zone}
-    subject = env.get_template(f"{template}.{lang}.subject.j2").render(values)
+    subject = _part(env, template, "subject", lang).render(values)
     subject = " ".join(subject.split())  # one line: no header injection through a template or its context
-    text = env.get_template(f"{template}.{lang}.txt.j2").render(values)
+    text = _part(env, template, "txt", lang).render(values)
     try:
-        html: str | None = env.get_template(f"{template}.{lang}.html.j2").render(values)
+        html: str | None = _part(env, template, "html", lang).render(values)
     except TemplateNotFound:
         html = None
 

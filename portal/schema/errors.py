@@ -7,7 +7,7 @@ from typing import TypeVar
 import strawberry
 
 from portal.core.errors import FieldProblem, Invalid, TooMany
-from portal.core.i18n import code_message, t
+from portal.core.i18n import code_message, t, tn
 
 
 @strawberry.interface
@@ -72,7 +72,7 @@ def validation_error(invalid: Invalid | FieldProblem, lang: str) -> ValidationEr
 
 def too_many(result: TooMany, lang: str) -> TooManyAttempts:
     seconds = max(1, int(result.retry_after_seconds))
-    return TooManyAttempts(message=t("TooManyAttempts", lang, seconds=seconds), retry_after_seconds=seconds)
+    return TooManyAttempts(message=tn("TooManyAttempts", seconds, lang, seconds=seconds), retry_after_seconds=seconds)
 
 
 ERROR_TYPES = (InvalidCredentials, InvalidToken, TooManyAttempts, NotAuthenticated, Forbidden, ValidationError)

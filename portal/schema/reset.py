@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from portal.core.errors import Invalid, TooMany
-from portal.core.i18n import t
+from portal.core.i18n import t, tn
 from portal.identity import reset as reset_service
 from portal.schema.context import Info
 from portal.schema.errors import InvalidToken, TooManyAttempts, ValidationError, error, too_many, validation_error
@@ -44,7 +44,7 @@ class ResetMutation:
         if isinstance(outcome, Invalid):
             return validation_error(outcome, ctx.lang)
         minutes = ctx.rt.settings.reset_token_ttl // 60
-        return PasswordResetRequested(message=t("PasswordResetRequested", ctx.lang, minutes=minutes))
+        return PasswordResetRequested(message=tn("PasswordResetRequested", minutes, ctx.lang, minutes=minutes))
 
     @strawberry.mutation(
         description="Set a new password with a mailed token. Ends every session of the account; no automatic sign-in."

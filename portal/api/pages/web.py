@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from portal.api.http import LANG_COOKIE, browser_session, client_info, posted_from_own_page
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldProblem, Invalid, TooMany
-from portal.core.i18n import LANGUAGES, code_message, t
+from portal.core.i18n import code_message, install_gettext, language_name, t, tn
 from portal.core.localtime import format_local
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
@@ -44,6 +44,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+install_gettext(_env)  # `_()`, `gettext`, `ngettext` in the page's `lang`
 
 Handler = Callable[["Visit"], Awaitable[Response]]
 
@@ -91,7 +92,7 @@ def too_many_answer(limited: TooMany, lang: str) -> dict[str, Any]:
     """A form's re-render for a throttled post: the message, 429 and `Retry-After` (as keyword arguments)."""
     seconds = limited.retry_after_seconds
     return {
-        "problem": t("TooManyAttempts", lang, seconds=seconds),
+        "problem": tn("TooManyAttempts", seconds, lang, seconds=seconds),
         "status": 429,
         "headers": {"Retry-After": str(seconds)},
     }
@@ -182,7 +183,6 @@ class Pages:
         request = visit.request
         values: dict[str, Any] = {
             "lang": visit.lang,
-            "_": visit.t,
             "csrf": self.csrf_token(visit),
             "account": visit.account,
             "path": request.url.path,
@@ -229,11 +229,11 @@ class Pages:
         return [
             {
                 "code": code,
-                "label": t(f"lang.{code}", code),
+                "label": language_name(code),
                 "href": request.url.path + "?" + urlencode([*params, ("lang", code)]),
                 "current": code == current,
             }
-            for code in LANGUAGES
+            for code in self.rt.settings.language_list
         ]
 
     def language_switch(self, request: Request) -> Response | None:
@@ -244,7 +244,7 @@ class Pages:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
         target = request.url.path + ("?" + urlencode(params) if params else "")
         response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-        if chosen in LANGUAGES:
+        if chosen in self.rt.settings.language_list:
             response.set_cookie(
                 LANG_COOKIE,
                 chosen,

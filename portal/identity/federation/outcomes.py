@@ -49,7 +49,7 @@ class Failed:
     reason: str
 
 
-# reasons, each a message in api/i18n.py
+# reasons, each a message in the catalogues (portal/core/locale)
 FAILED_STATE = "FED_STATE_INVALID"  # missing, unknown, expired, replayed or from another browser
 FAILED_CANCELLED = "FED_CANCELLED"  # the provider answered with an error (the resident declined, ...)
 FAILED_PROVIDER = "FED_PROVIDER_FAILED"  # iss, code exchange or ID token did not check out

@@ -8,7 +8,7 @@ Rules that make it safe by construction:
 - every step is one audit event with actor, subject, ticket number and client address.
 """
 
-from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, STATUS_LABELS, TicketDetails
+from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, TicketDetails
 from portal.support.desk.ownership import verify_ownership
 from portal.support.desk.queue import QueueRow, list_tickets, ticket_details
 from portal.support.desk.recovery import (
@@ -20,7 +20,7 @@ from portal.support.desk.recovery import (
 from portal.support.desk.work import add_note, assign, change_status
 
 __all__ = [
-    "MESSAGE_MAX", "NOTE_MAX", "STATUS_LABELS", "QueueRow", "TicketDetails", "add_note", "assign", "change_status",
+    "MESSAGE_MAX", "NOTE_MAX", "QueueRow", "TicketDetails", "add_note", "assign", "change_status",
     "decide_email_change", "list_tickets", "refuse_decision_by_role", "request_email_change", "send_reset_link",
     "ticket_details", "verify_ownership",
 ]

@@ -11,7 +11,7 @@ from portal.models.desk import (
     RecoveryRequest,
     TicketNote,
 )
-from portal.models.support import Ticket, TicketEvent, TicketMessage, TicketStatus
+from portal.models.support import Ticket, TicketEvent, TicketMessage
 from portal.support import tickets as ticket_service
 
 CURSOR_KIND = "ticket"
@@ -19,23 +19,6 @@ NOTE_MAX = 5000
 MESSAGE_MAX = 5000
 DOCUMENTS_MAX = 300
 SEARCH_MAX = 200
-
-STATUS_LABELS = {
-    "ru": {
-        TicketStatus.NEW: "новая",
-        TicketStatus.IN_PROGRESS: "в работе",
-        TicketStatus.WAITING_FOR_RESIDENT: "ждёт вашего ответа",
-        TicketStatus.RESOLVED: "решена",
-        TicketStatus.REJECTED: "отклонена",
-    },
-    "en": {
-        TicketStatus.NEW: "new",
-        TicketStatus.IN_PROGRESS: "in progress",
-        TicketStatus.WAITING_FOR_RESIDENT: "waiting for your reply",
-        TicketStatus.RESOLVED: "resolved",
-        TicketStatus.REJECTED: "rejected",
-    },
-}
 
 
 @dataclass(frozen=True)

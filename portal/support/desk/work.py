@@ -8,6 +8,7 @@ from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, RefusalCode
+from portal.core.i18n import t
 from portal.core.runtime import Runtime
 from portal.mail.outbox import enqueue
 from portal.models.accounts import Account, AccountStatus, Role
@@ -18,7 +19,7 @@ from portal.models.desk import (
 from portal.models.support import Ticket, TicketStatus
 from portal.support import tickets as ticket_service
 from portal.support.accounts import NotFound, Refused
-from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, STATUS_LABELS, load_ticket, optional_text
+from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, load_ticket, optional_text
 
 
 async def assign(
@@ -78,13 +79,16 @@ async def change_status(
             return Refused(RefusalCode.UNCHANGED)
         to = _reply_address(ticket)
         if to:
-            lang = ticket.locale if ticket.locale in STATUS_LABELS else "ru"
             await enqueue(
                 rt,
                 template="desk_ticket_update",
                 to=to,
-                lang=lang,
-                context={"number": ticket.number, "status_label": STATUS_LABELS[lang][status], "message": message},
+                lang=ticket.locale,
+                context={
+                    "number": ticket.number,
+                    "status_label": t(f"mail.ticket_status.{status.value}", ticket.locale),
+                    "message": message,
+                },
             )
     # support.tickets.change_status wrote the audit event (ticket.status_changed) with actor, time and client.
     return ticket
