@@ -122,7 +122,7 @@ async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_acco
     await shot(page, "01-login")
     await page.get_by_label("Электронная почта, телефон или логин").fill(account.email)
     await page.get_by_label("Пароль", exact=True).fill("мой старый пароль наверное")
-    await page.get_by_role("button", name="Войти").click()
+    await page.get_by_role("button", name="Войти", exact=True).click()
     alert = page.get_by_role("alert")
     await alert.wait_for()
     assert "Неверный логин или пароль." in await alert.inner_text()
@@ -177,7 +177,7 @@ async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_acco
     # 6. Sign in with the new password; the account page shows the password change.
     await page.get_by_label("Электронная почта, телефон или логин").fill(account.login)
     await page.get_by_label("Пароль", exact=True).fill(NEW_PASSWORD)
-    await page.get_by_role("button", name="Войти").click()
+    await page.get_by_role("button", name="Войти", exact=True).click()
     await page.wait_for_url("**/account")
     await page.get_by_role("heading", name="Личный кабинет").wait_for()
     events = page.locator('[data-action="password.reset"]')

@@ -57,7 +57,7 @@ async def test_login_page_is_a_real_form_for_password_managers(client):
     page = response.text
     assert '<html lang="ru">' in page
     assert '<form class="form" method="post" action="/login"' in page
-    assert re.search(r'<input[^>]+name="identifier"[^>]+autocomplete="username"', page)
+    assert re.search(r'<input[^>]+name="identifier"[^>]+autocomplete="username webauthn"', page)  # passkey autofill too
     assert re.search(r'<input[^>]+name="password"[^>]+type="password"[^>]+autocomplete="current-password"', page)
     assert '<label class="field__label" for="f-identifier">' in page and 'for="f-password"' in page
     # «Забыли пароль?» right under the password field, before the submit button.

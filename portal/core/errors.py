@@ -29,6 +29,11 @@ class FieldCode(StrEnum):
     PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
     NOT_LINKED = "NOT_LINKED"
     LAST_SIGN_IN_METHOD = "LAST_SIGN_IN_METHOD"
+    SAME_EMAIL = "SAME_EMAIL"  # an e-mail change to the address the account already has
+    INVALID_CODE = "INVALID_CODE"  # a TOTP code that does not match
+    NO_ENROLLMENT = "NO_ENROLLMENT"  # a TOTP code with no enrolment started
+    PASSKEY_REFUSED = "PASSKEY_REFUSED"  # a passkey registration that did not verify
+    NOT_FOUND = "NOT_FOUND"  # an id that names nothing of the caller's
 
 
 class RefusalCode(StrEnum):
@@ -46,6 +51,7 @@ class RefusalCode(StrEnum):
     ALREADY_DECIDED = "ALREADY_DECIDED"
     ACCOUNT_DISABLED = "ACCOUNT_DISABLED"
     NO_PASSWORD = "NO_PASSWORD"  # a federated-only account recovers through its provider
+    NO_SECOND_FACTOR = "NO_SECOND_FACTOR"  # the account has no second factor to remove
 
 
 class FieldProblem(ValueError):

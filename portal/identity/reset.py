@@ -257,26 +257,31 @@ async def reset_password(
             await void_reset_tokens(rt, account.id)
             await revoke_sessions(rt, account_id=account.id)
             await revoke_partner_tokens(rt, account.id)  # partners' tokens too (identity/provider)
-            if account.email:
-                await enqueue(
-                    rt,
-                    template="password_changed",
-                    to=account.email,
-                    lang=letter_language(account, client),
-                    context={
-                        "full_name": account.full_name,
-                        "changed_at": now,
-                        "client_address": client.address,
-                        "user_agent": (client.user_agent or "")[:120] or None,
-                        "forgot_url": s.public_url + FORGOT_PATH,
-                    },
-                )
+            await password_changed_letter(rt, account, client)
             await record(rt, "password.reset", actor_id=account.id, subject_id=account.id, client=client)
     except _Abandon:
         await rt.throttle.hit(WRONG_TOKENS_PER_CLIENT, client.address)
         return BadToken()
     await clear_signin_lock(rt, account.id)  # a reset lifts any sign-in lock (SECURITY.md #15)
     return PasswordReset(account.id)
+
+
+async def password_changed_letter(rt: Runtime, account: Account, client: ClientInfo) -> None:
+    """"Your password was changed" (by a reset or from the account page), in the caller's transaction."""
+    if account.email:
+        await enqueue(
+            rt,
+            template="password_changed",
+            to=account.email,
+            lang=letter_language(account, client),
+            context={
+                "full_name": account.full_name,
+                "changed_at": rt.clock.now(),
+                "client_address": client.address,
+                "user_agent": (client.user_agent or "")[:120] or None,
+                "forgot_url": rt.settings.public_url + FORGOT_PATH,
+            },
+        )
 
 
 async def void_reset_tokens(rt: Runtime, account_id: uuid.UUID) -> int:

@@ -69,7 +69,7 @@ async def issue_session(
         "created_at": now,
         "last_used_at": now,
         "auth_method": auth_method,
-        "authenticated_at": now,  # a sign-in is a proof (identity.reauth)
+        "authenticated_at": now,  # every session is born of a sign-in: its proof is that moment (identity.reauth)
         "client_address": client.address,
         "user_agent": (client.user_agent or "")[:300] or None,
     }

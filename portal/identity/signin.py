@@ -17,6 +17,7 @@ from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Backoff, Limit
 from portal.identity.accounts import find_account
+from portal.identity.challenge import SecondFactorNeeded, begin_if_needed
 from portal.identity.identifiers import Identifier, read_lookup_identifier
 from portal.identity.sessions import IssuedSession, issue_session
 from portal.models.audit import record, record_statement
@@ -53,7 +54,7 @@ class BadCredentials:
     """Unknown identifier, wrong password, disabled or password-less account: indistinguishable."""
 
 
-LoginOutcome = IssuedSession | BadCredentials | TooMany | Invalid
+LoginOutcome = IssuedSession | SecondFactorNeeded | BadCredentials | TooMany | Invalid
 
 
 async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo) -> LoginOutcome:
@@ -91,6 +92,9 @@ async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo)
     if client.locale != account.preferred_language:
         account.preferred_language = client.locale
         await account.save(update_fields=["preferred_language"])
+    if (second := await begin_if_needed(rt, account)) is not None:  # the password alone is not enough
+        await record(rt, "signin.password_ok", actor_id=account.id, subject_id=account.id, client=client)
+        return second
     # The session and its audit record: one atomic write (one commit, one trip to the database).
     audit = record_statement(rt, "signin.success", actor_id=account.id, subject_id=account.id, client=client)
     return await issue_session(rt, account, client, "pwd", also=[audit])

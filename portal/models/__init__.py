@@ -9,6 +9,7 @@ MODEL_MODULES = [
     "portal.models.provider",
     "portal.models.mail",
     "portal.models.reset",
+    "portal.models.security",
     "portal.models.federation",
     "portal.models.support",
 ]

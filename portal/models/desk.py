@@ -34,6 +34,7 @@ class VerificationOutcome(StrEnum):
 class RecoveryKind(StrEnum):
     RESET_LINK = "reset_link"  # a reset link to the account's own e-mail
     EMAIL_CHANGE = "email_change"  # a new e-mail from the ticket, effective when its reset link is used
+    SECOND_FACTOR = "second_factor"  # removing a lost second factor (TOTP, recovery codes), on approval
 
 
 class RecoveryStatus(StrEnum):

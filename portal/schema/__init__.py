@@ -13,14 +13,19 @@ from portal.schema.errors import ERROR_TYPES, Error
 from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
+from portal.schema.passkeys import PasskeyMutation
 from portal.schema.reset import ResetMutation
+from portal.schema.security import SecondFactorMutation, SecurityMutation
 from portal.schema.staff import StaffMutation, StaffQuery
 from portal.schema.support import SupportMutation, SupportQuery
 
 log = logging.getLogger("portal.graphql")
 
 QUERIES: tuple[type, ...] = (IdentityQuery, FederationQuery, SupportQuery, StaffQuery)
-MUTATIONS: tuple[type, ...] = (IdentityMutation, ResetMutation, FederationMutation, SupportMutation, StaffMutation)
+MUTATIONS: tuple[type, ...] = (
+    IdentityMutation, ResetMutation, SecurityMutation, SecondFactorMutation, PasskeyMutation,
+    FederationMutation, SupportMutation, StaffMutation,
+)
 
 
 class MaskUnexpectedErrors(MaskErrors):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -11,6 +12,7 @@ from portal.core.errors import Invalid, TooMany
 from portal.core.i18n import t
 from portal.identity import sessions as session_service
 from portal.identity import signin
+from portal.identity.challenge import SecondFactorNeeded
 from portal.identity.sessions import IssuedSession
 from portal.models.accounts import Account as AccountModel
 from portal.models.accounts import Role as AccountRole
@@ -25,7 +27,18 @@ from portal.schema.errors import (
     validation_error,
 )
 
+if TYPE_CHECKING:
+    from portal.schema.passkeys import Passkey
+    from portal.schema.security import PendingEmailChange
+
 strawberry.enum(AccountRole, name="AccountRole")  # the model's own enum, as GraphQL sees it
+
+
+@strawberry.enum
+class SecondFactorMethod(Enum):
+    TOTP = "TOTP"
+    RECOVERY_CODE = "RECOVERY_CODE"
+    PASSKEY = "PASSKEY"
 
 
 @strawberry.type
@@ -57,6 +70,28 @@ class Account:
         links = await linked_identities(info.context.rt, UUID(str(self.id)))
         return [LinkedIdentity(provider=x.provider, provider_name=x.provider_name, email=x.email, linked_at=x.linked_at)
                 for x in links]
+
+    @strawberry.field(description="An e-mail change waiting for its link to be opened at the new address.")
+    async def pending_email_change(self, info: Info) -> Annotated[
+        PendingEmailChange, strawberry.lazy("portal.schema.security")
+    ] | None:
+        from portal.schema.security import pending_email_change
+
+        return await pending_email_change(info, self.id)
+
+    @strawberry.field(description="The second factors in use (TOTP, recovery codes left, passkeys).")
+    async def second_factors(self, info: Info) -> list[SecondFactorMethod]:
+        from portal.identity.challenge import second_factors
+
+        if info.context.account is None or str(info.context.account.id) != str(self.id):
+            return []
+        return [SecondFactorMethod(m) for m in await second_factors(self.id)]
+
+    @strawberry.field(description="Your passkeys, with their names and last use.")
+    async def passkeys(self, info: Info) -> list[Annotated[Passkey, strawberry.lazy("portal.schema.passkeys")]]:
+        from portal.schema.passkeys import account_passkeys
+
+        return await account_passkeys(info, self.id)
 
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:
@@ -94,13 +129,20 @@ class LoginSuccess:
     session: Session
 
 
+@strawberry.type(description="The password was right; finish with `verifySecondFactor(challenge, code)` in 5 min.")
+class SecondFactorRequired:
+    challenge: str
+    methods: list[SecondFactorMethod]
+
+
 @strawberry.type
 class LoggedOut:
     message: str
 
 
 LoginResult = Annotated[
-    LoginSuccess | InvalidCredentials | TooManyAttempts | ValidationError, strawberry.union("LoginResult")
+    LoginSuccess | SecondFactorRequired | InvalidCredentials | TooManyAttempts | ValidationError,
+    strawberry.union("LoginResult"),
 ]
 LogoutResult = Annotated[LoggedOut | NotAuthenticated, strawberry.union("LogoutResult")]
 
@@ -111,6 +153,10 @@ def login_result(outcome: object, info: Info) -> LoginResult:
     if isinstance(outcome, IssuedSession):
         info.context.on_session_change(outcome)
         return LoginSuccess(session=Session.from_issued(outcome))
+    if isinstance(outcome, SecondFactorNeeded):
+        return SecondFactorRequired(
+            challenge=outcome.challenge, methods=[SecondFactorMethod(m) for m in outcome.methods]
+        )
     if isinstance(outcome, TooMany):
         return too_many(outcome, lang)
     if isinstance(outcome, Invalid):

@@ -31,7 +31,10 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 # and several operations in one document cannot multiply guesses. Named by field, so fields added by
 # other modules are covered the moment they land.
 SENSITIVE_FIELDS = frozenset(
-    {"login", "refreshSession", "requestPasswordReset", "resetPassword", "submitSupportTicket", "exchangeLoginCode"}
+    {"login", "refreshSession", "requestPasswordReset", "resetPassword", "submitSupportTicket", "exchangeLoginCode",
+     # the resident's own security (issue 16): every door that takes a password, a code or a mailed token
+     "verifySecondFactor", "finishPasskeySignIn", "changePassword", "requestEmailChange", "reauthenticate",
+     "confirmEmail", "cancelEmailChange", "confirmTotpEnrollment"}
 )
 
 MAX_DEPTH = 10

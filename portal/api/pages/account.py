@@ -9,11 +9,19 @@ from starlette.responses import Response
 
 from portal.api.pages.providers import linked_identities, problem_from_query, provider_buttons
 from portal.api.pages.web import Pages, Visit, describe_device
-from portal.identity import sessions
+from portal.identity import email_address, sessions
+from portal.identity.challenge import second_factors
+from portal.identity.passkeys import list_passkeys
 from portal.identity.signout import sign_out_other_devices
 from portal.support import audit
 
-ACCOUNT_NOTICES = {"others-ended": "notice.others_ended", "unlinked": "IdentityUnlinked"}
+ACCOUNT_NOTICES = {
+    "others-ended": "notice.others_ended",
+    "unlinked": "IdentityUnlinked",
+    "password-changed": "notice.password_changed",
+    "email-change-sent": "notice.email_change_sent",
+    "totp-off": "notice.totp_off",
+}
 # Audit actions a resident sees, by how they read; anything else shows as a generic security event.
 EVENT_LABELS = {
     "signin.success": "event.signin_success",
@@ -28,7 +36,20 @@ EVENT_LABELS = {
     "account.unlocked": "event.account_unlocked",
     "recovery.reset_link_sent": "event.recovery_link_sent",
     "recovery.email_changed": "event.email_changed_by_staff",
+    "reauth.failure": "event.reauth_failure",
+    "email.change_requested": "event.email_change_requested",
+    "email.changed": "event.email_changed",
+    "email.change_cancelled": "event.email_change_cancelled",
+    "totp.enabled": "event.totp_enabled",
+    "totp.disabled": "event.totp_disabled",
+    "totp.recovery_codes": "event.totp_recovery_codes",
+    "signin.second_factor_failure": "event.second_factor_failure",
+    "passkey.added": "event.passkey_added",
+    "passkey.removed": "event.passkey_removed",
 }
+
+
+WARNINGS = frozenset({"signin.failure", "federation.failure", "reauth.failure", "signin.second_factor_failure"})
 
 
 class AccountPages:
@@ -84,14 +105,19 @@ class AccountPages:
                 "occurred_at": e.occurred_at,
                 "address": e.client_address,
                 "device": describe_device(e.user_agent, visit.lang) if e.user_agent else None,
-                "warning": e.action in ("signin.failure", "federation.failure"),
+                "warning": e.action in WARNINGS,
             }
             for e in await audit.recent_for_account(account.id)
         ]
         linked = await linked_identities(self.rt, account.id)
+        pending_email = await email_address.pending_change(self.rt, account.id)
+        factors = await second_factors(account.id)
         linked_ids = {link.provider for link in linked}
         return {
             "profile": account,
+            "pending_email": pending_email,
+            "totp_on": "TOTP" in factors,
+            "passkey_count": len(await list_passkeys(account.id)),
             "linked": linked,
             "linkable": [p for p in provider_buttons(self.rt) if p["id"] not in linked_ids],
             # The only way in (no password, one provider) cannot be unlinked: no button to be refused.

@@ -459,6 +459,31 @@ class DeskMutation:
     async def reject_recovery_email_change(self, info: Info, recovery_id: strawberry.ID) -> RecoveryResult:
         return await _decide(info, recovery_id, False)
 
+    @strawberry.mutation(
+        description="STAFF: on a verified ticket, propose removing the account's lost second factor (TOTP and "
+        "recovery codes); an admin other than you must approve.",
+        extensions=[requires(IsStaff)],
+    )
+    async def propose_second_factor_removal(self, info: Info, number: str) -> RecoveryResult:
+        ctx = info.context
+        assert ctx.account is not None
+        result = await desk.propose_second_factor_removal(ctx.rt, number[:32], staff=ctx.account, client=ctx.client)
+        return outcome_result(result, ctx.lang, _recovery_updated)
+
+    @strawberry.mutation(
+        description="ADMIN (not the proposer): approve removing a second factor; it is removed at once.",
+        extensions=[requires(IsAdmin, on_denied=lambda info, args: _audit_refused_decision(info, args, True))],
+    )
+    async def approve_second_factor_removal(self, info: Info, recovery_id: strawberry.ID) -> RecoveryResult:
+        return await _decide(info, recovery_id, True, RecoveryKind.SECOND_FACTOR)
+
+    @strawberry.mutation(
+        description="ADMIN: reject a proposed second-factor removal.",
+        extensions=[requires(IsAdmin, on_denied=lambda info, args: _audit_refused_decision(info, args, False))],
+    )
+    async def reject_second_factor_removal(self, info: Info, recovery_id: strawberry.ID) -> RecoveryResult:
+        return await _decide(info, recovery_id, False, RecoveryKind.SECOND_FACTOR)
+
 
 async def _audit_refused_decision(info: Any, args: dict[str, Any], approve: bool) -> None:
     """A signed-in non-admin tried to approve or reject an e-mail change: the desk audits the refusal."""
@@ -470,12 +495,16 @@ async def _audit_refused_decision(info: Any, args: dict[str, Any], approve: bool
     await desk.refuse_decision_by_role(ctx.rt, request_id, approve, staff=ctx.account, client=ctx.client)
 
 
-async def _decide(info: Info, recovery_id: strawberry.ID, approve: bool) -> RecoveryResult:
+async def _decide(
+    info: Info, recovery_id: strawberry.ID, approve: bool, kind: RecoveryKind = RecoveryKind.EMAIL_CHANGE
+) -> RecoveryResult:
     ctx = info.context
     assert ctx.account is not None
     try:
         request_id = parse_id(recovery_id, "recoveryId")
     except FieldProblem as problem:
         return validation_error(problem, ctx.lang)
-    result = await desk.decide_email_change(ctx.rt, request_id, approve, admin=ctx.account, client=ctx.client)
+    result = await desk.decide_email_change(
+        ctx.rt, request_id, approve, admin=ctx.account, client=ctx.client, kind=kind
+    )
     return outcome_result(result, ctx.lang, _recovery_updated)

@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, RefusalCode
 from portal.core.runtime import Runtime
+from portal.identity import totp
 from portal.identity.email_change import mask_email
 from portal.identity.identifiers import normalize_email
 from portal.identity.reset import issue_reset_link
@@ -96,20 +97,52 @@ async def request_email_change(
     return request
 
 
-async def decide_email_change(
-    rt: Runtime, request_id: UUID, approve: bool, *, admin: Account, client: ClientInfo
+async def propose_second_factor_removal(
+    rt: Runtime, number: str, *, staff: Account, client: ClientInfo
 ) -> RecoveryRequest | NotFound | Refused:
-    """Path (b), step 2: a second person (an ADMIN, not the requester) approves or rejects.
+    """Path (c), step 1: a resident lost the second factor and the recovery codes; staff propose removing them.
+    Nothing changes until an admin other than the proposer approves; the account's address is told now."""
+    found = await verified_account(rt, number, step="second_factor_request", staff=staff, client=client)
+    if not isinstance(found, tuple):
+        return found
+    ticket, account = found
+    if not await totp.is_enabled(account.id):
+        return await refuse_step(rt, RefusalCode.NO_SECOND_FACTOR, step="second_factor_request", staff=staff,
+                                 client=client, ticket_number=ticket.number, subject_id=account.id)
+    now = rt.clock.now()
+    async with in_transaction():
+        await RecoveryRequest.filter(
+            account_id=account.id, kind=RecoveryKind.SECOND_FACTOR, status=RecoveryStatus.AWAITING_APPROVAL
+        ).update(status=RecoveryStatus.SUPERSEDED, decided_at=now)
+        request = await RecoveryRequest.create(
+            id=uuid.uuid4(), ticket_number=ticket.number, account=account, kind=RecoveryKind.SECOND_FACTOR,
+            status=RecoveryStatus.AWAITING_APPROVAL, old_email=account.email, requested_by=staff, created_at=now,
+        )
+        if account.email:
+            await enqueue(
+                rt, template="second_factor_changed", to=account.email, lang=account.preferred_language or "ru",
+                context={"full_name": account.full_name, "change": "removal_proposed", "number": ticket.number,
+                         "changed_at": now, "client_address": None},
+            )
+        await record(rt, "recovery.second_factor_requested", actor_id=staff.id, subject_id=account.id,
+                     ticket_number=ticket.number, client=client, details={"recovery_id": str(request.id)})
+    return request
 
-    On approval the reset link goes to the new address and the old address is told; the account's e-mail
-    changes only when that link is used (identity.email_change)."""
-    request = await RecoveryRequest.filter(id=request_id, kind=RecoveryKind.EMAIL_CHANGE).select_related(
-        "account"
-    ).first()
+
+async def decide_email_change(
+    rt: Runtime, request_id: UUID, approve: bool, *, admin: Account, client: ClientInfo,
+    kind: RecoveryKind = RecoveryKind.EMAIL_CHANGE,
+) -> RecoveryRequest | NotFound | Refused:
+    """Path (b) or (c), step 2: a second person (an ADMIN, not the requester) approves or rejects.
+
+    E-mail change: on approval the reset link goes to the new address and the old address is told; the
+    account's e-mail changes only when that link is used (identity.email_change). Second factor: on approval
+    TOTP and the recovery codes are removed at once and the account's address is told."""
+    request = await RecoveryRequest.filter(id=request_id, kind=kind).select_related("account").first()
     if request is None or request.account is None:
         return NotFound()
     account: Account = request.account
-    step = "email_change_approval" if approve else "email_change_rejection"
+    step = f"{kind.value}_{'approval' if approve else 'rejection'}"
 
     async def refuse(code: RefusalCode) -> Refused:
         return await refuse_step(rt, code, step=step, staff=admin, client=client, ticket_number=request.ticket_number,
@@ -129,17 +162,22 @@ async def decide_email_change(
             return found
         if found[1].id != account.id:
             return await refuse(RefusalCode.NOT_VERIFIED)
-        if await Account.filter(email=request.new_email).exclude(id=account.id).exists():
+        if kind == RecoveryKind.EMAIL_CHANGE and await Account.filter(
+            email=request.new_email
+        ).exclude(id=account.id).exists():
             return await refuse(RefusalCode.EMAIL_TAKEN)
+    done = RecoveryStatus.COMPLETED if kind == RecoveryKind.SECOND_FACTOR else RecoveryStatus.SENT
     now = rt.clock.now()
     async with in_transaction():
         claimed = await RecoveryRequest.filter(id=request.id, status=RecoveryStatus.AWAITING_APPROVAL).update(
-            status=RecoveryStatus.SENT if approve else RecoveryStatus.REJECTED,
+            status=done if approve else RecoveryStatus.REJECTED,
             decided_by_id=admin.id, decided_at=now, sent_at=now if approve else None,
         )
         if not claimed:
             return await refuse(RefusalCode.ALREADY_DECIDED)
-        if approve:
+        if approve and kind == RecoveryKind.SECOND_FACTOR:
+            await totp.remove_on_staff_decision(rt, account, request.ticket_number)
+        elif approve:
             assert request.new_email is not None
             token_id = await issue_reset_link(rt, account, request.new_email, account.preferred_language or "ru")
             await RecoveryRequest.filter(id=request.id).update(reset_token_ref=str(token_id))
@@ -156,11 +194,11 @@ async def decide_email_change(
                 )
         await record(
             rt,
-            "recovery.email_change_approved" if approve else "recovery.email_change_rejected",
+            f"recovery.{kind.value}_{'approved' if approve else 'rejected'}",
             actor_id=admin.id, subject_id=account.id, ticket_number=request.ticket_number, client=client,
             details={"recovery_id": str(request.id), "requested_by": str(request.requested_by_id)},  # type: ignore[attr-defined]
         )
-    request.status = RecoveryStatus.SENT if approve else RecoveryStatus.REJECTED
+    request.status = done if approve else RecoveryStatus.REJECTED
     request.decided_by = admin
     request.decided_at = now
     return request
