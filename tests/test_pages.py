@@ -74,8 +74,10 @@ async def test_sign_in_through_the_form_then_account_then_sign_out(client, make_
     response = await page_sign_in(client, account.email.upper())
     assert response.status_code == 303
     assert response.headers["location"] == "/account"
-    cookies = [c for c in response.headers.get_list("set-cookie") if not c.startswith("portal_csrf=")]
-    assert len(cookies) == 1, cookies  # one browser session cookie, nothing else
+    set_cookies = response.headers.get_list("set-cookie")
+    assert not any("refresh" in c for c in set_cookies), set_cookies  # no refresh cookie any more
+    cookies = [c for c in set_cookies if c.startswith("portal_session")]
+    assert len(cookies) == 1, cookies  # one browser session cookie
     (cookie,) = cookies
     assert cookie.startswith("portal_session=")
     assert "HttpOnly" in cookie and "Path=/;" in cookie and "SameSite=lax" in cookie
