@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.desk
+	$(BIN)/python -m bench.replicas
 
 # Until the first release every model change regenerates the single initial migration.
 migrations: $(STAMP)

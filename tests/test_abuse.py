@@ -19,7 +19,7 @@ import pytest
 
 from portal.api.app import create_app
 from portal.core.runtime import Runtime
-from portal.core.throttle import Limit, MemoryStore, RedisStore
+from portal.core.throttle import FallbackStore, Limit, MemoryStore
 from portal.identity.signin import LOCK_AFTER, SIGNIN_BACKOFF, account_key, clear_signin_lock
 from tests.conftest import LOGIN, PASSWORD, PUBLIC_URL, make_settings, need_service, unique
 
@@ -80,14 +80,14 @@ class Portal:
 async def portal_factory(data_dir, database_url, clock, database, smtp_sink):  # type: ignore[no-untyped-def]
     """Builds replicas; `store="redis"` shares one Redis prefix between every replica of the test."""
     prefix = f"{RUN_PREFIX}{uuid.uuid4().hex[:8]}:"
-    stores: list[RedisStore] = []
+    stores: list[FallbackStore] = []
 
     def build(store: str = "memory", **overrides: Any) -> Portal:
         if store == "redis":
             need_service(redis_available(), "Redis is not running on 127.0.0.1:6379")
             overrides |= {"redis_url": REDIS_URL, "redis_key_prefix": prefix}
         rt = Runtime(make_settings(data_dir, database_url, smtp_sink.port, **overrides), clock)
-        if isinstance(rt.throttle.store, RedisStore):
+        if isinstance(rt.throttle.store, FallbackStore):
             stores.append(rt.throttle.store)
         return Portal(rt)
 
@@ -322,7 +322,7 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(store, portal_fa
 async def test_stores_are_atomic_and_agree(store, portal_factory, clock):
     """The building block itself: a sliding window and a backoff, 100 concurrent callers."""
     throttle = portal_factory(store).rt.throttle
-    assert isinstance(throttle.store, MemoryStore if store == "memory" else RedisStore)
+    assert isinstance(throttle.store, MemoryStore if store == "memory" else FallbackStore)
     limit = Limit(f"t{unique()}", 10, 60)
     results = await asyncio.gather(*(throttle.hit(limit, "k") for _ in range(100)))
     assert sum(r is None for r in results) == 10

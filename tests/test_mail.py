@@ -237,6 +237,44 @@ async def test_a_crashed_workers_lease_is_taken_over(rt, clock, smtp_sink):
     assert row.status == OutboxStatus.SENT and row.attempts == 2
 
 
+class SlowSmtp(SmtpTransport):
+    """The real SMTP transport to the sink, on a mail server so slow (50 s a letter) that a batch of five
+    outlives its 120-s lease; after the third letter a second worker runs a round."""
+
+    def __init__(self, url: str, clock, after_third) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(url)
+        self.clock = clock
+        self.after_third = after_third
+        self.sent: list[str] = []
+
+    async def send(self, message, sender, recipient):  # type: ignore[no-untyped-def]
+        await super().send(message, sender, recipient)
+        self.clock.advance(50)
+        self.sent.append(recipient)
+        if len(self.sent) == 3:
+            await self.after_third()
+
+
+async def test_a_batch_that_outlives_its_lease_never_sends_a_letter_twice(rt, clock, smtp_sink):
+    await drain(rt)
+    recipients = [address() for _ in range(5)]
+    for to in recipients:
+        await queue(rt, to)
+    second_worker = []
+
+    async def second_round() -> None:
+        second_worker.append(await deliver_due(rt))  # takes over the rows whose lease ran out
+
+    first = await deliver_due(rt, transport=SlowSmtp(rt.settings.smtp_url, clock, second_round))
+    assert first.claimed == 5 and first.sent == 3 and first.lost == 2, first
+    assert second_worker[0].claimed == 2 and second_worker[0].sent == 2
+    for to in recipients:
+        assert len(await smtp_sink.wait_for(to)) == 1
+    await asyncio.sleep(0.2)
+    assert all(len(smtp_sink.to(to)) == 1 for to in recipients)  # each exactly once
+    assert await OutboxMessage.filter(to_address__in=recipients, status=OutboxStatus.SENT).count() == 5
+
+
 async def test_two_workers_deliver_500_letters_each_exactly_once(rt, smtp_sink, on_postgres):
     if not on_postgres:
         pytest.skip("several workers need PostgreSQL (FOR UPDATE SKIP LOCKED); on SQLite one worker delivers")

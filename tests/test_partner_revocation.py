@@ -14,11 +14,12 @@ from joserfc.jwk import KeySet
 
 from portal.core.client import ClientInfo
 from portal.core.tokens import new_token
+from portal.identity.provider.notices import deliver_partner_notices
 from portal.identity.provider.partners import BACKCHANNEL_EVENT
 from portal.identity.provider.server import pairwise_sub
 from portal.models.accounts import Account, AccountStatus, Session
 from portal.models.audit import AuditEvent
-from portal.models.provider import PartnerGrant
+from portal.models.provider import PartnerGrant, PartnerNotice
 from portal.support.accounts import set_disabled
 from portal.support.privacy import erase_account
 from tests.conftest import PUBLIC_URL
@@ -96,6 +97,7 @@ async def test_sign_out_of_other_devices_ends_partner_tokens_and_tells_the_partn
         event = await AuditEvent.filter(subject_id=account.id, action="sessions.revoked_others").order_by("-id").first()
         assert event is not None and event.details["partner_grants"] == 2
 
+        assert await deliver_partner_notices(rt) == 1  # after commit, by the delivery loop
         posted = await asyncio.wait_for(receiver.received.get(), 10)
         keys = KeySet.import_key_set((await client.get("/oauth/jwks")).json())
         claims = jwt.decode(posted["logout_token"][0], keys, algorithms=["RS256"]).claims
@@ -117,6 +119,7 @@ async def test_disabling_an_account_ends_partner_tokens_and_sessions(client, gql
         assert not await PartnerGrant.filter(account_id=account.id, revoked_at__isnull=True).exists()
         event = await AuditEvent.filter(subject_id=account.id, action="account.disabled").first()
         assert event is not None and event.details["partner_grants_revoked"] == 1
+        assert await deliver_partner_notices(rt) == 1  # after commit, by the delivery loop
         posted = await asyncio.wait_for(receiver.received.get(), 10)
         assert "logout_token" in posted
 
@@ -152,7 +155,54 @@ async def test_erasure_ends_partner_tokens_and_tells_the_partner(client, gql, ma
         counts = await erase_account(rt, account.id)
         assert isinstance(counts, dict) and counts["partner_grants_revoked"] == 1
         await assert_dead(client, client_id, secret, tokens)
+        assert await deliver_partner_notices(rt) == 1  # after commit, by the delivery loop
         posted = await asyncio.wait_for(receiver.received.get(), 10)
         keys = KeySet.import_key_set((await client.get("/oauth/jwks")).json())
         claims = jwt.decode(posted["logout_token"][0], keys, algorithms=["RS256"]).claims
         assert claims["sub"] == pairwise_sub(rt, client_id, account.id)
+
+
+async def test_back_channel_logout_leaves_after_commit_and_is_retried(client, gql, make_account, rt, clock):
+    """Written in the revoking transaction (a rollback tells nobody), sent by the delivery loop, retried
+    with backoff while the partner is unreachable, and sent once when it answers again."""
+    from tortoise.transactions import in_transaction
+
+    from portal.identity.provider import revoke_partner_tokens
+
+    account = await signed_in(client, gql, make_account)
+    async with LogoutReceiver() as receiver:
+        client_id, secret = await partner(rt, first_party=True, backchannel_logout_uri=receiver.url)
+        await partner_tokens(client, client_id, secret)
+
+        class Abandon(Exception):
+            pass
+
+        try:
+            async with in_transaction():
+                assert await revoke_partner_tokens(rt, account.id) == 1
+                raise Abandon
+        except Abandon:
+            pass
+        assert not await PartnerNotice.filter(client_id=client_id).exists()  # rolled back: nobody is told
+        assert await PartnerGrant.filter(client_id=client_id, revoked_at__isnull=True).exists()
+
+        async with in_transaction():
+            await revoke_partner_tokens(rt, account.id)
+    # The partner is unreachable now: the attempt fails and is scheduled again.
+    assert await deliver_partner_notices(rt) == 0
+    notice = await PartnerNotice.get(client_id=client_id)
+    assert notice.attempts == 1 and notice.sent_at is None and notice.last_error
+    assert await deliver_partner_notices(rt) == 0  # not due yet: nothing is tried
+    assert (await PartnerNotice.get(id=notice.id)).attempts == 1
+
+    async with LogoutReceiver() as back:
+        from portal.models.provider import OidcClient
+
+        await OidcClient.filter(id=client_id).update(backchannel_logout_uri=back.url)  # it came back elsewhere
+        clock.advance(31)
+        assert await deliver_partner_notices(rt) == 1
+        posted = await asyncio.wait_for(back.received.get(), 10)
+        assert "logout_token" in posted
+        clock.advance(3600)
+        assert await deliver_partner_notices(rt) == 0  # sent once
+        assert back.received.empty()

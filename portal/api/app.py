@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from portal.api import db
 from portal.api.background import in_process_delivery
 from portal.api.federation import FederationCallback
 from portal.api.graphql import GraphQLEndpoint
+from portal.api.observability import RequestObservability, metrics_server
 from portal.api.pages import page_routes
 from portal.api.provider_routes import provider_routes
 from portal.api.security import security_middleware
@@ -41,14 +43,18 @@ def create_app(
 
     async def readyz(_: Request) -> JSONResponse:
         ok = await db.ping()
-        return JSONResponse({"database": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+        if ok:
+            return JSONResponse({"database": "ok"})
+        retry = {"Retry-After": str(rt.settings.unavailable_retry_after)}
+        return JSONResponse({"database": "unavailable"}, status_code=503, headers=retry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if manage_database:
             await db.connect(rt.settings)
         try:
-            async with in_process_delivery(rt):  # the mail delivery loop, unless a `portal worker` runs it
+            # The mail delivery loop (unless a `portal worker` runs it) and /metrics on its own port.
+            async with in_process_delivery(rt), metrics_server(rt):
                 yield
         finally:
             if manage_database:
@@ -63,6 +69,7 @@ def create_app(
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=security_middleware(rt.settings))
+    middleware = [Middleware(RequestObservability, settings=rt.settings), *security_middleware(rt.settings)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = rt
     return app

@@ -9,14 +9,18 @@ import signal
 from collections.abc import AsyncIterator
 
 from portal.api import db
+from portal.api.observability import metrics_server
 from portal.core.runtime import Runtime
 from portal.identity.housekeeping import prune_expired
+from portal.identity.provider.notices import deliver_partner_notices, prune_partner_notices
 from portal.mail import worker
 
 log = logging.getLogger("portal.worker")
 
 # Run about hourly beside delivery (mail.worker.HOUSEKEEPING_SECONDS); the outbox is pruned by the loop itself.
-HOUSEKEEPING: tuple[worker.Job, ...] = (prune_expired,)
+HOUSEKEEPING: tuple[worker.Job, ...] = (prune_expired, prune_partner_notices)
+# Other table-backed queues drained on every round, beside the outbox.
+EACH_ROUND: tuple[worker.Job, ...] = (deliver_partner_notices,)
 
 
 @contextlib.asynccontextmanager
@@ -25,7 +29,7 @@ async def in_process_delivery(rt: Runtime) -> AsyncIterator[None]:
     if not rt.settings.deliver_mail_in_process:
         yield
         return
-    async with worker.running(rt, housekeeping=HOUSEKEEPING):
+    async with worker.running(rt, housekeeping=HOUSEKEEPING, each_round=EACH_ROUND):
         yield
 
 
@@ -40,7 +44,8 @@ async def run_worker(rt: Runtime, *, poll_seconds: float = worker.POLL_SECONDS) 
     where = "SMTP" if rt.settings.smtp_url else f"files in {rt.settings.data_dir / 'mail'}"
     log.info("mail worker started (%s)", where)
     try:
-        await worker.run(rt, stop, poll_seconds=poll_seconds, housekeeping=HOUSEKEEPING)
+        async with metrics_server(rt):  # the outbox gauges, from where the letters leave
+            await worker.run(rt, stop, poll_seconds=poll_seconds, housekeeping=HOUSEKEEPING, each_round=EACH_ROUND)
     finally:
         await db.disconnect()
         log.info("mail worker stopped")

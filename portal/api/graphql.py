@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from portal.api.db import is_unavailable
 from portal.api.http import (
     bearer_token,
     clear_session_cookie,
@@ -21,6 +22,7 @@ from portal.api.http import (
     session_cookie_name,
     set_session_cookie,
 )
+from portal.api.security import unavailable
 from portal.core.runtime import Runtime
 from portal.identity.sessions import IssuedSession, authenticate, browser_session, open_browser_session
 from portal.schema.context import Context
@@ -49,7 +51,7 @@ class GraphQLEndpoint:
         }
 
     async def handle(self, request: Request) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
         if request.method == "GET":
             if not self.rt.settings.production and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(_graphiql_html(), headers={"Content-Security-Policy": GRAPHIQL_CSP})
@@ -118,6 +120,8 @@ class GraphQLEndpoint:
         except TimeoutError:
             log.warning("operation timed out after %gs (request %s)", timeout, request_id)
             return _problem(503, "REQUEST_TIMEOUT", f"The operation took longer than {timeout:g} s.", request_id)
+        if result.errors and any(is_unavailable(error.original_error) for error in result.errors):
+            return unavailable(request_id, settings.unavailable_retry_after)  # not a bug: 503 and Retry-After
         data: dict[str, Any] = {}
         if result.errors:
             data["errors"] = [_format_error(e, request_id, settings.production) for e in result.errors]

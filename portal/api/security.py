@@ -1,5 +1,8 @@
 """Security headers on every response, CORS for `PORTAL_CORS_ORIGINS`, and a masked 500 as the last resort.
 
+An exception that says the database is away is not a bug: it is answered 503 with `Retry-After`
+(`unavailable`), counted, and logged as one line without a traceback.
+
 Pure ASGI (no `BaseHTTPMiddleware`): it only rewrites the `http.response.start` message, so a request
 costs one list concatenation. Headers a route already set (a page's own CSP or Referrer-Policy) win.
 """
@@ -15,6 +18,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
+from portal.api.db import is_unavailable
+from portal.core.logs import current_request_id
+from portal.core.metrics import DB_UNAVAILABLE
 from portal.core.settings import Settings
 
 log = logging.getLogger("portal.http")
@@ -42,6 +48,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
+        self.retry_after = settings.unavailable_retry_after
         common = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
         if settings.production:
             common.append((b"strict-transport-security", HSTS.encode()))
@@ -64,10 +71,14 @@ class SecurityHeaders:
 
         try:
             await self.app(scope, receive, send_with_headers)
-        except Exception:
+        except Exception as exc:
             if started:
                 raise
-            request_id = uuid.uuid4().hex
+            request_id = current_request_id() or uuid.uuid4().hex
+            if is_unavailable(exc):
+                log.warning("database unavailable (request %s): %s: %s", request_id, type(exc).__name__, exc)
+                await unavailable(request_id, self.retry_after)(scope, receive, send_with_headers)
+                return
             log.exception("unhandled error (request %s)", request_id)
             await _internal_error(request_id)(scope, receive, send_with_headers)
 
@@ -88,6 +99,18 @@ def _internal_error(request_id: str) -> JSONResponse:
         {"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_ERROR", "requestId": request_id}}]},
         status_code=500,
         headers={"X-Request-Id": request_id, "Cache-Control": "no-store"},
+    )
+
+
+def unavailable(request_id: str, retry_after: int) -> JSONResponse:
+    """The answer while the database is away: 503, Retry-After, the GraphQL error shape with a stable code."""
+    DB_UNAVAILABLE.inc()
+    message = "The service is temporarily unavailable; try again shortly."
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}}],
+         "data": None},
+        status_code=503,
+        headers={"Retry-After": str(retry_after), "X-Request-Id": request_id, "Cache-Control": "no-store"},
     )
 
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+import time
 import unicodedata
+from collections.abc import Callable
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from portal.core.metrics import ARGON2_WAIT
+
+T = TypeVar("T")
+
 
 def normalize_password(password: str) -> str:
     """NFKC, so the same password typed on two keyboards is the same; nothing trimmed or folded."""
     return unicodedata.normalize("NFKC", password)
-
 
 
 def usable_cores() -> int:
@@ -42,8 +48,18 @@ class Passwords:
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(normalize_password(password))
 
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        """Runs `work` on a hashing thread, recording how long it queued for one (`ARGON2_WAIT`)."""
+        queued = time.perf_counter()
+
+        def timed() -> T:
+            ARGON2_WAIT.observe(time.perf_counter() - queued)
+            return work()
+
+        return await anyio.to_thread.run_sync(timed, limiter=self._limiter)
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+        return await self._in_thread(lambda: self.hash_sync(password))
 
     def _verify_sync(self, stored: str | None, password: str) -> bool:
         try:
@@ -55,7 +71,7 @@ class Passwords:
 
     async def verify(self, stored: str | None, password: str) -> bool:
         """True when `password` matches; with `stored=None` spends the same time and returns False."""
-        return await anyio.to_thread.run_sync(self._verify_sync, stored, password, limiter=self._limiter)
+        return await self._in_thread(lambda: self._verify_sync(stored, password))
 
     def needs_rehash(self, stored: str) -> bool:
         try:

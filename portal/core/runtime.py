@@ -8,7 +8,7 @@ from portal.core.clock import Clock
 from portal.core.hashing import Passwords
 from portal.core.providers import Providers, load_providers
 from portal.core.settings import Settings
-from portal.core.throttle import MemoryStore, RedisStore, Store, Throttle
+from portal.core.throttle import FallbackStore, MemoryStore, RedisStore, Store, Throttle
 from portal.core.tokens import TokenHasher
 
 
@@ -25,6 +25,9 @@ class Runtime:
         s = self.settings
         self.passwords = Passwords(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism, s.hash_concurrency)
         self.tokens = TokenHasher(s.secret)
-        store: Store = RedisStore.from_url(s.redis_url, s.redis_key_prefix) if s.redis_url else MemoryStore()
+        local = MemoryStore(s.throttle_max_keys)
+        store: Store = (
+            FallbackStore(RedisStore.from_url(s.redis_url, s.redis_key_prefix), local) if s.redis_url else local
+        )
         self.throttle = Throttle(store, self.clock)
         self.providers = Providers(load_providers(s.oidc_providers))

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)  # seconds for reading a request and running it
     audit_retention_days: int = Field(default=365, ge=1)
 
+    # Operations (docs/operations.md): metrics never on the public port, logs an aggregator can read.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # unset: no metrics served
+    metrics_host: str = "127.0.0.1"
+    log_format: Literal["text", "json"] = "text"
+    throttle_max_keys: int = Field(default=100_000, ge=100)  # in-process throttle keys (per process)
+    unavailable_retry_after: int = Field(default=5, ge=1)  # Retry-After of a 503 while the database is away
+    # How long a worker's claim on a letter holds before another worker takes it over (renewed per letter
+    # just before it is sent, so it must exceed one send: the SMTP timeout is 30 s).
+    mail_lease_seconds: int = Field(default=120, ge=5)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

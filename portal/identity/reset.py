@@ -26,6 +26,7 @@ from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.core.metrics import RESETS_COMPLETED, RESETS_REQUESTED
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -188,6 +189,7 @@ async def request_password_reset(rt: Runtime, identifier: str, client: ClientInf
         ]
     )
     await asyncio.sleep(max(0.0, REQUEST_FLOOR_SECONDS - (time.perf_counter() - started)))
+    RESETS_REQUESTED.inc()
     return ResetRequested()
 
 
@@ -263,6 +265,7 @@ async def reset_password(
         await rt.throttle.hit(WRONG_TOKENS_PER_CLIENT, client.address)
         return BadToken()
     await clear_signin_lock(rt, account.id)  # a reset lifts any sign-in lock (SECURITY.md #15)
+    RESETS_COMPLETED.inc()
     return PasswordReset(account.id)
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.core.metrics import SIGNINS
 from portal.core.runtime import Runtime
 from portal.core.throttle import Backoff, Limit
 from portal.identity.accounts import find_account
@@ -58,6 +59,17 @@ LoginOutcome = IssuedSession | SecondFactorNeeded | BadCredentials | TooMany | I
 
 
 async def login(rt: Runtime, identifier: str, password: str, client: ClientInfo) -> LoginOutcome:
+    outcome = await _login(rt, identifier, password, client)
+    SIGNINS.labels(_OUTCOME_NAMES.get(type(outcome), type(outcome).__name__)).inc()
+    return outcome
+
+
+_OUTCOME_NAMES = {
+    IssuedSession: "success", BadCredentials: "invalid_credentials", TooMany: "throttled", Invalid: "invalid"
+}
+
+
+async def _login(rt: Runtime, identifier: str, password: str, client: ClientInfo) -> LoginOutcome:
     s = rt.settings
     if len(password) > s.password_max_length:  # refused before any hashing
         return Invalid.of(FieldProblem("password", FieldCode.PASSWORD_TOO_LONG, max=s.password_max_length))

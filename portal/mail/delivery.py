@@ -3,7 +3,9 @@
 Several workers may run at once. On PostgreSQL a worker picks rows with `SELECT … FOR UPDATE SKIP LOCKED`
 and marks them with its claim token and a lease (`claimed_until`) in one short transaction; on SQLite the
 claim is one conditional UPDATE. Either way a row is delivered by whoever holds a live lease, and a
-crashed worker's rows become due again when its lease runs out.
+crashed worker's rows become due again when its lease runs out. A batch may outlive its lease (a slow
+mail server): each row's lease is renewed, under the claim token, just before that row is sent, so a
+row another worker has taken over meanwhile is left to it and never sent twice.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tortoise.connection import get_connection
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from portal.core.metrics import MAIL_DELIVERED
 from portal.core.runtime import Runtime
 from portal.mail.outbox import unseal
 from portal.mail.render import envelope_sender, message_id, render
@@ -26,7 +29,7 @@ from portal.models.mail import OutboxMessage, OutboxStatus
 log = logging.getLogger("portal.mail")
 
 BATCH_SIZE = 50
-LEASE_SECONDS = 120  # a worker that has not finished a batch by then is presumed dead
+LEASE_SECONDS = 120  # the default of PORTAL_MAIL_LEASE_SECONDS; renewed per row before sending
 RETRY_BASE_SECONDS = 30  # 30 s, 1 min, 2 min, … doubling
 RETRY_MAX_SECONDS = 3600
 GIVE_UP_AFTER_SECONDS = 24 * 3600  # then the letter is marked failed and logged
@@ -42,6 +45,7 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     expired: int = 0
+    lost: int = 0  # rows whose lease ran out and another worker took over before we reached them
 
 
 def retry_delay(attempts: int) -> int:
@@ -63,7 +67,7 @@ async def claim(rt: Runtime, limit: int = BATCH_SIZE) -> tuple[str, list[OutboxM
     """Takes up to `limit` due rows under a fresh lease; returns the claim token and the rows."""
     now = rt.clock.now()
     token = secrets.token_hex(16)
-    lease = now + timedelta(seconds=LEASE_SECONDS)
+    lease = now + timedelta(seconds=rt.settings.mail_lease_seconds)
     changes = {"claimed_until": lease, "claim_token": token, "attempts": F("attempts") + 1}
     if _on_postgres():
         async with in_transaction():
@@ -85,6 +89,15 @@ async def claim(rt: Runtime, limit: int = BATCH_SIZE) -> tuple[str, list[OutboxM
             await OutboxMessage.filter(_due(now), id__in=list(ids)).update(**changes)
     rows = await OutboxMessage.filter(claim_token=token, status=OutboxStatus.PENDING).order_by("id")
     return token, rows
+
+
+async def _renew(rt: Runtime, row: OutboxMessage, token: str) -> bool:
+    """A fresh lease on this one row, if it is still ours; False when another worker has taken it over."""
+    lease = rt.clock.now() + timedelta(seconds=rt.settings.mail_lease_seconds)
+    renewed = await OutboxMessage.filter(id=row.id, claim_token=token, status=OutboxStatus.PENDING).update(
+        claimed_until=lease
+    )
+    return bool(renewed)
 
 
 async def _finish(rt: Runtime, row: OutboxMessage, token: str, status: OutboxStatus, error: str | None = None) -> None:
@@ -131,6 +144,10 @@ async def deliver_due(
     down: str | None = None  # the server could not be reached: the rest of the batch waits for the next try
     try:
         for row in rows:
+            if not await _renew(rt, row, token):
+                log.warning("mail %s: lease lost to another worker, left to it", row.id)
+                report.lost += 1
+                continue
             now = rt.clock.now()
             if row.expires_at is not None and row.expires_at <= now:
                 await _finish(rt, row, token, OutboxStatus.EXPIRED, "expired before it could be sent")
@@ -168,6 +185,7 @@ async def deliver_due(
                 opened = False
             else:
                 await _finish(rt, row, token, OutboxStatus.SENT)
+                MAIL_DELIVERED.labels("sent").inc()
                 report.sent += 1
     finally:
         if opened:

@@ -25,8 +25,12 @@ async def run(
     *,
     poll_seconds: float = POLL_SECONDS,
     housekeeping: Sequence[Job] = (),
+    each_round: Sequence[Job] = (),
 ) -> None:
-    """Delivers until `stop` is set; a failing round is logged and retried, never fatal."""
+    """Delivers until `stop` is set; a failing round is logged and retried, never fatal.
+
+    `each_round` are other queues drained beside the outbox (the partners' back-channel logouts).
+    """
     jobs: list[Job] = [prune, *housekeeping]
     next_housekeeping = time.monotonic()
     while not stop.is_set():
@@ -34,6 +38,8 @@ async def run(
         try:
             report = await deliver_due(rt)
             busy = report.claimed >= BATCH_SIZE
+            for job in each_round:
+                await job(rt)
             if time.monotonic() >= next_housekeeping:
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
                 for job in jobs:
@@ -49,11 +55,14 @@ async def run(
 
 
 @contextlib.asynccontextmanager
-async def running(rt: Runtime, *, poll_seconds: float = POLL_SECONDS, housekeeping: Sequence[Job] = ()):  # type: ignore[no-untyped-def]
+async def running(  # type: ignore[no-untyped-def]
+    rt: Runtime, *, poll_seconds: float = POLL_SECONDS, housekeeping: Sequence[Job] = (), each_round: Sequence[Job] = ()
+):
     """Runs the loop as a background task for the duration of the block (the app's lifespan, tests)."""
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run(rt, stop, poll_seconds=poll_seconds, housekeeping=housekeeping), name="mail-delivery"
+        run(rt, stop, poll_seconds=poll_seconds, housekeeping=housekeeping, each_round=each_round),
+        name="mail-delivery",
     )
     try:
         yield task

@@ -29,4 +29,6 @@ def connection_config(database_url: str) -> str | dict[str, Any]:
     if config.get("engine") != "tortoise.backends.asyncpg":
         return database_url
     config["credentials"]["connection_class"] = LeanConnection
+    # A server that does not answer costs a request seconds, not asyncpg's default minute (then 503).
+    config["credentials"].setdefault("timeout", 5)
     return config

@@ -133,3 +133,26 @@ class Consent(Model):
     class Meta:
         table = "oidc_consents"
         unique_together = (("account", "client"),)
+
+
+class PartnerNotice(Model):
+    # A back-channel logout owed to a partner: written in the transaction that revoked its tokens, sent
+    # after commit by the worker loop (identity/provider/notices.py), retried with backoff, then given up.
+
+    id = fields.BigIntField(primary_key=True)
+    client: fields.ForeignKeyRelation[OidcClient] = fields.ForeignKeyField(
+        "models.OidcClient", related_name="notices", on_delete=fields.CASCADE
+    )
+    client_id: str
+    subject = fields.CharField(max_length=128)  # the partner's pairwise `sub` of the resident
+    created_at = fields.DatetimeField()
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    attempts = fields.IntField(default=0)
+    claimed_until = fields.DatetimeField(null=True)
+    claim_token = fields.CharField(max_length=32, null=True, db_index=True)
+    sent_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=500, null=True)
+
+    class Meta:
+        table = "oidc_partner_notices"

@@ -24,6 +24,7 @@ from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.core.metrics import TICKETS_SUBMITTED
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
@@ -372,6 +373,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
         if replay is None:
             raise
         return replay
+    TICKETS_SUBMITTED.inc()
     return Submitted(TicketView(ticket, []), access_key)
 
 

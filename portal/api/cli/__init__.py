@@ -11,6 +11,7 @@ from portal.api.cli.common import EXIT_BAD_INPUT, CommandError
 from portal.api.cli.oidc import register_oidc_commands
 from portal.api.cli.server import register_server_commands
 from portal.api.cli.staff import register_account_commands, register_audit_commands
+from portal.core.logs import configure_logging
 from portal.core.settings import SettingsError, load_settings
 
 
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        configure_logging(settings.log_format)
         return int(args.handler(settings, args) or 0)
     except SettingsError as exc:
         print(f"portal: configuration error: {exc}", file=sys.stderr)

@@ -33,7 +33,18 @@ def serve_options(host: str, port: int) -> dict[str, object]:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from portal.api.cli.common import CommandError
+
+    if args.workers > 1 and settings.metrics_port is not None:
+        raise CommandError(
+            "PORTAL_METRICS_PORT needs one port per process: run one `portal serve` per core, each with its own "
+            "PORTAL_METRICS_PORT (docs/operations.md), instead of --workers"
+        )
     options = serve_options(args.host, args.port)
+    if settings.log_format == "json":
+        # Our own access line (api/observability.py) has the route, request id and real client, in JSON;
+        # uvicorn's loggers then go through the root handler configured by `portal` too.
+        options |= {"access_log": False, "log_config": None}
     if args.workers > 1:
         uvicorn.run("portal.api.asgi:app", workers=args.workers, **options)  # type: ignore[arg-type]
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import uuid
@@ -11,20 +10,19 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import httpx
 from joserfc import jwt
 
 from portal.core.runtime import Runtime
 from portal.core.settings import is_loopback_host
 from portal.core.tokens import new_token
 from portal.identity.provider.keys import keyring_for
+from portal.identity.provider.notices import enqueue_notices
 from portal.identity.provider.server import CLIENT_SECRET, pairwise_sub
 from portal.models.provider import Consent, OidcClient, PartnerGrant
 
 log = logging.getLogger("portal.oidc")
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
-_background: set[asyncio.Task[None]] = set()
 
 
 class ClientProblem(ValueError):
@@ -147,25 +145,25 @@ async def revoke_consent(rt: Runtime, account_id: UUID, client_id: str) -> bool:
 async def revoke_partner_tokens(rt: Runtime, account_id: UUID) -> int:
     """A password reset or "sign out everywhere": every partner's tokens for the resident die now.
 
-    Partners that registered a back-channel logout URI are told in the background, best effort (one
-    attempt each, 5 s timeout, failures logged): their tokens are already dead whatever they hear.
+    Partners that registered a back-channel logout URI are told through a queue (`notices`): a notice
+    per partner is written here, in the caller's transaction, and sent after commit with retries.
+    Their tokens are already dead whatever they hear.
     """
     now = rt.clock.now()
     live = await PartnerGrant.filter(account_id=account_id, revoked_at__isnull=True).select_related("client")
     revoked = await PartnerGrant.filter(account_id=account_id, revoked_at__isnull=True).update(revoked_at=now)
-    targets = {g.client.id: g.client.backchannel_logout_uri for g in live if g.client.backchannel_logout_uri}
-    if targets:
-        # Keys are loaded here, in the caller's connection: the background task touches no database (it may
-        # outlive the caller's transaction, whose connection it would otherwise inherit).
-        await keyring_for(rt).load(rt)
-        task = asyncio.get_running_loop().create_task(_notify(rt, account_id, targets))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+    told = {g.client.id: pairwise_sub(rt, g.client.id, account_id) for g in live if g.client.backchannel_logout_uri}
+    await enqueue_notices(rt, told)
     return revoked
 
 
 def logout_token(rt: Runtime, client_id: str, account_id: UUID) -> str:
     """An OpenID back-channel logout token (a signed JWT with the `backchannel-logout` event, no nonce)."""
+    return logout_token_for(rt, client_id, pairwise_sub(rt, client_id, account_id))
+
+
+def logout_token_for(rt: Runtime, client_id: str, subject: str) -> str:
+    """The logout token for a partner's pairwise `sub` (the signing keys must be loaded)."""
     key = keyring_for(rt).signing_key("RS256")
     now = int(rt.clock.now().timestamp())
     claims = {
@@ -174,18 +172,7 @@ def logout_token(rt: Runtime, client_id: str, account_id: UUID) -> str:
         "iat": now,
         "exp": now + 120,
         "jti": uuid.uuid4().hex,
-        "sub": pairwise_sub(rt, client_id, account_id),
+        "sub": subject,
         "events": {BACKCHANNEL_EVENT: {}},
     }
     return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "logout+jwt"}, claims, key.key, ["RS256"])
-
-
-async def _notify(rt: Runtime, account_id: UUID, targets: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
-        for client_id, uri in targets.items():
-            try:
-                response = await http.post(uri, data={"logout_token": logout_token(rt, client_id, account_id)})
-                if response.status_code >= 400:
-                    log.warning("back-channel logout to %s answered %s", client_id, response.status_code)
-            except httpx.HTTPError as exc:
-                log.warning("back-channel logout to %s failed: %s", client_id, exc)
