@@ -185,8 +185,14 @@ mutation($identifier: String!, $password: String!) {
 """
 
 
-async def sign_in(gql: GQL, identifier: str, password: str = PASSWORD) -> dict[str, Any]:
-    data = await gql(LOGIN, {"identifier": identifier, "password": password})
+# What a browser adds to a fetch from one of the portal's own pages: only such a sign-in gets the session cookie.
+SAME_ORIGIN = {"origin": PUBLIC_URL, "sec-fetch-site": "same-origin"}
+
+
+async def sign_in(gql: GQL, identifier: str, password: str = PASSWORD, *, browser: bool = False) -> dict[str, Any]:
+    """GraphQL `login`; `browser=True` sends it as a same-origin page would, so the client keeps the cookie."""
+    headers = SAME_ORIGIN if browser else {}
+    data = await gql(LOGIN, {"identifier": identifier, "password": password}, headers=headers)
     assert data["login"]["__typename"] == "LoginSuccess", data
     return data["login"]["session"]
 

@@ -150,6 +150,8 @@ class Browser:
         await self.http.aclose()
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """As a script on one of the portal's own pages would send it (so a sign-in sets the session cookie)."""
+        kwargs["headers"] = {"origin": PUBLIC_URL, "sec-fetch-site": "same-origin", **kwargs.get("headers", {})}
         response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, **kwargs)
         body = response.json()
         assert "errors" not in body and response.status_code == 200, body

@@ -52,10 +52,11 @@ async def test_change_password_page(client, make_account, rt, smtp_sink):
 async def test_a_stale_proof_goes_through_reauth_and_comes_back(client, clock, make_account, rt):
     account = await make_account(password=None)
     from portal.core.client import ClientInfo
-    from portal.identity.sessions import issue_session
+    from portal.identity.sessions import issue_session, open_browser_session
 
     issued = await issue_session(rt, account, ClientInfo(), "fed")
-    client.cookies.set("portal_session", issued.access_token, domain="127.0.0.1")
+    cookie = await open_browser_session(rt, issued.session)  # the browser's one session cookie (docs/sessions.md)
+    client.cookies.set("portal_session", cookie, domain="127.0.0.1")
     assert (await client.get("/account/password")).status_code == 200  # a fresh sign-in is a proof
     clock.advance(601)
     stale = await client.get("/account/password")

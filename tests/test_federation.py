@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -390,3 +392,32 @@ async def test_reset_for_a_federated_only_account_names_the_provider_and_sends_n
     assert len(letters) == 1
     assert "Городской портал" in letters[0].text
     assert "token=" not in letters[0].text and not LINK_RE.findall(letters[0].text)
+
+
+async def test_a_federated_only_resident_re_authenticates_through_the_provider_for_a_partner(fed_app, fed_rt):
+    """Issue 15: `prompt=login` for a resident without a password: the provider button on the re-authentication
+    page signs in again (never links), and the partner's request resumes once, no loop."""
+    from portal.core.tokens import new_token
+    from portal.identity.provider.partners import add_client
+    from tests.test_provider import auth_params
+
+    redirect = "https://partner.example.com/callback"
+    client = (await add_client(fed_rt, name="Партнёр", redirect_uris=[redirect], first_party=True)).client
+    login = account_login(unique("sub"), f"{unique('fedre')}@example.ru")
+    browser, first = await sign_in_through_provider(fed_app, login)
+    async with browser:
+        assert first.status_code == 303
+        params = {**auth_params(client.id, new_token()), "prompt": "login"}
+        asked = await browser.http.get("/oauth/authorize", params=params)
+        page = await browser.http.get(asked.headers["location"])
+        assert page.status_code == 200 and "Подтвердите, что это вы" in page.text
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        nxt = html.unescape(re.search(r'name="next" value="([^"]+)"', page.text).group(1))  # type: ignore[union-attr]
+        started = await browser.http.post("/login/federated", data={"csrf": token, "provider": "city", "next": nxt})
+        assert started.status_code == 303
+        callback = await browser.authorize(started.headers["location"], login)
+        back = await browser.http.get(callback)
+        assert back.status_code == 303 and back.headers["location"].startswith(PUBLIC_URL + "/oauth/authorize?")
+        done = await browser.http.get(back.headers["location"])
+        assert done.status_code == 302 and done.headers["location"].startswith(redirect + "?"), done.headers
+        assert "code=" in done.headers["location"]

@@ -33,6 +33,7 @@ from tests.conftest import (
     LOGIN,
     PASSWORD,
     PUBLIC_URL,
+    SAME_ORIGIN,
     make_settings,
     settings_env,
     start_live_server,
@@ -126,7 +127,7 @@ ME = {"query": "{ me { id } }"}
 
 async def signed_in_cookie(s: Surface, email: str) -> dict[str, str]:
     async with s.client() as c:
-        done = await c.post("/graphql", json=login_body(email, PASSWORD))
+        done = await c.post("/graphql", json=login_body(email, PASSWORD), headers=SAME_ORIGIN)  # a page's login
         assert done.json()["data"]["login"]["__typename"] == "LoginSuccess", done.text
         return {name: value for name, value in c.cookies.items()}
 

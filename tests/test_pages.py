@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import random
 import re
@@ -66,18 +67,22 @@ async def test_login_page_is_a_real_form_for_password_managers(client):
     assert 'href="/login?lang=en"' in page  # the language switch
 
 
-async def test_sign_in_through_the_form_then_account_then_sign_out(client, make_account):
+async def test_sign_in_through_the_form_then_account_then_sign_out(client, make_account, rt):
     account = await make_account(full_name="Анна Сергеевна Кузнецова")
     planted = "planted-before-sign-in"
     client.cookies.set("portal_session", planted, domain="127.0.0.1")
     response = await page_sign_in(client, account.email.upper())
     assert response.status_code == 303
     assert response.headers["location"] == "/account"
-    cookies = response.headers.get_list("set-cookie")
-    access = next(c for c in cookies if c.startswith("portal_session="))
-    refresh = next(c for c in cookies if c.startswith("portal_refresh="))
-    assert "HttpOnly" in access and "Path=/;" in access and "SameSite=lax" in access and "Max-Age=900" in access
-    assert "HttpOnly" in refresh and "Path=/session" in refresh and "SameSite=lax" in refresh
+    set_cookies = response.headers.get_list("set-cookie")
+    assert not any("refresh" in c for c in set_cookies), set_cookies  # no refresh cookie any more
+    cookies = [c for c in set_cookies if c.startswith("portal_session")]
+    assert len(cookies) == 1, cookies  # one browser session cookie
+    (cookie,) = cookies
+    assert cookie.startswith("portal_session=")
+    assert "HttpOnly" in cookie and "Path=/;" in cookie and "SameSite=lax" in cookie
+    max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))  # type: ignore[union-attr]
+    assert rt.settings.session_max_age - 5 <= max_age <= rt.settings.session_max_age  # idle: the server's job
     assert session_cookie(client) not in (None, planted)
 
     page = await client.get("/account")
@@ -93,7 +98,7 @@ async def test_sign_in_through_the_form_then_account_then_sign_out(client, make_
     assert session_cookie(client) is None
     client.cookies.set("portal_session", old_access, domain="127.0.0.1")  # a copied cookie replayed after sign-out
     again = await client.get("/account")
-    assert again.status_code == 303 and again.headers["location"].startswith("/session/refresh")
+    assert again.status_code == 303 and again.headers["location"] == "/login?next=%2Faccount"
     landing = await client.get("/login?notice=signed-out")
     assert "Вы вышли из личного кабинета." in landing.text
 
@@ -217,7 +222,11 @@ async def test_next_resumes_a_request_on_the_portal(client, make_account, target
     assert hidden(shown.text, "next") == expected
     response = await page_sign_in(client, account.email, next=target)
     assert response.status_code == 303
-    assert response.headers["location"] == expected
+    location = response.headers["location"]
+    if expected.startswith("/oauth/authorize"):  # resumed with the server's mark of this sign-in, nothing else
+        location, mark = location.rsplit("&resume=", 1)
+        assert re.fullmatch(r"[0-9a-f]{64}", mark)
+    assert location == expected
 
 
 async def test_signed_in_visitor_of_login_goes_to_next(client, make_account):
@@ -253,23 +262,46 @@ async def test_sign_in_errors_follow_the_language(client):
     assert "Wrong sign-in name or password." in response.text
 
 
-async def test_expired_access_cookie_is_renewed_through_the_refresh_cookie(client, clock, make_account, rt):
+async def test_one_browser_session_outlives_the_access_lifetime_and_ends_when_idle(client, clock, make_account, rt):
+    """Issue 15: the cookie names the server-side session; idle timeout and absolute lifetime are the server's."""
     account = await make_account()
     await page_sign_in(client, account.email)
-    first_access = session_cookie(client)
-    clock.advance(rt.settings.access_token_ttl + 5)
-    response = await client.get("/account")
-    assert response.status_code == 303
-    assert response.headers["location"] == "/session/refresh?next=%2Faccount"
-    renewed = await client.get(response.headers["location"])
-    assert renewed.status_code == 303 and renewed.headers["location"] == "/account"
-    assert session_cookie(client) != first_access
-    page = await client.get("/account")
-    assert page.status_code == 200 and account.email in page.text
-    # Without a refresh cookie the resident lands on the sign-in page, `next` kept.
-    client.cookies.clear()
-    lost = await client.get("/session/refresh", params={"next": "/account"})
-    assert lost.status_code == 303 and lost.headers["location"] == "/login?next=%2Faccount"
+    cookie = session_cookie(client)
+    clock.advance(rt.settings.access_token_ttl + 5)  # the old 15-minute access cookie would be gone by now
+    assert (await client.get("/account")).status_code == 200
+    assert session_cookie(client) == cookie  # nothing rotated, nothing re-set
+    assert (await client.get("/session/refresh", params={"next": "/account"})).status_code == 404
+    clock.advance(rt.settings.session_idle_timeout - 10)  # used a moment ago: the idle timeout counts from there
+    assert (await client.get("/account")).status_code == 200
+    clock.advance(rt.settings.session_idle_timeout + 1)
+    idle = await client.get("/account")
+    assert idle.status_code == 303 and idle.headers["location"] == "/login?next=%2Faccount"
+    assert session_cookie(client) is None or (await client.get("/account")).status_code == 303
+
+
+async def test_absolute_lifetime_ends_a_busy_browser_session(client, clock, make_account, rt):
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    step = rt.settings.session_idle_timeout - 60
+    used = 0
+    while used + step < rt.settings.session_max_age:
+        clock.advance(step)
+        used += step
+        assert (await client.get("/account")).status_code == 200
+    clock.advance(rt.settings.session_max_age - used + 1)
+    assert (await client.get("/account")).status_code == 303
+
+
+async def test_simultaneous_cross_site_requests_do_not_end_the_session(client, make_account):
+    """Defect 7: a hostile page firing parallel cross-site GETs with the resident's cookie ends nothing."""
+    account = await make_account()
+    await page_sign_in(client, account.email)
+    cross_site = {"sec-fetch-site": "cross-site", "referer": "https://evil.example/"}
+    answers = await asyncio.gather(
+        *(client.get(path, headers=cross_site) for path in ("/account", "/account", "/session/refresh", "/login"))
+    )
+    assert [a.status_code for a in answers] == [200, 200, 404, 303]
+    assert (await client.get("/account")).status_code == 200
 
 
 async def test_sign_out_of_all_other_devices(app, client, make_account, rt):
@@ -299,9 +331,7 @@ async def test_sign_out_of_all_other_devices(app, client, make_account, rt):
     assert "Вход выполнен только на этом устройстве." in mine.text
     for other in others:
         gone = await other.get("/account")
-        assert gone.status_code == 303
-        refreshed = await other.get(gone.headers["location"])  # the refresh token died with the session
-        assert refreshed.headers["location"].startswith("/login")
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
         await other.aclose()
     live = await Session.filter(account_id=account.id, revoked_at__isnull=True).count()
     assert live == 1
@@ -341,16 +371,14 @@ async def test_forms_refuse_other_encodings_and_huge_bodies(client):
     assert "a" * 1024 not in streamed.text
 
 
-async def test_a_post_with_an_expired_access_cookie_comes_back_to_the_page(client, clock, make_account, rt):
+async def test_a_post_after_the_idle_timeout_comes_back_to_the_page(client, clock, make_account, rt):
     account = await make_account()
     await page_sign_in(client, account.email)
     token = hidden((await client.get("/account")).text, "csrf")
-    clock.advance(rt.settings.access_token_ttl + 5)
+    clock.advance(rt.settings.session_idle_timeout + 5)
     response = await client.post("/account/sessions/end-others", data={"csrf": token})
     assert response.status_code == 303
-    assert response.headers["location"] == "/session/refresh?next=%2Faccount"
-    renewed = await client.get(response.headers["location"])
-    assert renewed.headers["location"] == "/account"
+    assert response.headers["location"] == "/login?next=%2Faccount"
 
 
 # ---- /forgot-password and /reset-password ------------------------------------------------------------------

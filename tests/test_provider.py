@@ -39,7 +39,7 @@ def auth_params(client_id: str, verifier: str, **extra: str) -> dict[str, str]:
         response_type="code",
         client_id=client_id,
         redirect_uri=REDIRECT,
-        scope="openid profile email phone",
+        scope="openid profile email phone offline_access",
         state=new_token(),
         nonce=new_token(),
         code_challenge=s256(verifier),
@@ -56,7 +56,7 @@ def query_of(response: httpx.Response) -> dict[str, str]:
 
 async def signed_in(client: httpx.AsyncClient, gql: Any, make_account: Any) -> Any:
     account = await make_account(phone=None)
-    await sign_in(gql, account.email)  # the GraphQL login sets the browser session cookie on `client`
+    await sign_in(gql, account.email, browser=True)  # a same-origin page's login: the session cookie on `client`
     return account
 
 

@@ -1,7 +1,10 @@
-"""A real relying party (openid-client, npm) signs a resident in through a real `portal serve`."""
+"""A real relying party (openid-client, npm) signs a resident in through a real `portal serve`, every page
+step in Chromium: a confidential server-side partner with offline_access."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -9,11 +12,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from tests.conftest import ROOT, free_port, need_service, settings_env
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT
+
+try:
+    from playwright.async_api import Error as PlaywrightError
+except ImportError:  # the test is skipped without Playwright
+    PlaywrightError = Exception  # type: ignore[misc,assignment]
 
 NODE_DIR = ROOT / "tests" / "node"
 REDIRECT = "https://rp.example.com/callback"
@@ -44,32 +54,34 @@ def _serve(env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[by
     raise RuntimeError("portal serve did not start")
 
 
-def _browse(browser: httpx.Client, url: str, identifier: str, password: str) -> str:
-    """Follows the authorization URL like a browser: /login, the consent page; returns the callback URL."""
-    import html
-    import re
+async def _browse(page: Any, url: str, identifier: str, password: str) -> str:
+    """Follows the authorization URL in Chromium: the portal's sign-in and consent pages when they come;
+    returns the URL the browser was sent to at the partner (whose site does not exist: the request is enough)."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.startswith(REDIRECT) else None)
 
-    def hidden(page: str, name: str) -> str:
-        match = re.search(rf'name="{name}" value="([^"]*)"', page)
-        assert match, page[:2000]
-        return html.unescape(match.group(1))
+    async def settle() -> None:
+        """Until the browser is sent to the partner, or a page of ours is ready."""
+        for _ in range(100):
+            if sent or (urlsplit(page.url).path in ("/login", "/oauth/authorize")
+                        and await page.locator("form").count()):
+                return
+            await asyncio.sleep(0.1)
 
-    response = browser.get(url)
-    while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT):
-        response = browser.get(response.headers["location"])
-        if urlsplit(str(response.url)).path == "/login" and response.status_code == 200:
-            form = {"csrf": hidden(response.text, "csrf"), "next": hidden(response.text, "next"),
-                    "identifier": identifier, "password": password}
-            response = browser.post("/login", data=form)
-            assert response.status_code == 303, response.text[:2000]
-    if response.status_code == 200 and 'name="decision"' in response.text:
-        assert response.headers["x-frame-options"] == "DENY"
-        form = {"request": hidden(response.text, "request"), "csrf": hidden(response.text, "csrf"), "decision": "allow"}
-        response = browser.post("/oauth/authorize", data=form)
-        assert response.status_code == 303
-    location = response.headers.get("location", "")
-    assert location.startswith(REDIRECT), (response.status_code, response.text[:2000])
-    return location
+    with contextlib.suppress(PlaywrightError):  # the partner's host does not resolve: only its request matters
+        await page.goto(url)
+    await settle()
+    if not sent and urlsplit(page.url).path == "/login":
+        await page.locator('input[name="identifier"]').fill(identifier)
+        await page.locator('input[name="password"]').fill(password)
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Войти", exact=True).click()
+        await settle()
+    if not sent:  # a third party: the consent page
+        await page.get_by_role("button", name="Разрешить").click()
+        await settle()
+    assert sent and sent[-1].startswith(REDIRECT), (page.url, sent)
+    return sent[-1]
 
 
 async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_path):
@@ -85,6 +97,9 @@ async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_pat
     assert set(lines) == {"client_id", "client_secret"}
     assert lines["client_id"] in _portal(env, "oidc-clients", "list")
 
+    need_service(CHROMIUM_PRESENT, f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+    from playwright.async_api import async_playwright
+
     server = _serve(env, port, tmp_path)
     rp = subprocess.Popen(  # noqa: S603
         [str(node), str(NODE_DIR / "rp.mjs"), f"http://127.0.0.1:{port}", lines["client_id"], lines["client_secret"],
@@ -93,11 +108,15 @@ async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_pat
     )
     try:
         assert rp.stdin and rp.stdout
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        async with async_playwright() as p:
+            chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = await (await chromium.new_context(locale="ru-RU")).new_page()
             for _ in range(2):
                 line = rp.stdout.readline()
                 assert line, rp.stderr.read() if rp.stderr else ""
-                callback = _browse(browser, json.loads(line)["authorize"], account.email, "correct horse battery staple")
+                authorize = json.loads(line)["authorize"]
+                assert "offline_access" in parse_qs(urlsplit(authorize).query)["scope"][0].split()
+                callback = await _browse(page, authorize, account.email, "correct horse battery staple")
                 assert parse_qs(urlsplit(callback).query)["iss"] == [f"http://127.0.0.1:{port}"]
                 rp.stdin.write(callback + "\n")
                 rp.stdin.flush()
@@ -106,9 +125,17 @@ async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_pat
             result = json.loads(line)
             assert result["claims"]["email"] == account.email and result["claims"]["amr"] == ["pwd"]
             assert result["userinfo"]["sub"] == result["claims"]["sub"]
+            assert "offline_access" in result["scope"].split()  # a confidential partner that stays connected
             assert result["rotated"] and result["replayRefused"] and result["familyRevoked"] and result["revokedRefused"]
-            bye = browser.get(result["endSession"])
-            assert bye.status_code == 302 and bye.headers["location"] == AFTER_LOGOUT + "?state=bye"
+            bye: list[str] = []
+            page.on("request", lambda r: bye.append(r.url) if r.url.startswith(AFTER_LOGOUT) else None)
+            with contextlib.suppress(PlaywrightError):
+                await page.goto(result["endSession"])
+            assert bye == [AFTER_LOGOUT + "?state=bye"], bye
+            tab = await page.context.new_page()  # same browser profile, away from the partner's error page
+            await tab.goto(f"http://127.0.0.1:{port}/account")
+            assert urlsplit(tab.url).path == "/login"  # the portal session ended with the partner's sign-out
+            await chromium.close()
         assert rp.wait(timeout=20) == 0
     finally:
         if rp.poll() is None:

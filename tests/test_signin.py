@@ -6,7 +6,7 @@ import pytest
 
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, RefreshToken, Session
-from tests.conftest import LOGIN, PASSWORD, sign_in, unique
+from tests.conftest import LOGIN, PASSWORD, SAME_ORIGIN, sign_in, unique
 
 ME = "{ me { id email phone login fullName role hasPassword emailVerified linkedIdentities { provider } } }"
 REFRESH = """
@@ -163,7 +163,7 @@ async def test_access_token_expires_and_refresh_has_an_absolute_limit(gql, make_
 async def test_cookie_session_is_new_at_each_sign_in_and_http_only(client, gql, make_account):
     account = await make_account()
     client.cookies.set("portal_session", "planted-by-attacker")
-    response = await gql.raw(LOGIN, {"identifier": account.email, "password": PASSWORD})
+    response = await gql.raw(LOGIN, {"identifier": account.email, "password": PASSWORD}, headers=SAME_ORIGIN)
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
     new_value = response.cookies.get("portal_session")
@@ -174,6 +174,23 @@ async def test_cookie_session_is_new_at_each_sign_in_and_http_only(client, gql, 
     await gql(LOGOUT)
     client.cookies.set("portal_session", new_value)  # a copied cookie replayed after logout
     assert (await gql(ME))["me"] is None
+
+
+async def test_a_bearer_client_never_gets_a_cookie(client, gql, make_account):
+    """Issue 14, item 10: `login` from an app or server (no `Origin`, no `Sec-Fetch-Site`), or from another
+    site's page, answers tokens only; a client that drops its bearer token is signed out, whatever its HTTP
+    library kept."""
+    account = await make_account()
+    cross_site = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
+    for headers in ({}, {"sec-fetch-site": "none"}, cross_site):
+        response = await gql.raw(LOGIN, {"identifier": account.email, "password": PASSWORD}, headers=headers)
+        assert response.json()["data"]["login"]["__typename"] == "LoginSuccess", response.text
+        assert "set-cookie" not in response.headers, headers
+        assert not client.cookies
+        assert (await gql(ME))["me"] is None
+        refreshed = await gql.raw(REFRESH, {"t": response.json()["data"]["login"]["session"]["refreshToken"]})
+        assert refreshed.json()["data"]["refreshSession"]["__typename"] == "LoginSuccess"
+        assert "set-cookie" not in refreshed.headers
 
 
 async def test_rehash_on_sign_in_when_parameters_change(gql, make_account, rt):
@@ -268,10 +285,11 @@ async def test_cookies_are_host_prefixed_and_secure_outside_loopback(
     async with httpx.AsyncClient(transport=transport, base_url=public) as c:
         c.cookies.set("portal_session", "planted-by-attacker")
         done = await c.post("/graphql", json={"query": LOGIN, "variables": {"identifier": account.email,
-                                                                           "password": PASSWORD}})
+                                                                           "password": PASSWORD}},
+                            headers={"origin": public, "sec-fetch-site": "same-origin"})
         assert done.json()["data"]["login"]["__typename"] == "LoginSuccess", done.text
         set_cookies = {h.split("=", 1)[0]: h for h in done.headers.get_list("set-cookie")}
-        assert set(set_cookies) == {"__Host-portal_session", "__Secure-portal_refresh"}, set_cookies
+        assert set(set_cookies) == {"__Host-portal_session"}, set_cookies
         for name, header in set_cookies.items():
             attributes = [a.strip().lower() for a in header.split(";")[1:]]
             assert {"secure", "httponly", "samesite=lax"} <= set(attributes), header

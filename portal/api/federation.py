@@ -11,11 +11,13 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from portal.api.http import client_info, set_session_cookies
+from portal.api.http import client_info, set_session_cookie
 from portal.core.errors import TooMany
 from portal.core.i18n import t, tn
 from portal.core.runtime import Runtime
 from portal.identity import federation
+from portal.identity.provider.flow import AUTHORIZE_PATH, resume_path
+from portal.identity.sessions import open_browser_session
 from portal.schema.federation import binding_cookie_name
 
 MAX_PARAM = 4096
@@ -41,8 +43,13 @@ class FederationCallback:
         )
         response: Response
         if isinstance(outcome, federation.SignedIn):
-            response = RedirectResponse(outcome.return_to, status_code=303, headers=PAGE_HEADERS)
-            set_session_cookies(response, settings, outcome.issued, self.rt.clock.now())  # as the web pages do
+            session = outcome.issued.session
+            cookie = await open_browser_session(self.rt, session)  # as the web pages do
+            back = outcome.return_to
+            if back.startswith(settings.public_url + AUTHORIZE_PATH + "?"):  # a partner's request, proved for it
+                back = settings.public_url + resume_path(self.rt, back[len(settings.public_url) :], session.id)
+            response = RedirectResponse(back, status_code=303, headers=PAGE_HEADERS)
+            set_session_cookie(response, settings, cookie, session, self.rt.clock.now())
         elif isinstance(outcome, federation.CodeIssued):
             response = RedirectResponse(outcome.redirect_url, status_code=303, headers=PAGE_HEADERS)
         elif isinstance(outcome, TooMany):

@@ -15,10 +15,16 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from portal.api.db import is_unavailable
-from portal.api.http import bearer_token, clear_session_cookies, client_info, session_cookie_name, set_session_cookies
+from portal.api.http import (
+    bearer_token,
+    clear_session_cookie,
+    client_info,
+    session_cookie_name,
+    set_session_cookie,
+)
 from portal.api.security import unavailable
 from portal.core.runtime import Runtime
-from portal.identity.sessions import IssuedSession, authenticate
+from portal.identity.sessions import IssuedSession, authenticate, browser_session, open_browser_session
 from portal.schema.context import Context
 from portal.schema.limits import error_code, without_suggestions
 
@@ -86,15 +92,15 @@ class GraphQLEndpoint:
 
         settings = self.rt.settings
         token = bearer_token(request)
-        from_cookie = False
-        if token is None:
-            token = request.cookies.get(self.cookie_name)
-            from_cookie = token is not None
-        if from_cookie:
-            origin = request.headers.get("origin")
-            if origin is not None and origin.rstrip("/").lower() not in self.allowed_origins:
-                return _problem(403, "ORIGIN_NOT_ALLOWED", "This origin may not use the session cookie.", request_id)
-        session = await authenticate(self.rt, token) if token else None
+        cookie = None if token is not None else request.cookies.get(self.cookie_name)
+        origin = request.headers.get("origin")
+        allowed_origin = origin is not None and origin.rstrip("/").lower() in self.allowed_origins
+        if cookie is not None and origin is not None and not allowed_origin:
+            return _problem(403, "ORIGIN_NOT_ALLOWED", "This origin may not use the session cookie.", request_id)
+        if token is not None:
+            session = await authenticate(self.rt, token)
+        else:
+            session = await browser_session(self.rt, cookie) if cookie else None
 
         changes: list[IssuedSession | None] = []
         context = Context(
@@ -124,21 +130,30 @@ class GraphQLEndpoint:
         if status == 400 and any(e["extensions"]["code"] == "TOO_MANY_REQUESTS" for e in data["errors"]):
             status = 429  # a per-client mutation limit (schema/edge.py) on a field without TooManyAttempts
         response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
-        for change in changes:  # sign-in sets the browser's cookies, sign-out clears them
+        browser = _from_a_page(request, allowed_origin)
+        for change in changes:  # a page's sign-in sets the browser's cookie, sign-out clears it
             if change is None:
-                clear_session_cookies(response, settings)
-            else:
-                set_session_cookies(response, settings, change, self.rt.clock.now())
+                clear_session_cookie(response, settings)
+            elif browser and change.session.cookie_hash is None:
+                cookie_token = await open_browser_session(self.rt, change.session, keep_bearer=True)
+                set_session_cookie(response, settings, cookie_token, change.session, self.rt.clock.now())
         for name, value, max_age in context.cookies:
             response.set_cookie(
                 name, value, max_age=max_age, path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
             )
-        if from_cookie and session is None and not changes:
-            clear_session_cookies(response, settings)  # a dead cookie is cleared
+        if cookie is not None and session is None and not changes:
+            clear_session_cookie(response, settings)  # a dead cookie is cleared
         return response
 
 
 NO_STORE = {"Cache-Control": "no-store"}  # answers carry tokens and personal data
+
+
+def _from_a_page(request: Request, allowed_origin: bool) -> bool:
+    """A browser page of ours (or of a `PORTAL_CORS_ORIGINS` web client) sent this: only then does a sign-in
+    set the session cookie. A mobile app or server sends neither header and gets its bearer tokens only,
+    never a cookie its HTTP library would keep sending after it dropped the token (issue 14, item 10)."""
+    return request.headers.get("sec-fetch-site") == "same-origin" or allowed_origin
 
 
 def _decode_json(body: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""Reading a request: the real client address, the language, the session token."""
+"""Reading a request: the real client address, the language, the bearer token, the browser's session cookie."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from starlette.responses import Response
 
 from portal.core.client import ClientInfo
 from portal.core.i18n import negotiate
+from portal.core.runtime import Runtime
 from portal.core.settings import Settings
-from portal.identity.sessions import IssuedSession
+from portal.identity import sessions
+from portal.models.accounts import Session
 
 LANG_COOKIE = "portal_lang"
 
@@ -65,44 +67,45 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return None
 
 
-# The browser session of the web pages: the access-token cookie (as set by /graphql) plus an HttpOnly
-# refresh-token cookie sent only under REFRESH_COOKIE_PATH, where the pages trade it for a new pair or
-# end the session (api/pages: /session/refresh, /session/logout).
-REFRESH_COOKIE_PATH = "/session"
-
-
-def refresh_cookie_name(settings: Settings) -> str:
-    """`__Secure-` (its Path is REFRESH_COOKIE_PATH, so not `__Host-`) outside plain-http loopback development."""
-    return "__Secure-portal_refresh" if settings.secure_cookies else "portal_refresh"
-
-
-def set_session_cookies(response: Response, settings: Settings, issued: IssuedSession, now: datetime) -> None:
-    """Access cookie for every path (15 minutes), refresh cookie for REFRESH_COOKIE_PATH only (until it expires)."""
-    secure = settings.secure_cookies
-    remaining = max(1, int((issued.session.expires_at - now).total_seconds()))
+def set_session_cookie(response: Response, settings: Settings, cookie: str, session: Session, now: datetime) -> None:
+    """The browser's one session cookie (identity.sessions.open_browser_session): HttpOnly, SameSite=Lax,
+    `__Host-` and Secure outside plain-http loopback; it lives until the session's absolute limit, while the
+    server enforces the idle timeout and revocation itself."""
+    remaining = max(1, int((session.expires_at - now).total_seconds()))
     response.set_cookie(
         session_cookie_name(settings),
-        issued.access_token,
-        max_age=min(remaining, settings.access_token_ttl),
+        cookie,
+        max_age=remaining,
         path="/",
-        secure=secure,
-        httponly=True,
-        samesite="lax",
-    )
-    response.set_cookie(
-        refresh_cookie_name(settings),
-        issued.refresh_token,
-        max_age=min(remaining, settings.refresh_token_ttl),
-        path=REFRESH_COOKIE_PATH,
-        secure=secure,
+        secure=settings.secure_cookies,
         httponly=True,
         samesite="lax",
     )
 
 
-def clear_session_cookies(response: Response, settings: Settings) -> None:
+def clear_session_cookie(response: Response, settings: Settings) -> None:
     secure = settings.secure_cookies
     response.delete_cookie(session_cookie_name(settings), path="/", secure=secure, httponly=True, samesite="lax")
-    response.delete_cookie(
-        refresh_cookie_name(settings), path=REFRESH_COOKIE_PATH, secure=secure, httponly=True, samesite="lax"
-    )
+
+
+async def browser_session(rt: Runtime, conn: HTTPConnection) -> Session | None:
+    """The session this browser's cookie names: the one way every page, `/oauth/*` and `/graphql` read it."""
+    return await sessions.browser_session(rt, conn.cookies.get(session_cookie_name(rt.settings)))
+
+
+def posted_from_own_page(conn: HTTPConnection, settings: Settings) -> bool:
+    """A form post (or fetch) that a page of this portal sent, as far as the browser tells us.
+
+    `Sec-Fetch-Site` is set by the browser itself and believed when present. A page served with
+    `Referrer-Policy: no-referrer` (consent, logout confirmation, reset) makes the browser send
+    `Origin: null` even to its own origin, so there `Sec-Fetch-Site: same-origin` is what says it is ours.
+    Without `Sec-Fetch-Site` (older browsers), an `Origin` must be ours (`null` is not); without either, the
+    form's CSRF token decides alone.
+    """
+    fetch_site = conn.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    return origin.rstrip("/").lower() == settings.public_origin

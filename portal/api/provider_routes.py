@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from portal.api.http import bearer_token, client_info, session_cookie_name
+from portal.api.http import bearer_token, browser_session, clear_session_cookie, client_info, posted_from_own_page
 from portal.core.i18n import install_gettext, t
 from portal.core.runtime import Runtime
 from portal.identity.provider.flow import (
@@ -24,15 +24,19 @@ from portal.identity.provider.flow import (
     Redirect,
 )
 from portal.identity.provider.keys import published_keys
+from portal.identity.provider.partners import origin_of
 from portal.identity.provider.server import SCOPES, PlainRequest, Reply
-from portal.identity.sessions import authenticate
 from portal.models.accounts import Session
 
 MAX_FORM_BYTES = 16 * 1024
+CONSENT_FIELDS = {"request", "csrf", "decision"}  # what the consent page posts (templates/oidc_page.html)
+PAGE_CSP = (
+    "default-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'{}; frame-ancestors 'none'"
+)
 PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": PAGE_CSP.format(""),
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
@@ -49,6 +53,7 @@ def provider_routes(rt: Runtime) -> list[BaseRoute]:
         Route(AUTHORIZE_PATH, routes.authorize, methods=["GET", "POST"]),
         Route("/oauth/token", routes.token, methods=["POST"]),
         Route("/oauth/revoke", routes.revoke, methods=["POST"]),
+        Route("/oauth/introspect", routes.introspect, methods=["POST"]),
         Route("/oauth/userinfo", routes.userinfo, methods=["GET", "POST"]),
         Route("/oauth/logout", routes.logout, methods=["GET", "POST"]),
     ]
@@ -58,7 +63,6 @@ class ProviderRoutes:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.provider = Provider(rt)
-        self.cookie = session_cookie_name(rt.settings)
 
     def metadata(self) -> dict[str, Any]:
         base = self.rt.settings.public_url
@@ -69,6 +73,7 @@ class ProviderRoutes:
             "userinfo_endpoint": base + "/oauth/userinfo",
             "jwks_uri": base + "/oauth/jwks",
             "revocation_endpoint": base + "/oauth/revoke",
+            "introspection_endpoint": base + "/oauth/introspect",
             "end_session_endpoint": base + "/oauth/logout",
             "scopes_supported": list(SCOPES),
             "response_types_supported": ["code"],
@@ -78,6 +83,7 @@ class ProviderRoutes:
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": [
                 "sub",
@@ -112,32 +118,36 @@ class ProviderRoutes:
         return JSONResponse({"keys": await published_keys(self.rt)}, headers={"Cache-Control": "public, max-age=300"})
 
     async def _session(self, request: Request) -> Session | None:
-        token = request.cookies.get(self.cookie)
-        return await authenticate(self.rt, token) if token else None
+        return await browser_session(self.rt, request)
 
     async def authorize(self, request: Request) -> Response:
         session = await self._session(request)
         lang = client_info(request, self.rt.settings).locale
+        args = list(request.query_params.multi_items())
         if request.method == "POST":
-            if not _same_origin(request, self.rt.settings.public_origin):
-                return self._page(lang, "error", 403, message=t("oidc.error.lead", lang), detail="cross-origin form")
             form = await _form(request)
             if form is None:
                 return self._page(lang, "error", 413, message=t("oidc.error.lead", lang), detail="form too large")
-            outcome = await self.provider.decide(
-                form.get("request", ""), form.get("csrf", ""), form.get("decision") == "allow", session
-            )
-            return self._answer(outcome, lang, status=303)
-        outcome = await self.provider.authorize(list(request.query_params.multi_items()), session)
-        return self._answer(outcome, lang, status=302)
+            if CONSENT_FIELDS <= set(form.keys()):  # our consent page's answer
+                if not posted_from_own_page(request, self.rt.settings):
+                    detail = "cross-origin form"
+                    return self._page(lang, "error", 403, message=t("oidc.error.lead", lang), detail=detail)
+                outcome = await self.provider.decide(
+                    form.get("request", ""), form.get("csrf", ""), form.get("decision") == "allow", session
+                )
+                return self._answer(outcome, lang, status=303)
+            args = list(form.multi_items())  # OIDC Core 3.1.2.1: an authorization request may be POSTed
+        outcome = await self.provider.authorize(args, session)
+        return self._answer(outcome, lang, status=303 if request.method == "POST" else 302)
 
     def _answer(self, outcome: Any, lang: str, status: int) -> Response:
         if isinstance(outcome, Redirect):
             return RedirectResponse(outcome.location, status_code=status, headers={"Cache-Control": "no-store"})
         if isinstance(outcome, NeedLogin):
-            return RedirectResponse("/login?" + urlencode({"next": outcome.next_path}), status_code=status)
+            query = {"next": outcome.next_path, **({"reauth": "1"} if outcome.again else {})}
+            return RedirectResponse("/login?" + urlencode(query), status_code=status)
         if isinstance(outcome, NeedConsent):
-            return self._page(
+            page = self._page(
                 lang,
                 "consent",
                 200,
@@ -146,6 +156,10 @@ class ProviderRoutes:
                 query=outcome.query,
                 csrf=outcome.csrf,
             )
+            # Browsers apply `form-action` to the redirect after the post too: the answer goes to the partner.
+            partner = origin_of(dict(parse_qsl(outcome.query)).get("redirect_uri", ""))
+            page.headers["Content-Security-Policy"] = PAGE_CSP.format(" " + partner)
+            return page
         assert isinstance(outcome, ErrorPage)
         return self._page(
             lang, "error", 400, message=t("oidc.error.lead", lang), detail=f"{outcome.error}: {outcome.description}"
@@ -161,6 +175,10 @@ class ProviderRoutes:
     async def token(self, request: Request) -> Response:
         plain = await self._plain(request)
         return _json(await self.provider.token(plain)) if plain else _too_large()
+
+    async def introspect(self, request: Request) -> Response:
+        plain = await self._plain(request)
+        return _json(await self.provider.introspect(plain)) if plain else _too_large()
 
     async def revoke(self, request: Request) -> Response:
         plain = await self._plain(request)
@@ -179,10 +197,8 @@ class ProviderRoutes:
             form = await _form(request)
             if form is None:
                 return _too_large()
-            if "csrf" in form and _same_origin(request, self.rt.settings.public_origin):
+            if "csrf" in form and posted_from_own_page(request, self.rt.settings):
                 csrf = form["csrf"]
-                from urllib.parse import parse_qsl
-
                 args = parse_qsl(form.get("request", ""), keep_blank_values=True)
             else:
                 args = list(form.items())  # a relying party may POST the logout request itself
@@ -202,9 +218,7 @@ class ProviderRoutes:
             )
         else:
             response = self._page(lang, "loggedout", 200, message=t("oidc.loggedout.lead", lang))
-        response.delete_cookie(
-            self.cookie, path="/", secure=self.rt.settings.secure_cookies, httponly=True, samesite="lax"
-        )
+        clear_session_cookie(response, self.rt.settings)
         return response
 
     async def _plain(self, request: Request) -> PlainRequest | None:
@@ -229,11 +243,6 @@ async def _form(request: Request) -> Any:
 
         return FormData()
     return await request.form()
-
-
-def _same_origin(request: Request, own_origin: str) -> bool:
-    origin = request.headers.get("origin")
-    return origin is None or origin.rstrip("/").lower() == own_origin
 
 
 def _json(reply: Reply) -> Response:

@@ -146,19 +146,33 @@ def unavailable(request_id: str, retry_after: int) -> JSONResponse:
     )
 
 
-def security_middleware(settings: Settings) -> list[Middleware]:
-    """Outermost first: the headers reach CORS preflights too; CORS only when origins are configured."""
-    stack = [Middleware(SecurityHeaders, settings=settings), Middleware(HeaderLimit)]
-    if settings.cors_origin_list:
-        stack.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=[origin.rstrip("/") for origin in settings.cors_origin_list],
-                allow_credentials=True,  # the session cookie; api/graphql.py checks Origin again
-                allow_methods=["POST"],
-                allow_headers=["Content-Type", "Authorization", "Accept-Language"],
-                expose_headers=["X-Request-Id"],
-                max_age=600,
-            )
+class GraphQLCors:
+    """`PORTAL_CORS_ORIGINS` (credentialed, for the operator's own web clients) applies to `/graphql` only:
+    the provider's endpoints have their own, credential-free CORS for partners (api/partner_cors.py)."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=[origin.rstrip("/") for origin in origins],
+            allow_credentials=True,  # the session cookie; api/graphql.py checks Origin again
+            allow_methods=["POST"],
+            allow_headers=["Content-Type", "Authorization", "Accept-Language"],
+            expose_headers=["X-Request-Id"],
+            max_age=600,
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inner = self.cors if scope["type"] == "http" and scope["path"] == "/graphql" else self.app
+        await inner(scope, receive, send)
+
+
+def security_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: the headers reach CORS preflights too; partners' CORS always, `/graphql`'s only when
+    origins are configured."""
+    from portal.api.partner_cors import PartnerCors  # it reads this module's ASGI types
+
+    stack = [Middleware(SecurityHeaders, settings=settings), Middleware(HeaderLimit), Middleware(PartnerCors)]
+    if settings.cors_origin_list:
+        stack.append(Middleware(GraphQLCors, origins=settings.cors_origin_list))
     return stack

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="Absolute lifetime of a session (and of a partner's token family) in seconds, "
         "whatever the refreshes.",
     )
+    session_idle_timeout: int = Field(
+        default=24 * 3600, ge=60,
+        description="Seconds without a request after which the browser's session cookie ends (and always at "
+        "the session's absolute lifetime).",
+    )
 
     argon2_memory_kib: int = Field(
         default=19456,

@@ -1,4 +1,5 @@
-"""Server-side sessions: an access token, a rotating refresh token, all revocable at once."""
+"""Server-side sessions, revocable at once: bearer access and rotating refresh tokens for apps and servers,
+and for a browser one opaque cookie token (idle timeout, absolute lifetime) that every route reads alike."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from portal.models.batch import InsertRow, Statement, hydrate, write_atomically
 
 ACCESS = "access"
 REFRESH = "refresh"
+COOKIE = "browser-session"
+# A browser session's last use is written at most this often: its idle timeout is counted from it.
+TOUCH_EVERY_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,7 @@ async def authenticate(rt: Runtime, access_token: str) -> Session | None:
     """
     if not access_token or len(access_token) > 128:
         return None
-    session = await _session_row(rt.tokens.digest(ACCESS, access_token))
+    session = await _session_row("access_hash", rt.tokens.digest(ACCESS, access_token))
     if (
         session is None
         or session.revoked_at is not None
@@ -99,28 +103,73 @@ async def authenticate(rt: Runtime, access_token: str) -> Session | None:
     return session
 
 
-_SESSION_SQL: dict[str, str] = {}
+async def open_browser_session(rt: Runtime, session: Session, *, keep_bearer: bool = False) -> str:
+    """Names `session` by a new opaque cookie token for this browser and returns it (only its hash is kept).
+
+    The web pages' own sign-in passes `keep_bearer=False`: the access and refresh tokens it minted were never
+    shown to anyone, so they end here and the cookie is the session's one credential. GraphQL's `login` from
+    a same-origin page keeps them (its answer carries them, as API.md says).
+    """
+    cookie = new_token()
+    now = rt.clock.now()
+    session.cookie_hash = rt.tokens.digest(COOKIE, cookie)
+    fields: dict[str, Any] = {"cookie_hash": session.cookie_hash}
+    if not keep_bearer:
+        session.access_expires_at = fields["access_expires_at"] = now
+    async with in_transaction():
+        await Session.filter(id=session.id).update(**fields)
+        if not keep_bearer:
+            await RefreshToken.filter(session_id=session.id).delete()
+    return cookie
 
 
-def _session_sql(dialect: str) -> str:
-    """`SELECT` session and account columns `WHERE access_hash = <param>`, aliased `s.<col>` and `a.<col>`."""
-    if dialect not in _SESSION_SQL:
+async def browser_session(rt: Runtime, cookie: str | None) -> Session | None:
+    """The live session a browser's cookie names, account loaded; idle and absolute limits checked here.
+
+    Reading it never spends or rotates anything, so any number of simultaneous requests (a hostile page's
+    cross-site GETs included) leave it as it was; only its last use moves, at most once a minute.
+    """
+    if not cookie or len(cookie) > 128:
+        return None
+    session = await _session_row("cookie_hash", rt.tokens.digest(COOKIE, cookie))
+    now = rt.clock.now()
+    if (
+        session is None
+        or session.revoked_at is not None
+        or session.expires_at <= now
+        or now - session.last_used_at > timedelta(seconds=rt.settings.session_idle_timeout)
+        or session.account.status != AccountStatus.ACTIVE
+    ):
+        return None
+    if now - session.last_used_at >= timedelta(seconds=TOUCH_EVERY_SECONDS):
+        session.last_used_at = now
+        await Session.filter(id=session.id).update(last_used_at=now)
+    return session
+
+
+_SESSION_SQL: dict[tuple[str, str], str] = {}
+
+
+def _session_sql(dialect: str, column: str) -> str:
+    """`SELECT` session and account columns `WHERE <column> = <param>`, aliased `s.<col>` and `a.<col>`."""
+    if (dialect, column) not in _SESSION_SQL:
         s_cols = ",".join(f'"s"."{c}" AS "s.{c}"' for c in Session._meta.fields_db_projection.values())
         a_cols = ",".join(f'"a"."{c}" AS "a.{c}"' for c in Account._meta.fields_db_projection.values())
         param = "?" if dialect == "sqlite" else "$1"
         table, joined = Session._meta.db_table, Account._meta.db_table
         # Names come from the models' own metadata; the token's hash is the one parameter.
         select = f'SELECT {s_cols},{a_cols} FROM "{table}" "s" JOIN "{joined}" "a" ON "a"."id" = "s"."account_id"'  # noqa: S608
-        _SESSION_SQL[dialect] = f'{select} WHERE "s"."access_hash" = {param}'
-    return _SESSION_SQL[dialect]
+        _SESSION_SQL[dialect, column] = f'{select} WHERE "s"."{column}" = {param}'
+    return _SESSION_SQL[dialect, column]
 
 
-async def _session_row(access_hash: str) -> Session | None:
+async def _session_row(column: str, token_hash: str) -> Session | None:
+    """The session whose `column` (access_hash or cookie_hash, both unique) is `token_hash`."""
     connection = connections.get("default")
     dialect = connection.capabilities.dialect
     if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way
-        return await Session.filter(access_hash=access_hash).select_related("account").first()
-    _, rows = await connection.execute_query(_session_sql(dialect), [access_hash])
+        return await Session.filter(**{column: token_hash}).select_related("account").first()
+    _, rows = await connection.execute_query(_session_sql(dialect, column), [token_hash])
     if not rows:
         return None
     session_values: dict[str, Any] = {}

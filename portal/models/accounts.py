@@ -56,6 +56,8 @@ class Session(Model):
         "models.Account", related_name="sessions", on_delete=fields.CASCADE
     )
     access_hash = fields.CharField(max_length=64, unique=True)
+    # The browser's session cookie (identity.sessions.open_browser_session); null for a bearer-only client.
+    cookie_hash = fields.CharField(max_length=64, unique=True, null=True)
     access_expires_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()  # absolute limit: no refresh goes beyond it
     created_at = fields.DatetimeField()

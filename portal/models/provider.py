@@ -24,6 +24,8 @@ class OidcClient(Model):
     redirect_uris: list[str] = fields.JSONField(default=list)
     post_logout_redirect_uris: list[str] = fields.JSONField(default=list)
     backchannel_logout_uri = fields.CharField(max_length=2000, null=True)
+    # Browser origins of a public (SPA) client beyond its redirect URIs' own: CORS on the token endpoints.
+    allowed_origins: list[str] = fields.JSONField(default=list)
     first_party = fields.BooleanField(default=False)  # skips the consent page
     id_token_alg = fields.CharField(max_length=8, default="RS256")
     created_at = fields.DatetimeField()

@@ -16,7 +16,7 @@ const state = client.randomState();
 const nonce = client.randomNonce();
 const url = client.buildAuthorizationUrl(config, {
   redirect_uri: redirectUri,
-  scope: 'openid profile email',
+  scope: 'openid profile email offline_access',
   code_challenge: await client.calculatePKCECodeChallenge(verifier),
   code_challenge_method: 'S256',
   state,
@@ -48,7 +48,7 @@ try {
 }
 // A fresh family for revocation: sign in again without a consent page (remembered).
 out({ authorize: client.buildAuthorizationUrl(config, {
-  redirect_uri: redirectUri, scope: 'openid profile email', state, nonce,
+  redirect_uri: redirectUri, scope: 'openid profile email offline_access', state, nonce,
   code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
 }).href });
 const second = await client.authorizationCodeGrant(config, new URL((await lines.next()).value), {
@@ -69,6 +69,7 @@ const endSession = client.buildEndSessionUrl(config, {
 out({
   claims,
   userinfo,
+  scope: tokens.scope,
   rotated: refreshed.refresh_token !== tokens.refresh_token,
   replayRefused,
   familyRevoked,

@@ -42,6 +42,13 @@ def register_oidc_commands(sub: Subcommands) -> None:
     )
     add.add_argument("--backchannel-logout-uri", help="receives a logout token when a resident's access ends")
     add.add_argument("--id-token-alg", choices=["RS256", "ES256"], default="RS256", help="(default: %(default)s)")
+    add.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        dest="allowed_origins",
+        help="a public client's browser origin for CORS, beyond its redirect URIs' origins (repeatable)",
+    )
     add.set_defaults(handler=cmd_clients_add)
     listing = add_command(commands, "list", "registered partners (secrets are never shown)", "portal oidc-clients list")
     listing.set_defaults(handler=cmd_clients_list)
@@ -81,6 +88,7 @@ def cmd_clients_add(settings: Settings, args: argparse.Namespace) -> int:
                 post_logout_redirect_uris=args.post_logout_redirect_uris,
                 backchannel_logout_uri=args.backchannel_logout_uri,
                 id_token_alg=args.id_token_alg,
+                allowed_origins=args.allowed_origins,
             )
         except ClientProblem as exc:
             raise CommandError(str(exc)) from exc

@@ -41,7 +41,6 @@ def page_routes(rt: Runtime) -> list[BaseRoute]:
         Route("/login/second-factor", signin.second_factor, methods=["POST"]),
         Route("/login/passkey/options", passkey.sign_in_options, methods=["POST"]),
         Route("/login/passkey", signin.passkey, methods=["POST"]),
-        Route("/session/refresh", signin.refresh, methods=["GET"]),
         Route("/session/logout", signin.logout, methods=["POST"]),
         Route("/account", account.show, methods=["GET"]),
         Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.api.http import set_session_cookies
+from portal.api.http import set_session_cookie
 from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.identity import sessions
@@ -49,8 +49,9 @@ class ActivationPages:
         if isinstance(outcome, Activated):
             if visit.session is not None:  # the new session replaces this browser's old one
                 await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
+            cookie = await sessions.open_browser_session(self.rt, outcome.session.session)
             response = self.pages.redirect(visit, "/activate?done=" + ("confirm" if outcome.confirmation_sent else "1"))
-            set_session_cookies(response, self.rt.settings, outcome.session, self.rt.clock.now())
+            set_session_cookie(response, self.rt.settings, cookie, outcome.session.session, self.rt.clock.now())
             return response
         if isinstance(outcome, Invalid):
             return self._form(visit, token, values, errors=field_errors(outcome, visit.lang), status=400)

@@ -16,6 +16,7 @@ from portal.api.pages.web import Pages, safe_next
 from portal.core.errors import Invalid
 from portal.core.runtime import Runtime
 from portal.identity import federation
+from portal.identity.provider.flow import AUTHORIZE_PATH
 from portal.schema.federation import binding_cookie_name
 
 
@@ -41,7 +42,10 @@ class ProviderPages:
         back = "/account" if visit.account else "/login"
         if not csrf_ok:
             return self.pages.redirect(visit, back)  # a stale button: show the page again, nothing started
-        outcome = await federation.start(self.rt, visit.value("provider", 64), target, visit.client, visit.account)
+        # For a partner's authorization request (the sign-in page, also when re-authenticating) it is a sign-in,
+        # never a link: linking starts from /account.
+        linking_to = None if target.startswith(AUTHORIZE_PATH) else visit.account
+        outcome = await federation.start(self.rt, visit.value("provider", 64), target, visit.client, linking_to)
         if isinstance(outcome, Invalid):
             code = outcome.problems[0].code if outcome.problems else "UNKNOWN_PROVIDER"
             return self.pages.redirect(visit, f"{back}?problem={code}")

@@ -1,13 +1,11 @@
-"""/login, /session/refresh and /session/logout: the browser's way in and out, over identity.signin and sessions."""
+"""/login and /session/logout: the browser's way in and out, over identity.signin and sessions."""
 
 from __future__ import annotations
-
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.api.http import clear_session_cookies, refresh_cookie_name, set_session_cookies
+from portal.api.http import clear_session_cookie, set_session_cookie
 from portal.api.pages.providers import problem_from_query, provider_buttons
 from portal.api.pages.security import PASSKEY_COOKIE_PATH, passkey_cookie_name
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
@@ -15,11 +13,12 @@ from portal.core.errors import Invalid, TooMany
 from portal.identity import passkeys, sessions, signin
 from portal.identity.browsers import COOKIE_MAX_AGE, note_browser
 from portal.identity.challenge import SecondFactorNeeded
+from portal.identity.provider.flow import AUTHORIZE_PATH, resume_path
 from portal.identity.second_factor import verify_second_factor
 from portal.identity.sessions import IssuedSession
 
 # Notices a page may show after a redirect: the query names a key, never text.
-LOGIN_NOTICES = {"signed-out": "notice.signed_out", "session-ended": "notice.session_ended"}
+LOGIN_NOTICES = {"signed-out": "notice.signed_out", "session-ended": "notice.session_ended", "reauth": "notice.reauth"}
 
 
 class SignInPages:
@@ -33,13 +32,16 @@ class SignInPages:
         visit = await self.pages.visit(request)
         if request.method == "GET":
             target = safe_next(request.query_params.get("next"), self.rt.settings.public_url)
-            if visit.session is not None:
+            again = request.query_params.get("reauth") == "1"
+            if visit.session is not None and not again:
                 return self.pages.redirect(visit, target)
-            notice = LOGIN_NOTICES.get(request.query_params.get("notice", ""))
+            notice = LOGIN_NOTICES.get("reauth" if again else request.query_params.get("notice", ""))
             problem = problem_from_query(request)
+            account = visit.account
             return self._form(
                 visit,
                 target,
+                (account.email or account.login or account.phone or "") if again and account else "",
                 notice=visit.t(notice) if notice else None,
                 problem=visit.t(problem) if problem else None,
             )
@@ -65,8 +67,11 @@ class SignInPages:
         """A sign-in finished (password, second factor or passkey): this browser gets the session, goes on."""
         if visit.session is not None:  # signing in again in this browser: the old session ends
             await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
+        cookie = await sessions.open_browser_session(self.rt, issued.session)
+        if target.startswith(AUTHORIZE_PATH + "?"):  # back to the partner's request, proved for it
+            target = resume_path(self.rt, target, issued.session.id)
         response = self.pages.redirect(visit, target)
-        set_session_cookies(response, self.rt.settings, issued, self.rt.clock.now())
+        set_session_cookie(response, self.rt.settings, cookie, issued.session, self.rt.clock.now())
         # A browser this account has not signed in from before: the account's address gets a letter.
         secure = self.rt.settings.secure_cookies
         name = browser_cookie_name(secure)
@@ -154,34 +159,15 @@ class SignInPages:
             headers=headers,
         )
 
-    async def refresh(self, request: Request) -> Response:
-        """Trades the refresh cookie for a new pair and goes back to `next`; without one, to /login."""
-        visit = await self.pages.visit(request, with_session=False)
-        target = safe_next(request.query_params.get("next"), self.rt.settings.public_url)
-        token = request.cookies.get(refresh_cookie_name(self.rt.settings))
-        issued = await sessions.rotate(self.rt, token, visit.client) if token else None
-        if issued is None:
-            response = self.pages.redirect(visit, "/login?" + urlencode({"next": target}))
-            if token:
-                clear_session_cookies(response, self.rt.settings)
-            return response
-        response = self.pages.redirect(visit, target)
-        set_session_cookies(response, self.rt.settings, issued, self.rt.clock.now())
-        return response
-
     async def logout(self, request: Request) -> Response:
-        """Ends this browser's session on the server (even when only the refresh cookie is left)."""
+        """Ends this browser's session on the server: the cookie is dead at once, wherever it was copied to."""
         visit = await self.pages.visit(request)
         if not await self.pages.read_form(visit):
             return self.pages.render(visit, "message.html", _expired(visit), status=403)
-        session_id = visit.session.id if visit.session else None
-        if session_id is None and (token := request.cookies.get(refresh_cookie_name(self.rt.settings))):
-            issued = await sessions.rotate(self.rt, token, visit.client)
-            session_id = issued.session.id if issued else None
-        if session_id is not None:
-            await sessions.revoke_sessions(self.rt, session_ids=[session_id])
+        if visit.session is not None:
+            await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
         response = self.pages.redirect(visit, "/login?notice=signed-out")
-        clear_session_cookies(response, self.rt.settings)
+        clear_session_cookie(response, self.rt.settings)
         return response
 
 

@@ -16,14 +16,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from portal.api.http import LANG_COOKIE, client_info, session_cookie_name
+from portal.api.http import LANG_COOKIE, browser_session, client_info, posted_from_own_page
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldProblem, Invalid, TooMany
 from portal.core.i18n import code_message, install_gettext, language_name, t, tn
 from portal.core.localtime import format_local
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
-from portal.identity.sessions import authenticate
 from portal.models.accounts import Account, Session
 
 MAX_FORM_BYTES = 32 * 1024
@@ -122,7 +121,6 @@ class Pages:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         s = rt.settings
-        self.session_cookie = session_cookie_name(s)
         self.csrf_cookie = "__Host-portal_csrf" if s.secure_cookies else "portal_csrf"
         self.own_origin = s.public_origin
 
@@ -134,30 +132,15 @@ class Pages:
         is_new = not (16 <= len(nonce) <= 128)
         if is_new:
             nonce = new_token()
-        session = None
-        if with_session:
-            token = request.cookies.get(self.session_cookie)
-            session = await authenticate(self.rt, token) if token else None
+        session = await browser_session(self.rt, request) if with_session else None
         return Visit(request, self.rt, client, nonce, is_new, session)
 
     def csrf_token(self, visit: Visit) -> str:
         return self.rt.tokens.digest("page-csrf", visit.csrf_nonce)
 
     def same_origin(self, request: Request) -> bool:
-        """A cross-site POST is refused before its token is even looked at (defence in depth).
-
-        Browsers that send `Sec-Fetch-Site` are believed (they set it themselves); a page with
-        `Referrer-Policy: no-referrer` makes them send `Origin: null`, so that alone proves nothing.
-        """
-        fetch_site = request.headers.get("sec-fetch-site")
-        if fetch_site is not None:
-            return fetch_site in ("same-origin", "none")
-        origin = request.headers.get("origin")
-        if origin is None:  # older browsers send none on same-origin posts; the token still decides
-            return True
-        origin = origin.rstrip("/").lower()
-        own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
-        return origin in (self.own_origin, own)
+        """A cross-site POST is refused before its token is even looked at (defence in depth)."""
+        return posted_from_own_page(request, self.rt.settings)
 
     async def read_form(self, visit: Visit) -> bool:
         """Reads a urlencoded form (at most MAX_FORM_BYTES, however it is sent); True when it carries the
@@ -274,13 +257,13 @@ class Pages:
         return response
 
     def sign_in_first(self, visit: Visit, back: str | None = None) -> RedirectResponse:
-        """No live access cookie: try the refresh cookie (its own path), which falls back to /login.
+        """No live browser session: to the sign-in page, which comes back here afterwards.
 
         `back` is where to return afterwards; by default this same page (a POST names its page instead).
         """
         request = visit.request
         here = back or request.url.path + ("?" + request.url.query if request.url.query else "")
-        return self.redirect(visit, "/session/refresh?" + urlencode({"next": here}))
+        return self.redirect(visit, "/login?" + urlencode({"next": here}))
 
 
 def format_time(value: datetime | None, lang: str, zone: ZoneInfo) -> str:

@@ -8,9 +8,10 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+from uuid import UUID
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError, OAuth2Error
@@ -32,8 +33,10 @@ from portal.identity.provider.server import (
     Server,
     bound,
     claims_for,
+    known_scopes,
     pairwise_sub,
 )
+from portal.identity.reauth import REAUTH_WINDOW_SECONDS
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Session
 from portal.models.provider import AuthorizationCode, Consent, OidcClient, PartnerGrant, PartnerRefreshToken
@@ -41,6 +44,10 @@ from portal.models.provider import AuthorizationCode, Consent, OidcClient, Partn
 AUTHORIZE_PATH = "/oauth/authorize"
 CONSENT = "oidc-consent-form"
 LOGOUT = "oidc-logout-form"
+RESUME = "oidc-resume"
+RESUME_PARAM = "resume"  # added by /login to the authorization request it resumes (see resume_path)
+# Parameters of ours (or once ours) that never count as the partner's request: a partner sending them gains nothing.
+NOT_THE_PARTNERS = (RESUME_PARAM, "login_after")
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,10 @@ class Redirect:
 
 @dataclass(frozen=True)
 class NeedLogin:
-    """Send the browser to /login?next=<next_path>."""
+    """Send the browser to /login?next=<next_path>; `again`: ask for the password even though a session exists."""
 
     next_path: str
+    again: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,7 @@ class Provider:
     def _loaded(self, session: Session | None = None) -> Loaded:
         loaded = Loaded(self.rt, self.keys)
         if session is not None:
-            loaded.auth_time = int(session.created_at.timestamp())
+            loaded.auth_time = int(proved_at(session).timestamp())
             loaded.auth_method = session.auth_method
         return loaded
 
@@ -139,6 +147,7 @@ class Provider:
             return ErrorPage("invalid_client", "Unknown client.")
         if data.get("redirect_uri") not in row.redirect_uris:  # exact string match, checked before anything else
             return ErrorPage("invalid_request", "The redirect_uri is not registered for this client.")
+        args = [(k, known_scopes(v) if k == "scope" else v) for k, v in args]  # unknown scopes: ignored
         request = PortalRequest(
             PlainRequest("GET", self.issuer + AUTHORIZE_PATH + "?" + urlencode(args), {}, args=args)
         )
@@ -155,7 +164,14 @@ class Provider:
         return row, request, grant, loaded
 
     async def authorize(self, args: list[tuple[str, str]], session: Session | None) -> AuthorizeOutcome:
-        """GET /oauth/authorize: refuse, redirect with an error, ask to sign in, ask consent, or issue a code."""
+        """GET /oauth/authorize: refuse, redirect with an error, ask to sign in, ask consent, or issue a code.
+
+        Whether the resident must prove the password again (`prompt=login`, `max_age`) is decided by the
+        server's record of the session's last proof; the one thing the request may carry is the resume mark
+        that /login adds for the session it has just proved (`resume_path`), bound to this exact request.
+        """
+        resume = next((v for k, v in args if k == RESUME_PARAM), None)
+        args = [(k, v) for k, v in args if k not in NOT_THE_PARTNERS]
         checked = await self._validate(args, session)
         if not isinstance(checked, tuple):
             return checked
@@ -171,22 +187,23 @@ class Provider:
             try:
                 max_age = int(data["max_age"])
             except ValueError:
+                max_age = -1
+            if not 0 <= max_age <= 10**9:
                 return self._error(
                     InvalidRequestError("Invalid 'max_age' parameter.", redirect_uri=redirect_uri), state
                 )
-        now = self.rt.clock.now()
-
-        need_login = session is None
-        if session is not None and not _fresh(session, data.get("login_after")):
-            if "login" in prompts:
-                need_login = True
-            if max_age is not None and (now - session.created_at).total_seconds() > max_age:
-                need_login = True
+        query = urlencode(args)
+        if session is None:
+            need_login = True
+        elif _resumed(self.rt, session, query, resume):
+            need_login = False  # the resident proved the password for this very request a moment ago
+        else:
+            age = self.rt.clock.now() - proved_at(session)
+            need_login = "login" in prompts or (max_age is not None and age > timedelta(seconds=max_age))
         if need_login:
             if "none" in prompts:
                 return self._error(LoginRequiredError(redirect_uri=redirect_uri), state)
-            again = [(k, v) for k, v in args if k != "login_after"] + [("login_after", str(int(now.timestamp())))]
-            return NeedLogin(AUTHORIZE_PATH + "?" + urlencode(again))
+            return NeedLogin(AUTHORIZE_PATH + "?" + query, again=session is not None)
         assert session is not None
 
         scope = request.scope or ""
@@ -196,7 +213,6 @@ class Provider:
             if "consent" in prompts or not covered:
                 if "none" in prompts:
                     return self._error(ConsentRequiredError(redirect_uri=redirect_uri), state)
-                query = urlencode(args)
                 return NeedConsent(row.name, scope.split(), query, _form_token(self.rt, CONSENT, session, query))
         return await self._issue(request, grant, loaded, session)
 
@@ -233,7 +249,7 @@ class Provider:
                 nonce=pending["nonce"],
                 code_challenge=pending["code_challenge"],
                 code_challenge_method="S256",
-                auth_time=session.created_at,
+                auth_time=proved_at(session),
                 auth_method=session.auth_method,
                 expires_at=now + timedelta(seconds=CODE_TTL_SECONDS),
             )
@@ -329,8 +345,8 @@ class Provider:
 
     # --- revocation, userinfo, logout -------------------------------------------------------------
 
-    async def revoke(self, plain: PlainRequest) -> Reply:
-        """POST /oauth/revoke (RFC 7009): a refresh token ends its family; an access token ends itself."""
+    async def _load_token(self, plain: PlainRequest) -> Loaded:
+        """The calling client and the token named in the form (a refresh token or an access token's grant)."""
         form = dict(plain.form)
         loaded = self._loaded()
         await self._client(loaded, _basic_client_id(plain.headers) or form.get("client_id"))
@@ -338,10 +354,26 @@ class Provider:
         if 0 < len(token) <= 128:
             loaded.refresh = (
                 await PartnerRefreshToken.filter(token_hash=self.rt.tokens.digest(REFRESH, token))
-                .select_related("grant")
+                .select_related("grant__account")
                 .first()
             )
-            loaded.grant_by_access = await PartnerGrant.filter(access_hash=self.rt.tokens.digest(ACCESS, token)).first()
+            loaded.grant_by_access = (
+                await PartnerGrant.filter(access_hash=self.rt.tokens.digest(ACCESS, token))
+                .select_related("account")
+                .first()
+            )
+        return loaded
+
+    async def introspect(self, plain: PlainRequest) -> Reply:
+        """POST /oauth/introspect (RFC 7662): is this token of mine live, for whom, with which scope."""
+        loaded = await self._load_token(plain)
+        with bound(loaded):
+            reply: Reply = self.server.create_endpoint_response("introspection", PortalRequest(plain))
+        return reply
+
+    async def revoke(self, plain: PlainRequest) -> Reply:
+        """POST /oauth/revoke (RFC 7009): a refresh token ends its family; an access token ends itself."""
+        loaded = await self._load_token(plain)
         with bound(loaded):
             reply: Reply = self.server.create_endpoint_response("revocation", PortalRequest(plain))
         target = loaded.revoke
@@ -408,14 +440,35 @@ class Provider:
         return LoggedOut(checked.redirect_uri if matches else None)
 
 
-def _fresh(session: Session, login_after: str | None) -> bool:
-    """The resident signed in after the provider sent them to /login for this very request."""
-    if not login_after:
+def proved_at(session: Session) -> datetime:
+    """When the resident last proved who they are in this session (identity.reauth's record): `auth_time`."""
+    return session.authenticated_at or session.created_at
+
+
+def resume_path(rt: Runtime, next_path: str, session_id: UUID) -> str:
+    """/login's way back to the authorization request it signed the resident in for.
+
+    The mark is an HMAC of the new session's id and the exact request, so it cannot be made by a partner (nor
+    reused by another session or request); with it the request is not sent to sign in again (no loop), yet
+    `auth_time` and the decision stay the server's record of the proof.
+    """
+    path, _, query = next_path.partition("?")
+    args = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in NOT_THE_PARTNERS]
+    clean = urlencode(args)
+    return f"{path}?{clean}&{RESUME_PARAM}={_resume_mark(rt, session_id, clean)}"
+
+
+def _resume_mark(rt: Runtime, session_id: UUID, query: str) -> str:
+    return hmac.new(rt.tokens.key(RESUME), f"{session_id}|{query}".encode(), hashlib.sha256).hexdigest()
+
+
+def _resumed(rt: Runtime, session: Session, query: str, mark: str | None) -> bool:
+    """The session was proved by a sign-in made for this exact request, within the re-authentication window."""
+    if not mark or len(mark) != 64:
         return False
-    try:
-        return session.created_at.timestamp() >= int(login_after)
-    except ValueError:
+    if rt.clock.now() - proved_at(session) > timedelta(seconds=REAUTH_WINDOW_SECONDS):
         return False
+    return hmac.compare_digest(mark.encode(), _resume_mark(rt, session.id, query).encode())
 
 
 def _basic_client_id(headers: dict[str, str]) -> str | None:

@@ -57,6 +57,7 @@ async def add_client(
     post_logout_redirect_uris: list[str] | None = None,
     backchannel_logout_uri: str | None = None,
     id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a secret
+    allowed_origins: list[str] | None = None,
 ) -> NewClient:
     name = " ".join(name.split())
     if not name or len(name) > 200:
@@ -68,6 +69,9 @@ async def add_client(
     uris = [check_uri(u, "--redirect-uri") for u in redirect_uris]
     logout_uris = [check_uri(u, "--post-logout-redirect-uri") for u in post_logout_redirect_uris or []]
     backchannel = check_uri(backchannel_logout_uri, "--backchannel-logout-uri") if backchannel_logout_uri else None
+    origins = [check_origin(o) for o in allowed_origins or []]
+    if origins and not public:
+        raise ClientProblem("--allowed-origin: only for a --public client (a browser cannot keep a secret)")
     secret = None if public else new_token()
     client = await OidcClient.create(
         id=secrets.token_urlsafe(18),
@@ -76,11 +80,34 @@ async def add_client(
         redirect_uris=uris,
         post_logout_redirect_uris=logout_uris,
         backchannel_logout_uri=backchannel,
+        allowed_origins=origins,
         first_party=first_party,
         id_token_alg=id_token_alg,
         created_at=rt.clock.now(),
     )
     return NewClient(client, secret)
+
+
+def check_origin(origin: str) -> str:
+    """`scheme://host[:port]`, nothing more, by the same rules as a redirect URI."""
+    check_uri(origin, "--allowed-origin")
+    parts = urlsplit(origin)
+    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+        raise ClientProblem(f"--allowed-origin: {origin!r} must be an origin: scheme://host[:port], no path")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def origin_of(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+async def browser_origins() -> set[str]:
+    """Origins whose pages may call the provider's endpoints without credentials (CORS): those of every public
+    client's redirect URIs, and those registered with `--allowed-origin`. Read per request, so a client added
+    by `portal oidc-clients add` counts at once on every replica."""
+    rows = await OidcClient.filter(secret_hash__isnull=True).values_list("redirect_uris", "allowed_origins")
+    return {origin_of(uri) for uris, extra in rows for uri in [*uris, *extra]}
 
 
 async def list_clients() -> list[OidcClient]:

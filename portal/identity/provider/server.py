@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
@@ -35,7 +36,8 @@ from portal.identity.provider.keys import KeyRing
 from portal.models.accounts import Account
 from portal.models.provider import AuthorizationCode, OidcClient, PartnerGrant, PartnerRefreshToken
 
-SCOPES = ("openid", "profile", "email", "phone")
+SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+OFFLINE = "offline_access"  # OIDC Core 11: a refresh token, so the partner keeps access while the resident is away
 CODE_TTL_SECONDS = 60
 ID_TOKEN_TTL_SECONDS = 300
 CLIENT_SECRET = "oidc-client-secret"
@@ -44,6 +46,18 @@ ACCESS = "oidc-access"
 REFRESH = "oidc-refresh"
 SUB = "oidc-sub"
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def known_scopes(scope: str | None) -> str:
+    """The scope values this provider serves, in the order asked, each once; unknown ones are dropped
+    (OIDC Core 3.1.2.1: ignored, and left out of the grant)."""
+    return " ".join(dict.fromkeys(s for s in (scope or "").split() if s in SCOPES))
+
+
+def gets_refresh_token(client: OidcClient, scope: str | None) -> bool:
+    """Refresh tokens only when `offline_access` was asked for (and granted); the operator's first-party
+    clients always get one (their residents expect to stay signed in, as in the portal's own apps)."""
+    return client.first_party or OFFLINE in (scope or "").split()
 
 
 def pairwise_sub(rt: Runtime, client_id: str, account_id: object) -> str:
@@ -182,7 +196,7 @@ class ClientView(ClientMixin):  # type: ignore[misc]
         return None  # redirect_uri is always required
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        return " ".join(s for s in (scope or "").split() if s in SCOPES)
+        return known_scopes(scope)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.row.redirect_uris  # the registered string, exactly
@@ -244,6 +258,20 @@ class TokenView:
 
     def get_scope(self) -> str:
         return self.grant.scope
+
+    @property
+    def is_refresh(self) -> bool:
+        return isinstance(self.row, PartnerRefreshToken)
+
+    def expires_at(self) -> Any:
+        return self.row.expires_at if isinstance(self.row, PartnerRefreshToken) else self.grant.access_expires_at
+
+    def is_expired(self) -> bool:
+        return bool(self.expires_at() <= current().rt.clock.now())
+
+    def is_revoked(self) -> bool:
+        spent = isinstance(self.row, PartnerRefreshToken) and self.row.used_at is not None
+        return spent or self.grant.revoked_at is not None or not self.grant.account.is_active
 
 
 class S256Only(CodeChallenge):  # type: ignore[misc]
@@ -363,23 +391,56 @@ class IdToken(OpenIDCode):  # type: ignore[misc]
         return UserInfo(claims_for(loaded.rt, user, loaded.client_id, scope))
 
 
+def _query_token(token_string: str) -> TokenView | None:
+    """The refresh token or the access token's grant loaded beforehand, if `token_string` is one of them."""
+    loaded = current()
+    rt = loaded.rt
+    refresh = loaded.refresh
+    if refresh is not None and rt.tokens.equal(refresh.token_hash, rt.tokens.digest(REFRESH, token_string)):
+        return TokenView(refresh, refresh.grant)
+    grant = loaded.grant_by_access
+    if grant is not None and rt.tokens.equal(grant.access_hash, rt.tokens.digest(ACCESS, token_string)):
+        return TokenView(grant, grant)
+    return None
+
+
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenView | None:
-        loaded = current()
-        rt = loaded.rt
-        if loaded.refresh is not None and rt.tokens.equal(
-            loaded.refresh.token_hash, rt.tokens.digest(REFRESH, token_string)
-        ):
-            return TokenView(loaded.refresh, loaded.refresh.grant)
-        grant = loaded.grant_by_access
-        if grant is not None and rt.tokens.equal(grant.access_hash, rt.tokens.digest(ACCESS, token_string)):
-            return TokenView(grant, grant)
-        return None
+        return _query_token(token_string)
 
     def revoke_token(self, token: TokenView, request: PortalRequest) -> None:
         current().revoke = token.row
+
+
+class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+    """RFC 7662 for a partner's own API: confidential clients only, and only for tokens issued to them."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenView | None:
+        return _query_token(token_string)
+
+    def check_permission(self, token: TokenView, client: ClientView, request: PortalRequest) -> bool:
+        return token.check_client(client)
+
+    def introspect_token(self, token: TokenView) -> dict[str, Any]:
+        loaded = current()
+        grant = token.grant
+        client_id = grant.client_id  # type: ignore[attr-defined]
+        return {
+            "active": True,
+            "client_id": client_id,
+            "token_type": "refresh_token" if token.is_refresh else "Bearer",
+            "scope": grant.scope,
+            "sub": pairwise_sub(loaded.rt, client_id, grant.account_id),  # type: ignore[attr-defined]
+            "aud": client_id,
+            "iss": loaded.rt.settings.public_url,
+            "exp": int(token.expires_at().timestamp()),
+            "iat": int(grant.created_at.timestamp()),
+            "auth_time": int(grant.auth_time.timestamp()),
+        }
 
 
 class EndSession(EndSessionEndpoint):  # type: ignore[misc]
@@ -396,7 +457,7 @@ class EndSession(EndSessionEndpoint):  # type: ignore[misc]
 
 
 class Server(AuthorizationServer):  # type: ignore[misc]
-    """The portal's authorization server: code flow + PKCE S256, refresh rotation, RFC 7009, RFC 9207."""
+    """The portal's authorization server: code flow + PKCE S256, refresh rotation, RFC 7009, 7662 and 9207."""
 
     def __init__(self, rt: Runtime) -> None:
         super().__init__(scopes_supported=list(SCOPES))
@@ -405,8 +466,12 @@ class Server(AuthorizationServer):  # type: ignore[misc]
         self.register_grant(CodeGrant, [S256Only(required=True), IdToken(require_nonce=False)])
         self.register_grant(RefreshGrant)
         self.register_endpoint(Revocation)
+        self.register_endpoint(Introspection)
         self.register_endpoint(EndSession)
         self.register_extension(_Issuer(rt.settings.public_url))
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        """Unknown scope values are ignored, not refused (flow drops them before Authlib sees the request)."""
 
     def query_client(self, client_id: str) -> ClientView | None:
         row = current().clients.get(client_id)
@@ -439,7 +504,7 @@ class Server(AuthorizationServer):  # type: ignore[misc]
             "expires_in": expires_in or self.rt.settings.access_token_ttl,
             "scope": scope or "",
         }
-        if include_refresh_token:
+        if include_refresh_token and gets_refresh_token(client.row, scope):
             token["refresh_token"] = new_token()
         return token
 
