@@ -146,7 +146,7 @@ async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_acco
     token = reset_url.rsplit("=", 1)[1]
     response = await page.goto(reset_url)
     assert response.headers["referrer-policy"] == "no-referrer"
-    # SECURITY.md #52: the token left the address bar at once (a 303 to a clean URL); nothing in history holds it.
+    # docs/security.md #52: the token left the address bar at once (a 303 to a clean URL); nothing in history holds it.
     assert page.url == live.url + "/reset-password", page.url
     await page.reload()
     assert token not in page.url and token not in await page.content()

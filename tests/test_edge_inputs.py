@@ -1,4 +1,4 @@
-"""SECURITY.md #59: every value a stranger sends is checked at the edge; no input yields INTERNAL_ERROR.
+"""docs/security.md #59: every value a stranger sends is checked at the edge; no input yields INTERNAL_ERROR.
 
 Generated from the built schema: every String, ID and Int argument of every root Query and Mutation field
 (and every such field of an input object) gets its boundary values (empty, one past its limit, huge

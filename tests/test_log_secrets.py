@@ -1,4 +1,4 @@
-"""SECURITY.md #51: no secret in any log line, ours or a library's.
+"""docs/security.md #51: no secret in any log line, ours or a library's.
 
 A real `portal serve` (its stdout and stderr captured whole) runs the journeys of the live-server tests
 over HTTP: sign-in by GraphQL and by the form, client mistakes in a `login` document (a misspelt type,

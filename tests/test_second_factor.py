@@ -146,7 +146,7 @@ async def test_wrong_codes_are_throttled_like_passwords(app, clock, make_account
 
 
 async def test_a_password_reset_keeps_the_second_factor(app, rt, clock, smtp_sink, make_account):
-    """SECURITY.md #54: the reset works, and the next sign-in still asks for the code."""
+    """docs/security.md #54: the reset works, and the next sign-in still asks for the code."""
     account = await make_account()
     _, _, secret, _ = await enrol(app, clock, account.email)
     anon = GQL(client_at(app))
@@ -204,7 +204,7 @@ APPROVE_REMOVAL = """mutation($r: ID!) { approveSecondFactorRemoval(recoveryId: 
 
 async def test_a_lost_second_factor_is_removed_by_two_staff_on_a_verified_ticket(gql, app, rt, clock, smtp_sink,
                                                                                  make_account):
-    """SECURITY.md #54: the other way a second factor goes: staff propose on a verified ticket, another ADMIN approves."""
+    """docs/security.md #54: the other way a second factor goes: staff propose on a verified ticket, another ADMIN approves."""
     from portal.models.accounts import Role
     from tests.test_staff import VERIFY as VERIFY_OWNERSHIP
     from tests.test_staff import anonymous_ticket, auth, phone, staff_member

@@ -45,7 +45,7 @@ from portal.models.audit import record, record_statement
 from portal.models.residents import PersonalAccount, ResidentToken
 
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols, 5 bits each; no 0/O/1/I to misread
-CODE_GROUPS = (5, 5)  # 50 bits (SECURITY.md #57 asks for at least 40)
+CODE_GROUPS = (5, 5)  # 50 bits (docs/security.md #57 asks for at least 40)
 CODE_BITS = 5 * sum(CODE_GROUPS)
 CODE = "code"
 INVITE = "invite"

@@ -108,7 +108,7 @@ async def open_browser_session(rt: Runtime, session: Session, *, keep_bearer: bo
 
     The web pages' own sign-in passes `keep_bearer=False`: the access and refresh tokens it minted were never
     shown to anyone, so they end here and the cookie is the session's one credential. GraphQL's `login` from
-    a same-origin page keeps them (its answer carries them, as API.md says).
+    a same-origin page keeps them (its answer carries them, as the public contract (docs/graphql.md) says).
     """
     cookie = new_token()
     now = rt.clock.now()

@@ -12,7 +12,7 @@ stranger link them (five wrong passwords by e-mail, then the phone answers `TooM
 unknown phone answers `InvalidCredentials`: the phone is the same person's). Keyed by what was typed,
 every identifier answers exactly like an unknown one would. The price is bounded: an account has at most
 three identifiers, so at most 30 consecutive guesses before every way in is locked, still well before
-100 (SECURITY.md #14). A success or a completed reset clears all three. See docs/hostile-input.md.
+100 (docs/security.md #14). A success or a completed reset clears all three. See docs/hostile-input.md.
 """
 
 from __future__ import annotations
