@@ -348,8 +348,9 @@ async def test_the_invitation_link_opens_the_page_and_a_bad_link_gets_the_one_an
 
     async with client_at(app) as c:
         token = "x" * 43
-        page = await c.get(f"/activate?token={token}")
+        page = await c.get(f"/activate?token={token}", follow_redirects=True)
         assert page.status_code == 200 and page.headers["referrer-policy"] == "no-referrer"
+        assert str(page.url) == f"{PUBLIC_URL}/activate"  # the token left the address bar at once
         assert hidden(page.text, "invitationToken") == token  # opening the link spends and checks nothing
         assert 'name="personalAccount"' not in page.text  # the link replaces number, code and e-mail
         posted = await c.post("/activate", data={
@@ -358,7 +359,8 @@ async def test_the_invitation_link_opens_the_page_and_a_bad_link_gets_the_one_an
         }, headers={"Accept-Language": "en"})
         assert posted.status_code == 400
         assert "Wrong personal account number or code, or the code was used or has expired." in posted.text
-        confirm = await c.get("/confirm-email?token=" + token)
+        confirm = await c.get("/confirm-email?token=" + token, follow_redirects=True)
+        assert str(confirm.url) == f"{PUBLIC_URL}/confirm-email"
         assert confirm.status_code == 200 and confirm.headers["referrer-policy"] == "no-referrer"
         spent = await c.post("/confirm-email", data={"csrf": hidden(confirm.text, "csrf"), "token": token})
         assert spent.status_code == 400

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.http import set_session_cookie
+from portal.api.pages.links import LinkSecrets
 from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.identity import sessions
@@ -19,21 +20,29 @@ TOKEN_MAX = 200
 FIELDS = ("personalAccount", "activationCode", "email")
 
 
+ACTIVATE_PATH = "/activate"
+INVITATION_COOKIE_MAX_AGE = 3600  # an opened invitation waits this long in its sealed cookie for the form
+
+
 class ActivationPages:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
         self.rt = pages.rt
+        self.links = LinkSecrets(pages.rt)
 
     async def activate(self, request: Request) -> Response:
         """GET shows the form (an invitation's token is not even looked up); POST claims and signs in."""
         if switched := self.pages.language_switch(request):
             return switched
+        if moved := self.links.move_out_of_url(request, ("token",), INVITATION_COOKIE_MAX_AGE):
+            return moved  # an invitation's token leaves the address bar at once (api/pages/links.py)
         visit = await self.pages.visit(request)
+        stashed = self.links.read(request, ACTIVATE_PATH).get("token", "")[:TOKEN_MAX]
         if request.method == "GET":
-            return self._form(visit, request.query_params.get("token", "")[:TOKEN_MAX], {})
+            return self._form(visit, stashed, {})
 
         csrf_ok = await self.pages.read_form(visit)
-        token = visit.value("invitationToken", TOKEN_MAX)
+        token = stashed or visit.value("invitationToken", TOKEN_MAX)
         values = {name: visit.value(name, 300) for name in FIELDS}
         if not csrf_ok:
             return self._form(visit, token, values, problem=visit.t("form.expired"), status=403)
@@ -51,6 +60,7 @@ class ActivationPages:
                 await sessions.revoke_sessions(self.rt, session_ids=[visit.session.id])
             cookie = await sessions.open_browser_session(self.rt, outcome.session.session)
             response = self.pages.redirect(visit, "/activate?done=" + ("confirm" if outcome.confirmation_sent else "1"))
+            self.links.forget(response, ACTIVATE_PATH)
             set_session_cookie(response, self.rt.settings, cookie, outcome.session.session, self.rt.clock.now())
             return response
         if isinstance(outcome, Invalid):

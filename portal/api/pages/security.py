@@ -16,13 +16,15 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from portal.api.pages.links import LinkSecrets
 from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.identity import email_address, passkeys, password_change, proofs, totp
 from portal.identity.reauth import is_recent
 from portal.identity.signin import BadCredentials
 
-NO_REFERRER = "no-referrer"  # the link pages carry their token in the URL
+NO_REFERRER = "no-referrer"  # the link pages hold a token
+LINK_COOKIE_MAX_AGE = 3600  # a mailed link's token waits this long in its sealed cookie for the button
 TOKEN_MAX = 200
 PASSWORD_MAX = 5000
 
@@ -42,6 +44,7 @@ class SecurityPages:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
         self.rt = pages.rt
+        self.links = LinkSecrets(pages.rt)
 
     def _page(self, visit: Visit, template: str, context: dict[str, Any] | None = None, **answer: Any) -> Response:
         values: dict[str, Any] = {"problem": None, "errors": {}, "form": {}, **(context or {})}
@@ -165,9 +168,13 @@ class SecurityPages:
         """GET only shows a button (mail scanners that open links spend nothing); POST spends the token."""
         if switched := self.pages.language_switch(request):
             return switched
+        if moved := self.links.move_out_of_url(request, ("token",), LINK_COOKIE_MAX_AGE):
+            return moved  # the token leaves the address bar at once (api/pages/links.py)
         visit = await self.pages.visit(request, with_session=False)
+        path = request.url.path
+        stashed = self.links.read(request, path).get("token", "")[:TOKEN_MAX]
         if request.method == "GET":
-            token = request.query_params.get("token", "")[:TOKEN_MAX]
+            token = stashed
             if request.query_params.get("done") == "1":
                 return self._message(visit, f"security.{kind}_done")
             if not token:
@@ -177,7 +184,7 @@ class SecurityPages:
                 referrer_policy=NO_REFERRER,
             )
         csrf_ok = await self.pages.read_form(visit)
-        token = visit.value("token", TOKEN_MAX)
+        token = stashed or visit.value("token", TOKEN_MAX)
         if not csrf_ok:
             return self.pages.render(
                 visit, "email_link.html", {"token": token, "kind": kind, "problem": visit.t("form.expired")},
@@ -188,8 +195,9 @@ class SecurityPages:
         else:
             outcome = await email_address.cancel_email_change(self.rt, token, visit.client)
         if isinstance(outcome, email_address.EmailConfirmed | email_address.ChangeCancelled):
-            path = email_address.CONFIRM_PATH if kind == "confirm" else email_address.CANCEL_PATH
-            return self.pages.redirect(visit, f"{path}?done=1")
+            done = self.pages.redirect(visit, f"{path}?done=1")
+            self.links.forget(done, path)
+            return done
         if isinstance(outcome, TooMany):
             answer = too_many_answer(outcome, visit.lang)
             return self._message(visit, "security.bad_link", status=429, text=answer["problem"])
