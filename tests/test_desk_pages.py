@@ -223,3 +223,36 @@ async def test_nul_and_control_characters_in_every_form_get_an_answer(staff_clie
         assert response.status_code < 500, (path, values, response.text[:300])
     for query in ("/desk/accounts?identifier=a%00b", "/desk?search=%00", "/desk?status=%00", "/desk?after=%00"):
         assert (await staff_client.get(query)).status_code < 500, query
+
+
+async def test_staff_without_a_second_factor_enrol_before_the_desk_opens(rt, make_account):
+    """PORTAL_STAFF_SECOND_FACTOR=required (`auto` in production): the desk waits for TOTP or a passkey."""
+    import dataclasses
+
+    import httpx
+    import pyotp
+
+    from portal.api.app import create_app
+    from portal.core.runtime import Runtime
+    from portal.identity import totp
+    from portal.models.accounts import Session
+    from tests.conftest import PUBLIC_URL
+    from tests.mail_helpers import new_address
+
+    strict = Runtime(rt.settings.model_copy(update={"staff_second_factor": "required"}), rt.clock)
+    assert strict.settings.staff_need_second_factor and not rt.settings.staff_need_second_factor
+    app = create_app(runtime=strict, manage_database=False)
+    staff = await make_account(full_name="Сотрудник Строгий", role=Role.STAFF)
+    transport = httpx.ASGITransport(app=app, client=(new_address(), 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as browser:
+        assert (await page_sign_in(browser, staff.email, next="/desk")).status_code == 303
+        refused = await browser.get("/desk")
+        assert refused.status_code == 403 and 'href="/account/two-factor"' in refused.text
+        assert "второй фактор" in refused.text.lower()
+
+        session = await Session.filter(account_id=staff.id, revoked_at__isnull=True).select_related("account").first()
+        started = await totp.start_enrollment(strict, session)
+        client = ClientInfo(address="127.0.0.1", user_agent=None, locale="ru")
+        enabled = await totp.confirm_enrollment(strict, session, pyotp.TOTP(started.secret).now(), client)
+        assert dataclasses.is_dataclass(enabled) and len(enabled.codes) == 10
+        assert (await browser.get("/desk")).status_code == 200

@@ -250,3 +250,31 @@ async def test_aliases_cannot_multiply_code_or_password_guesses(app, document):
     response = await GQL(client_at(app)).raw(document)
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "ONE_SENSITIVE_FIELD_PER_REQUEST"
+
+
+async def test_the_approvals_page_lists_a_second_factor_removal_and_decides_it(gql, app, clock, make_account):
+    """/desk/approvals lists e-mail changes *and* second-factor removals: the second ADMIN approves in a page."""
+    from portal.models.accounts import Role
+    from tests.test_pages import csrf_of, page_sign_in
+    from tests.test_staff import VERIFY as VERIFY_OWNERSHIP
+    from tests.test_staff import anonymous_ticket, auth, phone, staff_member
+
+    owner = await make_account(phone=phone())
+    await enrol(app, clock, owner.email)
+    number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone)
+    _, proposer_session = await staff_member(gql, make_account, Role.ADMIN)
+    approver, _ = await staff_member(gql, make_account, Role.ADMIN)
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
+              **auth(proposer_session))
+    recovery_id = (await gql(PROPOSE, {"n": number}, **auth(proposer_session)))["proposeSecondFactorRemoval"][
+        "recovery"]["id"]
+
+    async with client_at(app) as browser:
+        assert (await page_sign_in(browser, approver.email, next="/desk/approvals")).status_code == 303
+        page = await browser.get("/desk/approvals")
+        assert page.status_code == 200 and f'data-request="{recovery_id}"' in page.text
+        assert "Отключить второй фактор" in page.text
+        decided = await browser.post(f"/desk/approvals/{recovery_id}/approve",
+                                     data={"csrf": await csrf_of(browser, "/desk/approvals")})
+        assert decided.status_code == 303 and decided.headers["location"] == "/desk/approvals?notice=approved"
+    assert (await password_step(GQL(client_at(app)), owner.email))["__typename"] == "LoginSuccess"

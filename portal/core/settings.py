@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         default=256, ge=64, le=4096, description="Longest password accepted; longer ones are refused before any hash."
     )
     reset_token_ttl: int = Field(default=1800, ge=60, description="Seconds a mailed reset link stays valid.")
+    staff_second_factor: Literal["auto", "required", "optional"] = Field(
+        default="auto",
+        description="Whether staff need a second factor (an authenticator app or a passkey) before the desk opens; "
+        "`auto`: required in production, optional in development.",
+    )
     oidc_providers: str | None = Field(
         default=None,
         description="Identity providers for federated sign-in: a path to a `.toml` or `.json` file, or inline JSON; "
@@ -262,6 +267,10 @@ class Settings(BaseSettings):
     @cached_property
     def on_loopback(self) -> bool:
         return is_loopback_host(urlsplit(self.public_url).hostname)
+
+    @property
+    def staff_need_second_factor(self) -> bool:
+        return self.staff_second_factor == "required" or (self.staff_second_factor == "auto" and self.production)
 
     @cached_property
     def secure_cookies(self) -> bool:

@@ -8,11 +8,13 @@ UPDATE (two concurrent uses succeed once); it lives 5 minutes.
 from __future__ import annotations
 
 import re
+from uuid import UUID
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Backoff
+from portal.identity import passkeys, totp
 from portal.identity.challenge import CHALLENGE_PURPOSE
 from portal.identity.sessions import IssuedSession, issue_session
 from portal.identity.signin import SIGNIN_BACKOFF, BadCredentials, client_limit
@@ -62,3 +64,8 @@ async def verify_second_factor(
         details={"second_factor": method},
     )
     return await issue_session(rt, account, client, "pwd+otp", also=[audit])
+
+
+async def has_second_factor(account_id: UUID) -> bool:
+    """An authenticator app (TOTP) or a passkey (user-verified, so both factors at once) is in place."""
+    return await totp.is_enabled(account_id) or bool(await passkeys.list_passkeys(account_id))

@@ -45,10 +45,14 @@ class AccountOverview:
     tickets: list[Ticket]
 
 
-async def pending_email_changes(limit: int = 100) -> list[PendingChange]:
-    """Oldest first: the one waiting longest is decided first."""
+TWO_PERSON_KINDS = (RecoveryKind.EMAIL_CHANGE, RecoveryKind.SECOND_FACTOR)
+
+
+async def pending_decisions(limit: int = 100) -> list[PendingChange]:
+    """What waits for a second person (e-mail changes, second-factor removals), oldest first: the one waiting
+    longest is decided first."""
     requests = await RecoveryRequest.filter(
-        kind=RecoveryKind.EMAIL_CHANGE, status=RecoveryStatus.AWAITING_APPROVAL
+        kind__in=TWO_PERSON_KINDS, status=RecoveryStatus.AWAITING_APPROVAL
     ).order_by("created_at").limit(limit).select_related("account", "requested_by")
     numbers = {r.ticket_number for r in requests}
     checks: dict[str, OwnershipVerification] = {}
@@ -83,3 +87,9 @@ async def account_overview(
     await record(rt, "account.viewed", actor_id=staff.id, subject_id=account.id, client=client,
                  details={"via": "desk"})
     return overview
+
+
+async def decision_kind(request_id: UUID) -> RecoveryKind | None:
+    """Which two-person decision a request is (the page posts only its id)."""
+    request = await RecoveryRequest.filter(id=request_id, kind__in=TWO_PERSON_KINDS).only("id", "kind").first()
+    return RecoveryKind(request.kind) if request else None

@@ -23,6 +23,7 @@ from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import code_message, t, tn
 from portal.core.localtime import format_local
 from portal.identity.identifiers import has_control_characters
+from portal.identity.second_factor import has_second_factor
 from portal.models.accounts import Account, Role
 from portal.models.desk import Evidence, VerificationOutcome
 from portal.models.support import TicketCategory, TicketStatus
@@ -156,7 +157,19 @@ class DeskPages:
         allowed = (Role.ADMIN,) if admin else STAFF_ROLES
         if not account.is_active or Role(account.role) not in allowed:
             return self.forbidden(visit, account, admin=admin)
+        if self.pages.rt.settings.staff_need_second_factor and not await has_second_factor(account.id):
+            return self.enrol_first(visit)
         return visit
+
+    def enrol_first(self, visit: Visit) -> Response:
+        """PORTAL_STAFF_SECOND_FACTOR: a staff account opens the desk only with a second factor in place."""
+        context = {
+            "title": visit.t("desk.second_factor_title"),
+            "message": visit.t("desk.second_factor_needed"),
+            "link": "/account/two-factor",
+            "link_text": visit.t("desk.second_factor_enrol"),
+        }
+        return self.pages.render(visit, "message.html", context, status=403)
 
     def forbidden(self, visit: Visit, account: Account, *, admin: bool) -> Response:
         """403 in plain words: the desk is for staff (or this page for administrators)."""

@@ -22,6 +22,7 @@ from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.identity.identifiers import has_control_characters
 from portal.models.accounts import Account, Role
 from portal.models.audit import record
+from portal.models.desk import RecoveryKind
 from portal.support import desk_views
 from portal.support.accounts import NotFound, set_disabled, set_role, unlock
 from portal.support.desk import decide_email_change, refuse_decision_by_role
@@ -190,7 +191,10 @@ class DeskAccountPages:
             return await self._approvals(visit, problem=visit.t("form.expired"), failed=request_id, status=403)
         if request_id is None or decision not in ("approve", "reject"):
             return await self._approvals(visit, problem=visit.t("desk.not_found"), status=404)
-        outcome = await decide_email_change(self.rt, request_id, approve, admin=visit.account, client=visit.client)
+        kind = await desk_views.decision_kind(request_id) or RecoveryKind.EMAIL_CHANGE
+        outcome = await decide_email_change(
+            self.rt, request_id, approve, admin=visit.account, client=visit.client, kind=kind
+        )
         answer = Answer.of(str(request_id), outcome, visit.lang)
         if answer is None:
             return self.pages.redirect(visit, "/desk/approvals?notice=" + ("approved" if approve else "rejected"))
@@ -205,7 +209,7 @@ class DeskAccountPages:
         failed: UUID | None = None,
         status: int = 200,
     ) -> Response:
-        pending = await desk_views.pending_email_changes()
+        pending = await desk_views.pending_decisions()
         context: dict[str, Any] = {
             "pending": pending,
             "evidence_label": lambda value: visit.t(f"desk.evidence.{value}"),
