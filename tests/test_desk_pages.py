@@ -193,11 +193,16 @@ async def test_an_admin_downloads_the_export(client, make_account):
     assert response.status_code == 409 and "Нельзя выполнить это действие над своей учётной записью." in response.text
 
 
-async def test_english_switch_and_a_personal_account_number_search(staff_client, make_account):
+async def test_english_switch_and_a_personal_account_number_search(staff_client, make_account, rt):
     resident = await make_account(full_name="Лицевой Счёт")
-    await Account.filter(id=resident.id).update(personal_account_number="5500123456")
-    response = await staff_client.get("/desk?search=5500123456&lang=en")
-    assert response.status_code == 303 and response.headers["location"] == "/desk?search=5500123456"
+    from portal.models.residents import PersonalAccount
+
+    number = str(5500000000 + int(unique("n").encode().hex()[-6:], 16) % 10**6)  # a number of this run's own
+    now = rt.clock.now()
+    flat = await PersonalAccount.create(number=number, address="ул. Тестовая, 1, кв. 1", created_at=now, updated_at=now)
+    await flat.holders.add(resident)
+    response = await staff_client.get(f"/desk?search={number}&lang=en")
+    assert response.status_code == 303 and response.headers["location"] == f"/desk?search={number}"
     page = (await staff_client.get(response.headers["location"])).text
     assert '<html lang="en">' in page and "Ticket queue" in page and "support staff" in page
     assert f'href="/desk/accounts/{resident.id}"' in page  # the account, one click from the search

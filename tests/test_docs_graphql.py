@@ -18,7 +18,7 @@ import pytest
 from portal.api.app import create_app
 from portal.core.runtime import Runtime
 from portal.schema import build_schema
-from tests.conftest import GQL, PASSWORD, make_settings, unique
+from tests.conftest import GQL, PASSWORD, PUBLIC_URL, make_settings, unique
 from tests.federation_op import Browser, account_login, start_provider, stop_provider
 from tests.mail_helpers import client_at, drain, token_from
 
@@ -139,12 +139,14 @@ async def test_the_web_client_journey_with_the_session_cookie(app: Any, make_acc
     account = await make_account()
     async with client_at(app) as browser:
         gql = GQL(browser)
-        signed = (await gql(doc("SignIn"), {"identifier": account.email, "password": PASSWORD}))["login"]
+        # What a browser sends by itself with a same-origin fetch (a bearer client never gets the cookie).
+        page = {"headers": {"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"}}
+        signed = (await gql(doc("SignIn"), {"identifier": account.email, "password": PASSWORD}, **page))["login"]
         assert signed["__typename"] == "LoginSuccess"
         assert browser.cookies  # the session cookie: no header needed
-        assert (await gql(doc("Me")))["me"]["id"] == str(account.id)
-        assert (await gql(doc("SignOut")))["logout"]["__typename"] == "LoggedOut"
-        assert (await gql(doc("Me")))["me"] is None
+        assert (await gql(doc("Me"), **page))["me"]["id"] == str(account.id)
+        assert (await gql(doc("SignOut"), **page))["logout"]["__typename"] == "LoggedOut"
+        assert (await gql(doc("Me"), **page))["me"] is None
 
 
 @pytest.fixture(scope="module")

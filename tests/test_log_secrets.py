@@ -22,6 +22,7 @@ from portal.core.tokens import new_token
 from tests.conftest import (
     LOGIN,
     PASSWORD,
+    PUBLIC_URL,
     LiveServer,
     mailing_env,
     start_live_server,
@@ -131,10 +132,12 @@ async def test_no_secret_of_any_journey_reaches_the_log(live, make_account, smtp
     assert client_secret
     secrets["client secret"] = client_secret
     async with httpx.AsyncClient(base_url=live.url) as oidc:
-        answer = await oidc.post(
-            "/graphql", json={"query": LOGIN, "variables": {"identifier": account.email, "password": NEW_PASSWORD}}
+        answer = await oidc.post(  # as the portal's own page would: only then the browser session cookie is set
+            "/graphql", json={"query": LOGIN, "variables": {"identifier": account.email, "password": NEW_PASSWORD}},
+            headers={"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"},
         )
         assert answer.json()["data"]["login"]["__typename"] == "LoginSuccess"
+        secrets |= {f"partner flow cookie {name}": value for name, value in oidc.cookies.items()}
         verifier = new_token()
         params = auth_params(client_id, verifier)
         secrets |= {"state": params["state"], "nonce": params["nonce"], "code verifier": verifier}

@@ -13,6 +13,7 @@ from uuid import UUID
 from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
 from portal.identity import federation
+from portal.identity.personal_accounts import Holding, holdings_of
 from portal.identity.sessions import active_sessions
 from portal.models.accounts import Account, AccountStatus, Role, Session
 from portal.models.audit import AuditEvent, record
@@ -43,6 +44,7 @@ class AccountOverview:
     sessions: list[Session]
     events: list[AuditEvent]
     tickets: list[Ticket]
+    holdings: list[Holding]  # the personal accounts (лицевые счета) the account holds
 
 
 TWO_PERSON_KINDS = (RecoveryKind.EMAIL_CHANGE, RecoveryKind.SECOND_FACTOR)
@@ -83,6 +85,7 @@ async def account_overview(
         sessions=await active_sessions(rt, account.id),
         events=await audit.recent_for_account(account.id),
         tickets=tickets,  # type: ignore[arg-type]
+        holdings=await holdings_of(account.id),
     )
     await record(rt, "account.viewed", actor_id=staff.id, subject_id=account.id, client=client,
                  details={"via": "desk"})

@@ -33,7 +33,6 @@ def register_residents_commands(sub: argparse._SubParsersAction) -> None:  # typ
         "nothing is applied. The last line is created=N updated=N unchanged=N skipped=N.",
     )
     imp.add_argument("file", type=Path, help="the registry file (.csv or .xlsx)")
-    imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
     imp.add_argument("--skip-bad-rows", action="store_true", help="apply the good rows, skip the bad ones")
     imp.add_argument("--invite", action="store_true", help="then mail an invitation to each row with an e-mail")

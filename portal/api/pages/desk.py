@@ -23,6 +23,7 @@ from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import code_message, t, tn
 from portal.core.localtime import format_local
 from portal.identity.identifiers import has_control_characters
+from portal.identity.personal_accounts import holder_ids
 from portal.identity.second_factor import has_second_factor
 from portal.models.accounts import Account, Role
 from portal.models.desk import Evidence, VerificationOutcome
@@ -285,7 +286,7 @@ class DeskPages:
             return []
         if (account := await find_account_ref(self.rt, text[:300])) is not None:
             found[account.id] = account
-        for account in await Account.filter(personal_account_number=text.strip()[:32]).limit(5):
+        for account in await Account.filter(id__in=(await holder_ids(text.strip()[:64]))[:5]):
             found[account.id] = account
         return [a for a in found.values() if a.erased_at is None]
 
