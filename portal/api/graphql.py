@@ -14,7 +14,6 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from portal.api.db import is_unavailable
 from portal.api.http import (
     bearer_token,
     clear_session_cookie,
@@ -25,6 +24,7 @@ from portal.api.http import (
 from portal.api.security import unavailable
 from portal.core.runtime import Runtime
 from portal.identity.sessions import IssuedSession, authenticate, browser_session, open_browser_session
+from portal.models.availability import is_unavailable
 from portal.schema.context import Context
 from portal.schema.limits import error_code, without_suggestions
 

@@ -18,10 +18,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
-from portal.api.db import is_unavailable
 from portal.core.logs import current_request_id
 from portal.core.metrics import DB_UNAVAILABLE
 from portal.core.settings import Settings
+from portal.models.availability import is_unavailable
 
 log = logging.getLogger("portal.http")
 

@@ -10,6 +10,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
+from portal.models.availability import is_unavailable
 from portal.schema.edge import EdgeGuard
 from portal.schema.errors import ERROR_TYPES, Error
 from portal.schema.federation import FederationMutation, FederationQuery
@@ -41,6 +42,8 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_ERROR", "requestId": _request_id(self.execution_context)}
+        # The caller sees nothing of it, but the HTTP layer still tells a lost database (503) from a bug.
+        masked.original_error = error.original_error
         return masked
 
 
@@ -63,6 +66,8 @@ class PortalSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         request_id = _request_id(execution_context)
         for error in errors:
+            if is_unavailable(error.original_error):
+                continue  # not a bug: the HTTP layer answers 503 and logs it as one line
             if _is_unexpected(error):
                 log.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=error.original_error)
             else:
