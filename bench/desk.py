@@ -84,6 +84,7 @@ def env(url: str, workdir: Path) -> dict[str, str]:
         "PORTAL_DATA_DIR": str(workdir / "data"),
         "PORTAL_SECRET_KEY": SECRET,
         "PORTAL_DELIVER_MAIL_IN_PROCESS": "false",
+        "PORTAL_STAFF_SECOND_FACTOR": "optional",  # the figure is the page, not the staff's sign-in policy
     }
 
 

@@ -82,14 +82,16 @@ def enqueue_statement(
     context: dict[str, Any],
     expires_at: datetime | None = None,
     dedupe_key: str | None = None,
+    not_before: datetime | None = None,
 ) -> Statement:
-    """One pending letter, as a statement for `models.batch.write_atomically` (with the caller's other writes)."""
+    """One pending letter, as a statement for `models.batch.write_atomically` (with the caller's other writes);
+    `not_before` holds it back until its turn (a spaced batch)."""
     if any(c in to for c in "\r\n\0"):
         raise ValueError("a recipient address must not contain control characters")
     now = rt.clock.now()
     return (_OUTBOX_ROW_ONCE if dedupe_key else _OUTBOX_ROW).row(
         template=template, to_address=to, lang=lang, payload=seal(rt, context, to=to), status=OutboxStatus.PENDING,
-        dedupe_key=dedupe_key, created_at=now, expires_at=expires_at, next_attempt_at=now, attempts=0,
+        dedupe_key=dedupe_key, created_at=now, expires_at=expires_at, next_attempt_at=not_before or now, attempts=0,
         claimed_until=None, claim_token=None, finished_at=None, last_error=None,
     )
 
@@ -144,7 +146,8 @@ async def enqueue_spaced(
 
     A batch of 10,000 invitations then reaches the mail server as a steady trickle (each row's
     `next_attempt_at` is its turn), after any letters of the same template still waiting from an earlier
-    batch. Inserted 1,000 rows per statement, in the caller's transaction. Returns the last letter's turn.
+    batch. Written 500 rows per trip by the table's one writer, in the caller's transaction. Returns the
+    last letter's turn.
     """
     now = rt.clock.now()
     step = timedelta(seconds=60 / max(1, per_minute))
@@ -155,15 +158,12 @@ async def enqueue_spaced(
         .values_list("next_attempt_at", flat=True)
     )
     turn = max(now, last + step) if isinstance(last, datetime) else now
-    rows: list[OutboxMessage] = []
+    statements: list[Statement] = []
     for to, lang, context, expires_at in letters:
-        if any(c in to for c in "\r\n\0"):
-            raise ValueError("a recipient address must not contain control characters")
-        rows.append(OutboxMessage(
-            template=template, to_address=to, lang=lang, payload=seal(rt, context, to=to),
-            status=OutboxStatus.PENDING, created_at=now, expires_at=expires_at, next_attempt_at=turn,
+        statements.append(enqueue_statement(
+            rt, template=template, to=to, lang=lang, context=context, expires_at=expires_at, not_before=turn
         ))
         turn += step
-    for start in range(0, len(rows), 1000):
-        await OutboxMessage.bulk_create(rows[start:start + 1000])
-    return rows[-1].next_attempt_at if rows else None
+    for start in range(0, len(statements), 500):  # 500 rows × 14 values stay under PostgreSQL's 32,767
+        await write_atomically(statements[start:start + 500])
+    return turn - step if statements else None
