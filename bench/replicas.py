@@ -1,9 +1,9 @@
 """`python -m bench.replicas` (part of `make bench`): two replicas behind HAProxy against one, and a replica killed.
 
 The very `deploy/haproxy.cfg` on loopback in front of `portal serve` replicas over PostgreSQL; `wrk` drives
-sign-ins (every answer checked: only `LoginSuccess` counts) through the balancer. Nothing is pinned: the
-load generator, HAProxy and the replicas share the machine's cores, as the figure asks ("load generator and
-balancer included"). "One replica" is the same balancer with both `server` lines naming the same replica,
+sign-ins (every answer checked: only `LoginSuccess` counts) through the balancer. Each replica stands for a
+machine of its own: pinned to one core with one hash at a time; the load generator and HAProxy are not
+pinned and share the cores with them, as the figure asks ("load generator and balancer included"). "One replica" is the same balancer with both `server` lines naming the same replica,
 so only the number of replicas differs. Rounds alternate one/two so a neighbour's burst falls on both.
 
 Figures: sign-ins per second, two replicas / one (wall clock); the p99 of sign-ins during a run in which
@@ -49,6 +49,8 @@ class Deployment:
             "PORTAL_SECRET_KEY": SECRET,
             "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
             "PORTAL_DELIVER_MAIL_IN_PROCESS": "false",
+            # All the load comes from 127.0.0.1 through the balancer: one client address far above 600 a minute.
+            "PORTAL_MUTATIONS_PER_CLIENT_PER_MINUTE": "10000000",
         }
         self.processes: list[subprocess.Popen[bytes]] = []
 
@@ -60,8 +62,11 @@ class Deployment:
         self.processes.append(process)
         return process
 
-    def replica(self, port: int) -> subprocess.Popen[bytes]:
-        process = self.spawn(f"serve-{port}", [PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)])
+    def replica(self, port: int, core: int) -> subprocess.Popen[bytes]:
+        # A replica stands for a machine of its own: one core, one hash at a time (unpinned, one process
+        # already hashes on both cores of this machine, and a second replica would have nothing to add).
+        argv = ["taskset", "-c", str(core), PORTAL, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        process = self.spawn(f"serve-{port}", argv, {"PORTAL_HASH_CONCURRENCY": "1"})
         wait_http(f"http://127.0.0.1:{port}/readyz")
         return process
 
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         requests = [wrk.Request(address(i), body(LOGIN, {"i": email(i), "p": PASSWORD}))
                     for i in range(args.accounts)]
         ports = [free_port(), free_port()]
-        replicas = [deployment.replica(port) for port in ports]
+        cores = sorted(os.sched_getaffinity(0))
+        replicas = [deployment.replica(port, cores[i % len(cores)]) for i, port in enumerate(ports)]
         one_port, two_port = free_port(), free_port()
         deployment.balancer(one_port, ports[0], ports[0])
         deployment.balancer(two_port, ports[0], ports[1])

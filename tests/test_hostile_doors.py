@@ -38,14 +38,16 @@ async def test_a_ticket_does_the_same_work_whether_or_not_its_identifier_matched
     assert work["match"] and work["match"] == work["nobody"]
 
 
-async def test_every_mutation_is_throttled_per_client(app, make_account, gql):
+async def test_every_mutation_is_throttled_per_client(app, rt):
     """startFederatedSignIn stored a row per call, unthrottled; now every mutation field has a per-client
     limit (schema/edge.py), answered with TooManyAttempts where the result has it, else a coded error."""
-    from portal.schema.edge import DEFAULT_MUTATION_COUNT, mutation_limit
+    from portal.schema.edge import mutation_limit
+
+    default_count = rt.settings.mutations_per_client_per_minute
 
     start = 'mutation { startFederatedSignIn(provider: "nope") { __typename ... on TooManyAttempts { retryAfterSeconds } } }'
-    limit = mutation_limit("startFederatedSignIn")
-    assert limit.count < DEFAULT_MUTATION_COUNT
+    limit = mutation_limit("startFederatedSignIn", default_count)
+    assert limit.count < default_count
     async with client_at(app) as c:
         answers = [
             (await c.post("/graphql", json={"query": start})).json()["data"]["startFederatedSignIn"]
@@ -61,7 +63,7 @@ async def test_every_mutation_is_throttled_per_client(app, make_account, gql):
     enable = "mutation($id: ID!) { enableAccount(accountId: $id) { __typename } }"
     variables = {"id": "00000000-0000-0000-0000-000000000000"}
     async with client_at(app) as c:
-        for _ in range(DEFAULT_MUTATION_COUNT):
+        for _ in range(default_count):
             assert (await c.post("/graphql", json={"query": enable, "variables": variables})).status_code == 200
         refused = await c.post("/graphql", json={"query": enable, "variables": variables})
     error = refused.json()["errors"][0]

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         default="portal:", description="Prefix of every Redis key, so several deployments may share one Redis."
     )
+    mutations_per_client_per_minute: int = Field(
+        default=600, ge=1,
+        description="Calls of one GraphQL mutation field allowed per client address per minute (a door's own "
+        "stricter limits apply inside it). Raise it when many residents share one address the proxy cannot tell apart.",
+    )
     signin_client_max_failures: int = Field(
         default=100, ge=1, description="Failed sign-ins allowed per client address per 10 minutes."
     )

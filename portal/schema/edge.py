@@ -71,12 +71,12 @@ MUTATION_LIMITS: dict[str, Limit] = {
     "exchangeLoginCode": Limit("mutation.exchangeLoginCode", 20, 60),
     "refreshSession": Limit("mutation.refreshSession", 60, 60),
 }
-DEFAULT_MUTATION_WINDOW = 60
-DEFAULT_MUTATION_COUNT = 600  # 10 a second per field and address: bounds the rows, spares shared addresses (NAT)
 
 
-def mutation_limit(field: str) -> Limit:
-    return MUTATION_LIMITS.get(field) or Limit(f"mutation.{field}", DEFAULT_MUTATION_COUNT, DEFAULT_MUTATION_WINDOW)
+def mutation_limit(field: str, per_minute: int) -> Limit:
+    """The field's own limit, else `per_minute` (PORTAL_MUTATIONS_PER_CLIENT_PER_MINUTE, 600 by default: 10 a
+    second per field and address bounds the rows a stranger writes and spares addresses shared behind NAT)."""
+    return MUTATION_LIMITS.get(field) or Limit(f"mutation.{field}", per_minute, 60)
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -148,7 +148,8 @@ def _refuse(info: Any, problems: list[FieldProblem]) -> Any:
 
 async def _throttled(_next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
     context = info.context
-    blocked = await context.rt.throttle.hit(mutation_limit(info.field_name), context.client.address)
+    limit = mutation_limit(info.field_name, context.rt.settings.mutations_per_client_per_minute)
+    blocked = await context.rt.throttle.hit(limit, context.client.address)
     if blocked is not None:
         answer = too_many(blocked, context.lang)
         if _can_answer(info, "TooManyAttempts"):
