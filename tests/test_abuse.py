@@ -21,7 +21,7 @@ from portal.api.app import create_app
 from portal.core.runtime import Runtime
 from portal.core.throttle import FallbackStore, Limit, MemoryStore
 from portal.identity.signin import LOCK_AFTER, SIGNIN_BACKOFF, account_key, clear_signin_lock
-from tests.conftest import LOGIN, PASSWORD, PUBLIC_URL, make_settings, need_service, unique
+from tests.helpers import LOGIN, PASSWORD, PUBLIC_URL, make_settings, need_service, unique
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RUN_PREFIX = f"portal-test-{uuid.uuid4().hex[:12]}:"
@@ -147,7 +147,7 @@ async def test_clear_signin_lock_lifts_the_lock(store, portal_factory, make_acco
 
 async def test_a_completed_reset_lifts_the_lock(portal_factory, make_account, clock, smtp_sink):
     """The locked resident can still reset, and the completed reset opens the door (docs/security.md #15)."""
-    from tests.mail_helpers import drain, token_from
+    from tests.helpers import drain, token_from
 
     portal = portal_factory()
     account = await make_account()

@@ -20,14 +20,7 @@ from portal.models.accounts import Account, Role
 from portal.models.audit import AuditEvent
 from portal.models.support import TicketCategory
 from portal.support.tickets import Submitted, TicketForm, submit_ticket
-from tests import test_browser as residents
-from tests.conftest import PASSWORD, ROOT, LiveServer, unique
-from tests.test_browser import NEW_PASSWORD, RESET_LINK, local
-
-# The residents' browser tests' fixtures, shared: a real `portal serve`, Chromium, and a phone-sized profile.
-live = residents.live
-browser = residents.browser
-phone = residents.phone
+from tests.helpers import NEW_PASSWORD, PASSWORD, RESET_LINK, ROOT, LiveServer, local, unique
 
 ARTIFACTS = ROOT / "test-artifacts" / "desk"
 AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"

@@ -18,8 +18,19 @@ from portal.models.accounts import Account, AccountStatus
 from portal.models.audit import AuditEvent
 from portal.models.mail import OutboxMessage, OutboxStatus
 from portal.models.reset import PasswordResetToken
-from tests.conftest import GQL, LOGIN, PASSWORD, PUBLIC_URL, unique
-from tests.mail_helpers import client_at, drain, new_address, request_reset, reset, token_from
+from tests.helpers import (
+    GQL,
+    LOGIN,
+    PASSWORD,
+    PUBLIC_URL,
+    client_at,
+    drain,
+    new_address,
+    request_reset,
+    reset,
+    token_from,
+    unique,
+)
 
 NEW_PASSWORD = "a brand new passphrase for the flat"
 ME = "{ me { id } }"
