@@ -69,7 +69,7 @@ def unique(prefix: str = "u") -> str:
 
 def random_phone() -> str:
     """A fresh Russian mobile number in E.164."""
-    return f"+7912{random.randint(0, 9_999_999):07d}"  # noqa: S311 - test data
+    return f"+7912{random.randint(0, 9_999_999):07d}"
 
 
 def make_settings(data_dir: Path, database_url: str, smtp_port: int | None, **overrides: Any) -> Settings:
@@ -509,7 +509,7 @@ async def userinfo(client: httpx.AsyncClient, access_token: str) -> httpx.Respon
 # --- the HTTP surface --------------------------------------------------------------------------------------
 
 def random_ip() -> str:
-    return f"100.{random.randint(64, 127)}.{random.randint(0, 255)}.{random.randint(1, 254)}"  # noqa: S311
+    return f"100.{random.randint(64, 127)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 class Surface:
