@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench import wrk
-from bench.report import Row, format_table
+from bench.report import NOISE, Row, format_table
 from bench.run import PORTAL, Database, Pass
 
 POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -42,6 +42,11 @@ def machine() -> str:
 def loadavg() -> str:
     """Other work on this machine skews every figure: above ~0.5 before the start, the run is noisy."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cores() -> str:
+    """The cores this process (and so every server and load generator it pins) may run on."""
+    return ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
 
 
 def schema_mutations() -> set[str]:
@@ -132,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}")
     print(
-        f"server: `portal serve` (uvicorn, one worker) pinned to core 0; load: wrk pinned to core 1; "
-        f"{args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"
+        f"cores the run got: {cores()}; server: `portal serve` (uvicorn, one worker) pinned to core 0; "
+        f"load: wrk pinned to core 1; {args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"
+    )
+    print(
+        "CPU got: the share of a core the server had in the figure's runs · in the baseline's (CPU s / wall s); "
+        f"a baseline that moved more than {NOISE:.0%} between its alternating rounds makes its figure noisy"
     )
     print()
     print(format_table(rows))
