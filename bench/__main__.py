@@ -49,6 +49,12 @@ def cores() -> str:
     return ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
 
 
+def conditions(load_at_start: str) -> str:
+    """The line printed above every table: how busy the machine was, and which cores the run had."""
+    load = f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}"
+    return f"{load}; cores the run got: {cores()}"
+
+
 def schema_mutations() -> set[str]:
     sdl = subprocess.run([PORTAL, "schema"], capture_output=True, text=True, check=True).stdout  # noqa: S603
     block = re.search(r"type Mutation \{(.*?)\n\}", sdl, re.S)
@@ -136,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"machine: {machine()}")
-    print(f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}")
+    print(conditions(load_at_start))
     print(
-        f"cores the run got: {cores()}; server: `portal serve` (uvicorn, one worker) pinned to core 0; "
-        f"load: wrk pinned to core 1; {args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"
+        f"server: `portal serve` (uvicorn, one worker) pinned to core 0; load: wrk pinned to core 1; "
+        f"{args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"
     )
     print(
         "CPU got: the share of a core the server had in the figure's runs · in the baseline's (CPU s / wall s); "

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench import wrk
-from bench.__main__ import POSTGRES_ADMIN, add_length, cores, loadavg, log, postgres_database
+from bench.__main__ import POSTGRES_ADMIN, add_length, conditions, loadavg, log, postgres_database
 from bench.run import LOAD_CORE, LOGIN, ME, PASSWORD, SERVER_CORE, Database, Pass, address, body, hash_memory_bound
 from bench.run import resident as resident_set
 from bench.seed import email
@@ -116,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     share = result.cpu_seconds / result.seconds if result.seconds else 0.0
     verdict = "growing: no plateau" if grown > limit else "level: a plateau"
     print()
-    print(f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}")
+    print(conditions(load_at_start))
     print(
-        f"cores the run got: {cores()}; server: `portal serve` (one worker) pinned to core {SERVER_CORE}, "
+        f"server: `portal serve` (one worker) pinned to core {SERVER_CORE}, "
         f"got {share:.2f} of it; load: wrk pinned to core {LOAD_CORE}, {CONNECTIONS} connections"
     )
     print()
