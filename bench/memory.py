@@ -53,7 +53,7 @@ def growth(samples: list[tuple[float, float]], seconds: float) -> float:
 
 
 def plateau_limit(samples: list[tuple[float, float]]) -> float:
-    """The growth a level resident set may still show (a hash's memory freed or not at the moment of a sample)."""
+    """The growth a level resident set may still show by chance (some samples catch a hash's memory, some not)."""
     return max(2.0, 0.02 * statistics.median(mib for _, mib in samples))
 
 
