@@ -36,14 +36,15 @@ def create_app():  # type: ignore[no-untyped-def]
 
     from portal.api import db
     from portal.core.clock import Clock
+    from portal.core.runtime import Runtime
     from portal.core.settings import load_settings
-    from portal.core.tokens import TokenHasher
     from portal.identity.sessions import ACCESS, _session_row
     from portal.models.audit import AuditEvent
 
     settings = load_settings()
     clock = Clock()
-    hasher = TokenHasher(settings.secret)
+    # Its session cache stays off (no change feed is started here): every read below goes to the database.
+    rt = Runtime(settings, clock)
 
     async def plain(request: Request) -> JSONResponse:
         json.loads(await request.body())
@@ -56,10 +57,11 @@ def create_app():  # type: ignore[no-untyped-def]
 
     async def session(request: Request) -> JSONResponse:
         """The database's own cost of `me`: the bearer token's keyed hash and the one indexed session read
-        (`identity.sessions`' statement, through the same driver and connection pool), answered as `me` is."""
+        (`identity.sessions`' statement, through the same driver and connection pool, never from the session
+        cache), answered as `me` is."""
         json.loads(await request.body())
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
-        row = await _session_row("access_hash", hasher.digest(ACCESS, token))
+        row = await _session_row(rt, "access_hash", rt.tokens.digest(ACCESS, token))
         if row is None:
             return JSONResponse({"data": {"me": None}})
         account = row.account
