@@ -166,7 +166,8 @@ def hash_memory_bound(env: dict[str, str], cores: str, workers: int) -> tuple[fl
 
     memory_kib = int(env.get("PORTAL_ARGON2_MEMORY_KIB") or Settings.model_fields["argon2_memory_kib"].default)
     at_once = int(env.get("PORTAL_HASH_CONCURRENCY") or 0) or core_count(cores)
-    how = f"{memory_kib:,} KiB × {at_once} hash(es) at once" + (f" × {workers} workers" if workers > 1 else "")
+    hashes = f"{at_once} hash{'es' if at_once > 1 else ''} at once"
+    how = f"{memory_kib:,} KiB × {hashes}" + (f" × {workers} workers" if workers > 1 else "")
     return memory_kib * at_once * workers / 1024, how
 
 
