@@ -684,7 +684,6 @@ class Pass:
         return rows
 
 
-
 def _median_p50(p: Pass, name: str) -> float:
     """The mean of the p50s of the interleaved runs of one kind."""
     runs = p.history[name]
