@@ -142,7 +142,7 @@ def _lookup_sql(dialect: str, kind: str) -> str:
         param = "?" if dialect == "sqlite" else "$1"
         # The sign-in's second question (is there a second factor?) rides along: one unique-index probe.
         confirmed = (
-            f'EXISTS (SELECT 1 FROM "{totp}" WHERE "{totp}"."account_id" = "{table}"."id" '
+            f'EXISTS (SELECT 1 FROM "{totp}" WHERE "{totp}"."account_id" = "{table}"."id" '  # noqa: S608
             f'AND "{totp}"."confirmed_at" IS NOT NULL) AS "has_confirmed_totp"'
         )
         # Names come from the models' own metadata; the identifier is the one parameter.
