@@ -56,7 +56,7 @@ class Session(Model):
 
     id = fields.UUIDField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="sessions", on_delete=fields.CASCADE
+        "models.Account", related_name="sessions", on_delete=fields.CASCADE, db_index=True
     )
     access_hash = fields.CharField(max_length=64, unique=True)
     # The browser's session cookie (identity.sessions.open_browser_session); null for a bearer-only client.
@@ -80,7 +80,7 @@ class RefreshToken(Model):
 
     id = fields.BigIntField(primary_key=True)
     session: fields.ForeignKeyRelation[Session] = fields.ForeignKeyField(
-        "models.Session", related_name="refresh_tokens", on_delete=fields.CASCADE
+        "models.Session", related_name="refresh_tokens", on_delete=fields.CASCADE, db_index=True
     )
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()
