@@ -39,9 +39,11 @@ class Account(Model):
     password_changed_at = fields.DatetimeField(null=True)
     # Set when personal data was erased (152-FZ): the row stays as a tombstone.
     erased_at = fields.DatetimeField(null=True)
-    # Not a column: whether the account had a confirmed authenticator app when `identity.accounts.find_account`
-    # read it (in the same statement, so a sign-in asks once); None when the row was read another way.
+    # Not columns: what `identity.accounts.find_account` reads in the same statement as the row, so a sign-in
+    # or a reset request asks once: a confirmed authenticator app? which identity providers (their ids)?
+    # None when the row was read another way.
     has_confirmed_totp: bool | None = None
+    provider_ids: tuple[str, ...] | None = None
 
     class Meta:
         table = "accounts"
