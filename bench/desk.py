@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from bench.__main__ import conditions, loadavg
+
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = str(Path(sys.executable).parent / "portal")
 POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -288,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None:
         asyncio.run(seed(os.environ["PORTAL_DATABASE_URL"], Path.cwd(), args.seed))
         return 0
+    load_at_start = loadavg()
 
     results: list[tuple[str, str, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="portal-bench-desk-") as tmp:
@@ -311,10 +314,9 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name_db} WITH (FORCE)"))
 
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(
-        f"\nstaff queue over {args.count:,} tickets, a page of 50, one connection, {args.rounds} requests each "
-        f"(load average before the end: {load})"
+        f"\nstaff queue over {args.count:,} tickets, a page of 50, one connection, {args.rounds} requests each\n"
+        + conditions(load_at_start)
     )
     print(f"{'figure':28} {'db':11} {'p50 ms':>8} {'p95 ms':>8} {'p95/base':>9}  target p95 < {TARGET_P95_MS:g} ms "
           f"(pages < {TARGET_PAGE_P95_MS:g} ms)")

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.__main__ import conditions, loadavg
 from bench.desk import POSTGRES_ADMIN, _postgres
 
 PORTAL = str(Path(sys.executable).parent / "portal")
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(asyncio.run(measure(args.one, args.workdir, args.rows))))
         return 0
+    load_at_start = loadavg()
     results: list[tuple[str, list[tuple[str, float]]]] = []
     with tempfile.TemporaryDirectory(prefix="portal-bench-registry-") as tmp:
         workdir = Path(tmp)
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name_db}"))
     print(f"\nRegistry import, {args.rows:,} rows (rows per second; ratio to the bare bulk insert of the same run)")
+    print(conditions(load_at_start))
     for database, rows in results:
         base = rows[0][1]
         for label, rate in rows:
