@@ -509,22 +509,24 @@ async def userinfo(client: httpx.AsyncClient, access_token: str) -> httpx.Respon
 # --- the HTTP surface --------------------------------------------------------------------------------------
 
 def random_ip() -> str:
+    """An address in the shared address space (RFC 6598): other tests speak from 127.0.0.1 and 10.x."""
     return f"100.{random.randint(64, 127)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 class Surface:
-    """An app over its own runtime (own throttle store), so counters prove whether an operation ran."""
+    """An app over its own runtime (own throttle store), spoken to from any address (a random one by default),
+    so counters prove whether an operation ran."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.app = create_app(runtime=rt, manage_database=False)
 
-    def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, client=(random_ip(), 40000))
+    def client(self, ip: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=self.app, client=(ip or random_ip(), 40000))
         return httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, **kwargs)
 
-    async def post(self, body: Any, **kwargs: Any) -> httpx.Response:
-        async with self.client() as c:
+    async def post(self, body: Any, ip: str | None = None, **kwargs: Any) -> httpx.Response:
+        async with self.client(ip) as c:
             return await c.post("/graphql", json=body, **kwargs)
 
     async def failures(self, account: Any) -> int:
