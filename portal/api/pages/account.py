@@ -57,9 +57,7 @@ WARNINGS = frozenset({"signin.failure", "federation.failure", "reauth.failure", 
 
 class AccountPages(PageGroup):
     async def show(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.signed_in(request)
+        visit = await self.pages.signed_in_page(request)
         if isinstance(visit, Response):
             return visit
         notice = ACCOUNT_NOTICES.get(request.query_params.get("notice", ""))

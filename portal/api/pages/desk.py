@@ -406,7 +406,7 @@ class DeskPages(PageGroup):
             "status_label": visit.t(f"ticket.status.{ticket.status.value}"),
             "category_label": visit.t(f"ticket.category.{ticket.category.value}"),
             "age": age(ticket.created_at, self.rt.clock.now(), visit.lang),
-            "staff_members": await desk_views.staff_members(),
+            "staff_members": [{"value": str(s.id), "label": s.full_name} for s in await desk_views.staff_members()],
             "statuses": options(TicketStatus, "", lambda s: visit.t(f"ticket.status.{s.value}")),
             "evidence_options": [{"value": e.name, "label": visit.t(f"desk.evidence.{e.value}")} for e in Evidence],
             "outcome_options": [{"value": o.name, "label": visit.t(f"desk.outcome.{o.value}")}

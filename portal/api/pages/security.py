@@ -49,9 +49,7 @@ class SecurityPages(PageGroup):
 
         Answers `?lang=xx`, the way to sign in or to re-authenticate, the form itself (GET) or a post without
         its CSRF token; a post that may go on comes back as its visit and the form's context."""
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.signed_in(request)
+        visit = await self.pages.signed_in_page(request)
         if isinstance(visit, Response):
             return visit
         assert visit.session is not None and visit.account is not None
@@ -77,9 +75,7 @@ class SecurityPages(PageGroup):
 
     async def reauth(self, request: Request) -> Response:
         """Asks for the password (or a second-factor code) again, then goes back to `next` (an /account page)."""
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.signed_in(request)
+        visit = await self.pages.signed_in_page(request)
         if isinstance(visit, Response):
             return visit
         assert visit.session is not None and visit.account is not None
@@ -324,9 +320,7 @@ class PasskeyPages(PageGroup):
         return self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": "/account/passkeys"}))
 
     async def show(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.signed_in(request)
+        visit = await self.pages.signed_in_page(request)
         if isinstance(visit, Response):
             return visit
         assert visit.account is not None

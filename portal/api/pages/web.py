@@ -286,6 +286,13 @@ class Pages:
             return self.sign_in_first(visit, back)
         return visit
 
+    async def signed_in_page(self, request: Request) -> Visit | Response:
+        """A page for the signed-in: `?lang=xx` answered first (remembered, then the same URL without it),
+        then as `signed_in`, back to this page."""
+        if switched := self.language_switch(request):
+            return switched
+        return await self.signed_in(request)
+
     def sign_in_first(self, visit: Visit, back: str | None = None) -> RedirectResponse:
         """No live browser session: to the sign-in page, which comes back here afterwards.
 
