@@ -87,6 +87,9 @@ async def test_a_session_changed_by_anyone_is_read_again_at_once(cached: Runtime
     issued = await issue_session(cached, account, ClientInfo("127.0.0.1", None))
     assert await authenticate(cached, issued.access_token) is not None
     assert len(cached.session_cache) == 1  # the next request needs no database trip
+    served = await authenticate(cached, issued.access_token)
+    assert served.account.full_name == account.full_name
+    served.account.full_name = "changed in one request, never saved"  # another request must not see it
     assert (await authenticate(cached, issued.access_token)).account.full_name == account.full_name
 
     await Account.filter(id=account.id).update(full_name="Пётр Иванов")  # any writer: the trigger tells

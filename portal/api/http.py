@@ -24,7 +24,18 @@ def session_cookie_name(settings: Settings) -> str:
 
 
 def client_address(conn: HTTPConnection, settings: Settings) -> str | None:
-    """The socket's peer, or the right-most untrusted `X-Forwarded-For` hop when the peer is a trusted proxy."""
+    """The socket's peer, or the right-most untrusted `X-Forwarded-For` hop when the peer is a trusted proxy.
+
+    Worked out once per request (the middleware's log context and the route both ask) and kept in the scope.
+    """
+    state = conn.scope.setdefault("state", {})
+    if "client_address" not in state:
+        state["client_address"] = _client_address(conn, settings)
+    address: str | None = state["client_address"]
+    return address
+
+
+def _client_address(conn: HTTPConnection, settings: Settings) -> str | None:
     peer = conn.client.host if conn.client else None
     networks = settings.trusted_proxy_networks
     if not networks or not peer or not _in(peer, networks):

@@ -10,8 +10,8 @@ every change to a session or an account, on whichever replica or process it was 
   password change; the account disabled, its e-mail or name changed);
 - a row read from the database is kept only if no change arrived while it was being read (`generation`),
   so a read that raced a revocation is not cached;
-- rows are kept as read (plain values), and every request builds its own model instances from them, so
-  nothing a request does to its objects reaches another request.
+- every request gets its own copies of the instances kept, so nothing a request does to its objects
+  reaches another request.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from portal.core.metrics import SESSION_CACHE_ON
 
-Row = tuple[dict[str, Any], dict[str, Any]]  # (session columns, account columns)
+Row = tuple[Any, Any]  # (session, account) as read: model instances the reader copies before handing them out
 
 MAX_ENTRIES = 20_000  # ~1.5 KB a row: bounded at ~30 MB however many tokens a client sprays
 

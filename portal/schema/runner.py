@@ -9,7 +9,7 @@ execution. Here the same steps run in the same order with the same outcomes:
    rules, Strawberry's own and ours (`validation_rules`): both cached by the document's text, errors included;
 2. the operation picked as Strawberry picks it (`CannotGetOperationTypeError`, `InvalidOperationTypeError`);
 3. several operations and no `operationName`: refused (`EdgeGuard.on_execute`);
-4. execution by graphql-core with Strawberry's execution context and `EdgeGuard` as the field middleware;
+4. execution by graphql-core with Strawberry's execution context, `edge.guard` wrapped around each root field;
 5. errors logged by `PortalSchema.process_errors`, then unexpected ones masked (`MaskUnexpectedErrors`).
 
 Strawberry's own `schema.execute` with the extensions `build_schema` lists remains the reference:
@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, execute, parse
+from graphql import DocumentNode, GraphQLError, default_field_resolver, execute, parse
 from graphql.validation import specified_rules
 from strawberry.exceptions import MissingQueryError
 from strawberry.execution.is_awaitable import optimized_is_awaitable
@@ -53,6 +53,12 @@ class Runner:
         # The document's text -> the parsed document and its validation errors; a document that does not
         # parse raises and is not kept (lru_cache keeps no exception).
         self.prepared = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
+        # The edge checks belong to root fields only: wrapped into their resolvers once, here, instead of a
+        # graphql-core middleware that wraps every field of every request. The schema is this runner's own
+        # (`build_runner` builds it), so Strawberry's reference path keeps its untouched copy.
+        for root in (self._core.query_type, self._core.mutation_type):
+            for field in root.fields.values() if root else ():
+                field.resolve = _guarded(field.resolve or default_field_resolver)
 
     async def execute(
         self, query: str, variables: dict[str, Any] | None, context: Any, operation_name: str | None
@@ -76,7 +82,7 @@ class Runner:
         result = await await_maybe(
             execute(
                 self._core, document, context_value=context, variable_values=variables, operation_name=operation_name,
-                middleware=[guard], is_awaitable=self._is_awaitable, executor_class=self._executor,
+                is_awaitable=self._is_awaitable, executor_class=self._executor,
             )
         )
         return self._answer(result.data, result.errors, context)
@@ -90,6 +96,13 @@ class Runner:
             self.schema.process_errors(errors, _Logged(context))  # type: ignore[arg-type]  # it reads `.context`
             errors = self._mask(errors, getattr(context, "request_id", None))
         return ExecutionResult(data=data, errors=errors or None)
+
+
+def _guarded(resolve: Callable[..., Any]) -> Callable[..., Any]:
+    def resolver(root: Any, info: Any, **kwargs: Any) -> Any:
+        return guard(resolve, root, info, **kwargs)
+
+    return resolver
 
 
 class _Logged:
