@@ -19,7 +19,8 @@ from portal.core.client import ClientInfo
 from portal.models.accounts import Account, Role
 from portal.models.audit import AuditEvent
 from portal.models.support import TicketCategory
-from portal.support.tickets import Submitted, TicketForm, submit_ticket
+from portal.support.tickets.submission import Submitted, submit_ticket
+from portal.support.tickets.validation import TicketForm
 from tests import test_browser as residents
 from tests.conftest import PASSWORD, ROOT, LiveServer, unique
 from tests.test_browser import NEW_PASSWORD, RESET_LINK, local

@@ -10,7 +10,8 @@ from portal.core.client import ClientInfo
 from portal.models.accounts import Account, AccountStatus, Role
 from portal.models.audit import AuditEvent
 from portal.models.support import Ticket, TicketCategory
-from portal.support.tickets import Submitted, TicketForm, submit_ticket
+from portal.support.tickets.submission import Submitted, submit_ticket
+from portal.support.tickets.validation import TicketForm
 from tests import test_pages as residents
 from tests.conftest import unique
 from tests.test_pages import csrf_of, page_sign_in
