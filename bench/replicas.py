@@ -3,8 +3,9 @@
 The very `deploy/haproxy.cfg` on loopback in front of `portal serve` replicas over PostgreSQL; `wrk` drives
 sign-ins (every answer checked: only `LoginSuccess` counts) through the balancer. Each replica stands for a
 machine of its own: pinned to one core with one hash at a time; the load generator and HAProxy are not
-pinned and share the cores with them, as the figure asks ("load generator and balancer included"). "One replica" is the same balancer with both `server` lines naming the same replica,
-so only the number of replicas differs. Rounds alternate one/two so a neighbour's burst falls on both.
+pinned and share the cores with them, as the figure asks ("load generator and balancer included").
+"One replica" is the same balancer with both `server` lines naming the same replica, so only the number
+of replicas differs. Rounds alternate one/two so a neighbour's burst falls on both.
 
 Figures: sign-ins per second, two replicas / one (wall clock); the p99 of sign-ins during a run in which
 one of two replicas is killed with SIGKILL, against the p99 of a steady two-replica run, and the answers

@@ -276,19 +276,46 @@ def test_throttling_and_the_sign_in_lock_are_shared_across_replicas(cluster):
 
 
 def test_a_session_revoked_on_one_replica_is_refused_on_the_other(cluster, account):
+    """With each replica serving sessions from its own cache (core/session_cache.py): the other replica
+    refuses at once, on its very next request, with no wait in between."""
     with client("127.0.3.1", cluster=cluster) as http:
         session = sign_in(http, account).json()["data"]["login"]["session"]
     auth = {"Authorization": f"Bearer {session['accessToken']}"}
     first, second = (client("127.0.3.2", url=f"http://127.0.0.1:{port}") for port in cluster.app_ports)
     with first, second:
-        for replica in (first, second):
+        for replica in (first, second, first, second):  # the second read of each is served from its cache
             assert replica.post("/graphql", json={"query": ME}, headers=auth).json()["data"]["me"] is not None
+        assert [metric(cluster.metrics(n), "portal_session_cache_on") for n in (0, 1)] == [1, 1]
         out = first.post("/graphql", json={"query": LOGOUT}, headers=auth).json()
         assert out["data"]["logout"]["__typename"] == "LoggedOut"
         assert second.post("/graphql", json={"query": ME}, headers=auth).json()["data"]["me"] is None  # at once
     with client("127.0.3.3", cluster=cluster) as http:
         for _ in range(4):  # through the balancer, whichever replica answers
             assert http.post("/graphql", json={"query": ME}, headers=auth).json()["data"]["me"] is None
+
+
+def test_any_writer_of_an_account_reaches_every_replica_cache_at_once(cluster):
+    """An operator's SQL and another process (`portal accounts disable`) write past both replicas: the
+    database's triggers tell them, so neither serves what it had read before."""
+    login = unique("cached")
+    cluster.cli("accounts", "create", "--login", login, "--full-name", "Ольга Кузнецова", "--password", PASSWORD)
+    with client("127.0.3.4", cluster=cluster) as http:
+        token = sign_in(http, login).json()["data"]["login"]["session"]["accessToken"]
+    auth = {"Authorization": f"Bearer {token}"}
+    query = {"query": "{ me { fullName } }"}
+    replicas = [client("127.0.3.5", url=f"http://127.0.0.1:{port}") for port in cluster.app_ports]
+    try:
+        for replica in replicas * 2:
+            assert replica.post("/graphql", json=query, headers=auth).json()["data"]["me"]["fullName"] == "Ольга Кузнецова"
+        psql(f"UPDATE accounts SET full_name = 'Ольга Смирнова' WHERE login = '{login}'", cluster.env["PORTAL_DATABASE_URL"].rsplit("/", 1)[1])
+        for replica in replicas:
+            assert replica.post("/graphql", json=query, headers=auth).json()["data"]["me"]["fullName"] == "Ольга Смирнова"
+        cluster.cli("accounts", "disable", login, "--reason", "the resident asked")
+        for replica in replicas:
+            assert replica.post("/graphql", json=query, headers=auth).json()["data"]["me"] is None
+    finally:
+        for replica in replicas:
+            replica.close()
 
 
 def test_a_burst_of_letters_is_delivered_while_a_worker_is_killed(cluster, sink):

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from portal.api import db
-from portal.api.background import in_process_delivery
+from portal.api.background import in_process_delivery, session_change_feed
 from portal.api.federation import FederationCallback
 from portal.api.graphql import GraphQLEndpoint
 from portal.api.logs import AccessLog
@@ -54,8 +54,9 @@ def create_app(
         if manage_database:
             await db.connect(rt.settings)
         try:
-            # The mail delivery loop (unless a `portal worker` runs it) and /metrics on its own port.
-            async with in_process_delivery(rt), metrics_server(rt):
+            # The mail delivery loop (unless a `portal worker` runs it), /metrics on its own port, and on
+            # PostgreSQL the feed that lets the session cache serve.
+            async with in_process_delivery(rt), metrics_server(rt), session_change_feed(rt):
                 yield
         finally:
             if manage_database:

@@ -14,6 +14,7 @@ from portal.core.runtime import Runtime
 from portal.identity.housekeeping import prune_expired
 from portal.identity.provider.notices import deliver_partner_notices, prune_partner_notices
 from portal.mail import worker
+from portal.models.changes import SessionChangeFeed
 
 log = logging.getLogger("portal.worker")
 
@@ -31,6 +32,21 @@ async def in_process_delivery(rt: Runtime) -> AsyncIterator[None]:
         return
     async with worker.running(rt, housekeeping=HOUSEKEEPING, each_round=EACH_ROUND):
         yield
+
+
+@contextlib.asynccontextmanager
+async def session_change_feed(rt: Runtime) -> AsyncIterator[None]:
+    """On PostgreSQL, listens for session and account changes so the session cache may serve (models/changes.py)."""
+    if not (rt.settings.session_cache and rt.settings.database_url.startswith(("postgres://", "asyncpg://"))):
+        yield
+        return
+    task = asyncio.create_task(SessionChangeFeed(rt.settings.database_url, rt.session_cache).run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run_worker(rt: Runtime, *, poll_seconds: float = worker.POLL_SECONDS) -> None:

@@ -31,14 +31,16 @@ async def migrate(settings: Settings) -> None:
 
 
 async def _postgres_extras(settings: Settings) -> None:
-    """Idempotent PostgreSQL-only statements (search indexes) the generated migration cannot hold."""
+    """Idempotent PostgreSQL-only statements the generated migration cannot hold: search indexes, and the
+    triggers that report session and account changes (without them the session cache stays off)."""
     from tortoise.connection import get_connection
 
+    from portal.models.changes import POSTGRES_TRIGGERS
     from portal.models.desk import POSTGRES_EXTRAS
 
     await connect(settings)
     try:
-        for statement in POSTGRES_EXTRAS:
+        for statement in (*POSTGRES_EXTRAS, *POSTGRES_TRIGGERS):
             try:
                 await get_connection("default").execute_script(statement)
             except Exception as exc:  # noqa: BLE001 - e.g. no right to create the extension: search stays correct

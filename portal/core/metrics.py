@@ -38,6 +38,9 @@ REDIS_FALLBACKS = Counter(
     "portal_redis_fallbacks", "Throttle operations answered by the per-process store because Redis failed"
 )
 REDIS_UP = Gauge("portal_redis_up", "1 while the shared throttle store answers, 0 while limits are per process")
+SESSION_CACHE_ON = Gauge(
+    "portal_session_cache_on", "1 while sessions are served from this process's cache (PostgreSQL change feed up)"
+)
 MEMORY_THROTTLE_KEYS = Gauge("portal_memory_throttle_keys", "Keys held by the in-process throttle store")
 DB_POOL = Gauge("portal_db_pool_connections", "Database connections of this process, by state", ["state"])
 DB_UNAVAILABLE = Counter("portal_db_unavailable", "Requests answered 503 because the database did not answer")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from portal.core.clock import Clock
 from portal.core.hashing import Passwords
 from portal.core.providers import Providers, load_providers
+from portal.core.session_cache import SessionCache
 from portal.core.settings import Settings
 from portal.core.throttle import FallbackStore, MemoryStore, RedisStore, Store, Throttle
 from portal.core.tokens import TokenHasher
@@ -20,6 +21,7 @@ class Runtime:
     tokens: TokenHasher = field(init=False)
     throttle: Throttle = field(init=False)
     providers: Providers = field(init=False)  # federated sign-in; bad configuration fails here, at start-up
+    session_cache: SessionCache = field(default_factory=SessionCache)  # off until a change feed turns it on
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         default="portal:", description="Prefix of every Redis key, so several deployments may share one Redis."
     )
+    session_cache: bool = Field(
+        default=True,
+        description="On PostgreSQL, keep the sessions that requests read in each process, dropped the moment "
+        "any replica changes them (triggers and LISTEN/NOTIFY; off while that channel is down).",
+    )
     mutations_per_client_per_minute: int = Field(
         default=600, ge=1,
         description="Calls of one GraphQL mutation field allowed per client address per minute (a door's own "

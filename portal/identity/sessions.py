@@ -92,7 +92,7 @@ async def authenticate(rt: Runtime, access_token: str) -> Session | None:
     """
     if not access_token or len(access_token) > 128:
         return None
-    session = await _session_row("access_hash", rt.tokens.digest(ACCESS, access_token))
+    session = await _session_row(rt, "access_hash", rt.tokens.digest(ACCESS, access_token))
     if (
         session is None
         or session.revoked_at is not None
@@ -131,7 +131,7 @@ async def browser_session(rt: Runtime, cookie: str | None) -> Session | None:
     """
     if not cookie or len(cookie) > 128:
         return None
-    session = await _session_row("cookie_hash", rt.tokens.digest(COOKIE, cookie))
+    session = await _session_row(rt, "cookie_hash", rt.tokens.digest(COOKIE, cookie))
     now = rt.clock.now()
     if (
         session is None
@@ -163,21 +163,29 @@ def _session_sql(dialect: str, column: str) -> str:
     return _SESSION_SQL[dialect, column]
 
 
-async def _session_row(column: str, token_hash: str) -> Session | None:
-    """The session whose `column` (access_hash or cookie_hash, both unique) is `token_hash`."""
-    connection = connections.get("default")
-    dialect = connection.capabilities.dialect
-    if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way
-        return await Session.filter(**{column: token_hash}).select_related("account").first()
-    _, rows = await connection.execute_query(_session_sql(dialect, column), [token_hash])
-    if not rows:
-        return None
-    session_values: dict[str, Any] = {}
-    account_values: dict[str, Any] = {}
-    for key, value in dict(rows[0]).items():
-        (session_values if key[0] == "s" else account_values)[key[2:]] = value
-    session = hydrate(Session, session_values)
-    object.__setattr__(session, "_account", hydrate(Account, account_values))
+async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | None:
+    """The session whose `column` (access_hash or cookie_hash, both unique) is `token_hash`, account loaded.
+
+    From the process's session cache when it is on (PostgreSQL with its change feed: core/session_cache.py),
+    else one indexed read; liveness is the caller's to check either way, on the row as it stands.
+    """
+    key = column + ":" + token_hash
+    row = rt.session_cache.get(key)
+    if row is None:
+        generation = rt.session_cache.generation  # before the read: a change during it keeps the row out
+        connection = connections.get("default")
+        dialect = connection.capabilities.dialect
+        if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way, never cached
+            return await Session.filter(**{column: token_hash}).select_related("account").first()
+        _, rows = await connection.execute_query(_session_sql(dialect, column), [token_hash])
+        if not rows:
+            return None
+        row = ({}, {})
+        for name, value in dict(rows[0]).items():
+            row[0 if name[0] == "s" else 1][name[2:]] = value
+        rt.session_cache.put(key, str(row[1]["id"]), row, generation)
+    session = hydrate(Session, dict(row[0]))  # fresh instances every time: nothing a request does is shared
+    object.__setattr__(session, "_account", hydrate(Account, dict(row[1])))
     return session
 
 
