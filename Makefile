@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.desk
 	$(BIN)/python -m bench.replicas
 	$(BIN)/python -m bench.registry
+	$(BIN)/python -m bench.memory
 
 # Until the first release every model change regenerates the single initial migration.
 migrations: $(STAMP)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench import wrk
-from bench.report import Row, format_table
+from bench.report import NOISE, Row, format_table
 from bench.run import PORTAL, Database, Pass
 
 POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -42,6 +42,17 @@ def machine() -> str:
 def loadavg() -> str:
     """Other work on this machine skews every figure: above ~0.5 before the start, the run is noisy."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cores() -> str:
+    """The cores this process (and so every server and load generator it pins) may run on."""
+    return ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+
+
+def conditions(load_at_start: str) -> str:
+    """The line printed above every table: how busy the machine was, and which cores the run had."""
+    load = f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}"
+    return f"{load}; cores the run got: {cores()}"
 
 
 def schema_mutations() -> set[str]:
@@ -73,14 +84,15 @@ def postgres_database(admin: str) -> Database | None:
     )
 
 
+def add_length(parser: argparse.ArgumentParser, flag: str, variable: str, default: float, what: str) -> None:
+    """A length option whose default `variable` overrides: `make bench` passes no arguments to its steps."""
+    help_text = f"{what} (default {default:g}; {variable} overrides it)"
+    parser.add_argument(flag, type=float, default=float(os.environ.get(variable, default)), help=help_text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=float(os.environ.get("PORTAL_BENCH_SECONDS", 8)),
-        help="length of each load run (default 8)",
-    )
+    add_length(parser, "--seconds", "PORTAL_BENCH_SECONDS", 8, "length of each load run")
     parser.add_argument("--accounts", type=int, default=1000, help="accounts seeded (default 1000)")
     parser.add_argument("--databases", default=os.environ.get("PORTAL_BENCH_DATABASES", "sqlite,postgres"))
     parser.add_argument(
@@ -130,10 +142,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"machine: {machine()}")
-    print(f"load average (1, 5, 15 min) at the start: {load_at_start}; at the end: {loadavg()}")
+    print(conditions(load_at_start))
     print(
         f"server: `portal serve` (uvicorn, one worker) pinned to core 0; load: wrk pinned to core 1; "
         f"{args.seconds:g} s per run; {time.monotonic() - began:.0f} s in all"
+    )
+    print(
+        "CPU got: the share of a core the server had in the figure's runs · in the baseline's (CPU s / wall s); "
+        f"a baseline that moved more than {NOISE:.0%} between its alternating rounds makes its figure noisy"
     )
     print()
     print(format_table(rows))

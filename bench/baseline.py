@@ -1,7 +1,9 @@
-"""The baselines: a plain Starlette JSON endpoint, a bare single-row ORM insert, and Argon2 on one core.
+"""The baselines: a plain Starlette JSON endpoint, the indexed session read of `me` on its own, a bare
+single-row ORM insert, and Argon2 on one core.
 
-`python -m bench.baseline serve --port P` serves the two endpoints under `portal serve`'s uvicorn settings;
-`python -m bench.baseline argon2 verify|hash --seconds S` prints operations per second on one thread.
+`python -m bench.baseline serve --port P` serves the three endpoints under `portal serve`'s uvicorn settings;
+`python -m bench.baseline argon2 verify|hash --seconds S` prints operations per CPU second on one thread and
+the share of a core the thread got.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ PLAIN_ANSWER = {
 
 
 def create_app():  # type: ignore[no-untyped-def]
-    """Two routes with nothing of ours in between: what the framework and the ORM cost on their own."""
+    """Routes with nothing of ours in between: what the framework, the driver and the ORM cost on their own."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -34,11 +36,15 @@ def create_app():  # type: ignore[no-untyped-def]
 
     from portal.api import db
     from portal.core.clock import Clock
+    from portal.core.runtime import Runtime
     from portal.core.settings import load_settings
+    from portal.identity.sessions import ACCESS, _session_row
     from portal.models.audit import AuditEvent
 
     settings = load_settings()
     clock = Clock()
+    # Its session cache stays off (no change feed is started here): every read below goes to the database.
+    rt = Runtime(settings, clock)
 
     async def plain(request: Request) -> JSONResponse:
         json.loads(await request.body())
@@ -49,6 +55,20 @@ def create_app():  # type: ignore[no-untyped-def]
         row = await AuditEvent.create(occurred_at=clock.now(), action="bench.insert", details={})
         return JSONResponse({"data": {"inserted": row.id}})
 
+    async def session(request: Request) -> JSONResponse:
+        """The database's own cost of `me`: the bearer token's keyed hash and the one indexed session read
+        (`identity.sessions`' statement, through the same driver and connection pool, never from the session
+        cache), answered as `me` is."""
+        json.loads(await request.body())
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        row = await _session_row(rt, "access_hash", rt.tokens.digest(ACCESS, token))
+        if row is None:
+            return JSONResponse({"data": {"me": None}})
+        account = row.account
+        role = str(account.role).upper()
+        me = {"id": str(account.id), "fullName": account.full_name, "email": account.email, "role": role}
+        return JSONResponse({"data": {"me": me}})
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await db.connect(settings)
@@ -58,12 +78,18 @@ def create_app():  # type: ignore[no-untyped-def]
             await db.disconnect()
 
     return Starlette(
-        routes=[Route("/plain", plain, methods=["POST"]), Route("/insert", insert, methods=["POST"])], lifespan=lifespan
+        routes=[
+            Route("/plain", plain, methods=["POST"]),
+            Route("/session", session, methods=["POST"]),
+            Route("/insert", insert, methods=["POST"]),
+        ],
+        lifespan=lifespan,
     )
 
 
-def argon2_rate(operation: str, stored: str, password: str, seconds: float) -> float:
-    """Verifies `password` against `stored` (or hashes it with the same parameters) on this thread, per CPU second."""
+def argon2_rate(operation: str, stored: str, password: str, seconds: float) -> dict[str, float]:
+    """Verifies `password` against `stored` (or hashes it with the same parameters) on this thread: operations per
+    CPU second, and the share of a core the thread got (CPU seconds over wall seconds)."""
     from argon2 import PasswordHasher, extract_parameters
 
     params = extract_parameters(stored)
@@ -82,7 +108,9 @@ def argon2_rate(operation: str, stored: str, password: str, seconds: float) -> f
     while time.perf_counter() - start < seconds:
         work()
         count += 1
-    return count / (time.thread_time() - cpu_start)  # per CPU second: neighbours' load does not count
+    cpu, wall = time.thread_time() - cpu_start, time.perf_counter() - start
+    # Per CPU second: neighbours' load does not count; the share shows how much of it there was.
+    return {"per_second": count / cpu, "cpu_share": cpu / wall}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run(create_app(), **serve_options("127.0.0.1", args.port))  # type: ignore[arg-type]
         return 0
     stored, password = sys.stdin.read().split("\n")[:2]
-    print(json.dumps({"per_second": argon2_rate(args.operation, stored, password, args.seconds)}))
+    print(json.dumps(argon2_rate(args.operation, stored, password, args.seconds)))
     return 0
 
 

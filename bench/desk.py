@@ -28,9 +28,10 @@ from typing import Any
 
 import httpx
 
+from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = str(Path(sys.executable).parent / "portal")
-POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-secret-key-" + "d" * 40
 PASSWORD = "Bench-password desk 7q"
 STAFF_EMAIL = "desk-staff@example.com"
@@ -268,16 +269,6 @@ def _timed(post: Any, query: str, variables: dict[str, Any], rounds: int) -> tup
     return statistics.median(samples), p95(samples)
 
 
-async def _postgres(statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(POSTGRES_ADMIN.replace("postgres://", "postgresql://", 1), timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.desk", description=__doc__)
     parser.add_argument("--count", type=int, default=10_000)
@@ -288,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None:
         asyncio.run(seed(os.environ["PORTAL_DATABASE_URL"], Path.cwd(), args.seed))
         return 0
+    load_at_start = loadavg()
 
     results: list[tuple[str, str, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="portal-bench-desk-") as tmp:
@@ -297,24 +289,18 @@ def main(argv: list[str] | None = None) -> int:
             f"sqlite://{workdir}/sqlite/portal.sqlite3", workdir / "sqlite", args.count, args.rounds, args.only
         ):
             results.append(("SQLite", *row))
-        name_db = f"portal_bench_desk_{os.getpid()}_{int(time.time())}"
-        try:
-            asyncio.run(_postgres(f"CREATE DATABASE {name_db}"))
-        except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: its rows are skipped
-            print(f"PostgreSQL not reachable ({exc}); its figures are skipped", file=sys.stderr)
-        else:
+        database = postgres_database(POSTGRES_ADMIN)  # None without PostgreSQL: its rows are skipped
+        if database is not None:
             try:
                 (workdir / "pg").mkdir()
-                url = POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name_db
-                for row in measure(url, workdir / "pg", args.count, args.rounds, args.only):
+                for row in measure(database.url, workdir / "pg", args.count, args.rounds, args.only):
                     results.append(("PostgreSQL", *row))
             finally:
-                asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name_db} WITH (FORCE)"))
+                database.cleanup()
 
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(
-        f"\nstaff queue over {args.count:,} tickets, a page of 50, one connection, {args.rounds} requests each "
-        f"(load average before the end: {load})"
+        f"\nstaff queue over {args.count:,} tickets, a page of 50, one connection, {args.rounds} requests each\n"
+        + conditions(load_at_start)
     )
     print(f"{'figure':28} {'db':11} {'p50 ms':>8} {'p95 ms':>8} {'p95/base':>9}  target p95 < {TARGET_P95_MS:g} ms "
           f"(pages < {TARGET_PAGE_P95_MS:g} ms)")

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.desk import POSTGRES_ADMIN, _postgres
+from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
 
 PORTAL = str(Path(sys.executable).parent / "portal")
 SECRET = "bench-secret-key-" + "r" * 40
@@ -113,23 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(asyncio.run(measure(args.one, args.workdir, args.rows))))
         return 0
+    load_at_start = loadavg()
     results: list[tuple[str, list[tuple[str, float]]]] = []
     with tempfile.TemporaryDirectory(prefix="portal-bench-registry-") as tmp:
         workdir = Path(tmp)
         results.append(("SQLite", measure_apart(f"sqlite://{workdir}/portal.sqlite3", workdir, args.rows)))
-        name_db = f"portal_bench_registry_{os.getpid()}_{int(time.time())}"
-        if not args.sqlite_only:
+        # None without PostgreSQL: its rows are skipped
+        database = None if args.sqlite_only else postgres_database(POSTGRES_ADMIN)
+        if database is not None:
             try:
-                asyncio.run(_postgres(f"CREATE DATABASE {name_db}"))
-            except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: its rows are skipped
-                print(f"PostgreSQL not reachable ({exc}); its figures are skipped", file=sys.stderr)
-            else:
-                try:
-                    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name_db}"
-                    results.append(("PostgreSQL", measure_apart(url, workdir, args.rows)))
-                finally:
-                    asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name_db}"))
+                results.append(("PostgreSQL", measure_apart(database.url, workdir, args.rows)))
+            finally:
+                database.cleanup()
     print(f"\nRegistry import, {args.rows:,} rows (rows per second; ratio to the bare bulk insert of the same run)")
+    print(conditions(load_at_start))
     for database, rows in results:
         base = rows[0][1]
         for label, rate in rows:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench import wrk
-from bench.__main__ import POSTGRES_ADMIN, loadavg, postgres_database
+from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
 from bench.run import LOGIN, PASSWORD, PORTAL, PYTHON, ROOT, SECRET, address, body, free_port
 from bench.seed import email
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         one_port, two_port = free_port(), free_port()
         deployment.balancer(one_port, ports[0], ports[0])
         deployment.balancer(two_port, ports[0], ports[1])
-        log(f"load average before: {loadavg()}")
+        load_at_start = loadavg()
         one: list[wrk.Result] = []
         two: list[wrk.Result] = []
         for n in range(args.rounds):
@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         killer.start()
         killed = drive(f"http://127.0.0.1:{two_port}", requests, workdir, kill_seconds)
         killer.join()
-        log(f"load average after: {loadavg()}")
 
         print()
+        print(conditions(load_at_start))
         print("| figure (PostgreSQL, through HAProxy) | measured | baseline (same run) | ratio | target |")
         print("| --- | --- | --- | --- | --- |")
         print(f"| sign-ins per second, two replicas | {rate_two:.1f}/s | one replica: {rate_one:.1f}/s | "

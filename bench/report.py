@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A baseline that moved more than this between its alternating rounds makes its figure "noisy", not ok/MISS:
+# the machine changed under the run, and the ratio says more about the neighbours than about the code.
+NOISE = 0.10
+
 
 @dataclass(frozen=True)
 class Target:
@@ -39,6 +43,8 @@ class Row:
     target: Target
     note: str = ""
     judge_value: bool = False  # the target bounds the measured value itself, not the ratio
+    baseline_spread: float | None = None  # (largest - smallest) / smallest of the baseline's rounds
+    cpu: str = ""  # the share of a core the server got in the figure's runs · in the baseline's
 
     @property
     def ratio(self) -> float | None:
@@ -51,7 +57,20 @@ class Row:
         judged = self.value if self.judge_value else self.ratio
         if judged is None:
             return "n/a"
+        if self.noisy:
+            return "noisy"
+        if self.target.low is None and self.target.high is None:
+            return "—"  # reported, not judged
         return "ok" if self.target.met(judged) else "MISS"
+
+    @property
+    def noisy(self) -> bool:
+        return self.baseline_spread is not None and self.baseline_spread > NOISE
+
+    @property
+    def notes(self) -> str:
+        spread = f"baseline moved {self.baseline_spread:.0%} between rounds" if self.noisy else ""
+        return "; ".join(n for n in (self.note, spread) if n)
 
 
 def _num(value: float | None, unit: str) -> str:
@@ -66,7 +85,7 @@ def _num(value: float | None, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
-HEADERS = ("figure", "db", "measured", "baseline (same run)", "ratio", "target", "")
+HEADERS = ("figure", "db", "measured", "baseline (same run)", "ratio", "target", "CPU got", "")
 
 
 def table_rows(rows: list[Row]) -> list[tuple[str, ...]]:
@@ -81,7 +100,8 @@ def table_rows(rows: list[Row]) -> list[tuple[str, ...]]:
                 f"{row.baseline_name}: {_num(row.baseline, row.baseline_unit)}",
                 "—" if ratio is None else f"{ratio:.2f}",
                 f"{row.target} {row.value_unit}" if row.judge_value else str(row.target),
-                row.verdict + (f" ({row.note})" if row.note else ""),
+                row.cpu or "—",
+                row.verdict + (f" ({row.notes})" if row.notes else ""),
             )
         )
     return out

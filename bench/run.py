@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import os
 import shutil
 import signal
@@ -31,6 +32,10 @@ SERVER_CORE = "0"
 ROUNDS = 3  # baseline and figure alternate this many times
 LIVE: list[Server] = []
 LOAD_CORE = "1"
+# What a baseline's rounds are compared by: throughput per server CPU second, wall-clock throughput, latency.
+PER_CPU: Callable[[wrk.Result], float] = operator.attrgetter("ok_per_cpu_second")
+PER_SECOND: Callable[[wrk.Result], float] = operator.attrgetter("ok_per_second")
+P50: Callable[[wrk.Result], float] = operator.attrgetter("p50_ms")
 # Failed sign-ins (#13): each account or unknown identifier takes at most 4 wrong attempts, the free ones of
 # identity.signin's backoff; the throttle is left as it is. Separate ranges, never the login figure's accounts.
 WRONG_START, DISABLED_START, UNKNOWN_START = 2_000_000, 3_000_000, 4_000_000  # UNKNOWN_START's are never seeded
@@ -81,20 +86,89 @@ class Database:
         return self.name == "PostgreSQL"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and all its descendants (uvicorn's workers), from /proc."""
-    total, pending = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (uvicorn's supervisor and workers), from /proc."""
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+        found.append(current)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its descendants (uvicorn's workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+@dataclass(frozen=True)
+class Resident:
+    """VmRSS (now) and VmHWM (the peak since the process started) of each process of a server, in KiB."""
+
+    rss_kib: tuple[int, ...]
+    hwm_kib: tuple[int, ...]
+
+    @property
+    def rss_mib(self) -> float:
+        return sum(self.rss_kib) / 1024
+
+    @property
+    def hwm_mib(self) -> float:
+        """Every process's own peak, summed: an upper bound when the peaks fell at different moments."""
+        return sum(self.hwm_kib) / 1024
+
+    def per_process(self) -> str:
+        return " + ".join(f"{kib / 1024:.0f}" for kib in self.rss_kib)
+
+
+def resident(pid: int) -> Resident:
+    """The resident set of a server: each of its processes' VmRSS and VmHWM, from /proc/<pid>/status."""
+    rss, hwm = [], []
+    for current in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{current}/status").read_text().splitlines()
+            status = dict(line.split(":", 1) for line in lines if ":" in line)
+            rss.append(int(status["VmRSS"].split()[0]))
+            hwm.append(int(status["VmHWM"].split()[0]))
+        except (OSError, KeyError, ValueError, IndexError):
+            continue
+    return Resident(tuple(rss), tuple(hwm))
+
+
+def core_count(cores: str) -> int:
+    """How many cores a `taskset -c` list names ("0", "0,1", "0-3")."""
+    count = 0
+    for part in cores.split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
+def hash_memory_bound(env: dict[str, str], cores: str, workers: int) -> tuple[float, str]:
+    """The most Argon2 memory a server can hold at once (MiB, and how): m × hashes at once × workers.
+
+    Each worker computes at most PORTAL_HASH_CONCURRENCY hashes at a time, by default one per core it may
+    run on (`core.hashing.usable_cores`: the `taskset` list), each holding PORTAL_ARGON2_MEMORY_KIB.
+    """
+    from portal.core.settings import Settings
+
+    memory_kib = int(env.get("PORTAL_ARGON2_MEMORY_KIB") or Settings.model_fields["argon2_memory_kib"].default)
+    at_once = int(env.get("PORTAL_HASH_CONCURRENCY") or 0) or core_count(cores)
+    hashes = f"{at_once} hash{'es' if at_once > 1 else ''} at once"
+    how = f"{memory_kib:,} KiB × {hashes}" + (f" × {workers} workers" if workers > 1 else "")
+    return memory_kib * at_once * workers / 1024, how
 
 
 class Server:
@@ -164,6 +238,9 @@ class Pass:
     rates: dict[str, float] = field(default_factory=dict)
     stored_hash: str = ""
     tokens: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    memory: dict[str, Resident] = field(default_factory=dict)
+    shares: dict[str, list[float]] = field(default_factory=dict)  # Argon2's share of a core, per sample
 
     # -- environment ------------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -178,6 +255,7 @@ class Pass:
             "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
             # Production delivers mail from `portal worker`; the request path only writes the outbox row.
             "PORTAL_DELIVER_MAIL_IN_PROCESS": "false",
+            **self.extra_env,
         }
 
     def portal(self, workers: int = 1, cores: str = SERVER_CORE) -> Server:
@@ -236,12 +314,14 @@ class Pass:
         return result
 
     # -- the steps --------------------------------------------------------------------------------------
-    def seed(self) -> None:
+    def seed(self, failures: bool = True) -> None:
         self.log(f"{self.db.name}: migrating and seeding {self.accounts} accounts (one precomputed hash)")
         out = self.python(
             "-m", "bench.seed", "--count", str(self.accounts), "--migrate", "--analyze", stdin=PASSWORD + "\n"
         )
         self.stored_hash = out.strip().splitlines()[-1]
+        if not failures:
+            return
         count = self.failure_accounts()
         self.log(f"  and {count} more for wrong passwords, {count} disabled (each tried at most 4 times)")
         for start, flags in ((WRONG_START, []), (DISABLED_START, ["--disabled"])):
@@ -268,8 +348,10 @@ class Pass:
             text=True,
             check=True,
         )
-        rate = json.loads(out.stdout)["per_second"]
+        measured = json.loads(out.stdout)
+        rate = measured["per_second"]
         self.samples.setdefault(f"argon2_{op}", []).append(rate)
+        self.shares.setdefault(f"argon2_{op}", []).append(measured["cpu_share"])
         self.rates[f"argon2_{op}"] = sum(self.samples[f"argon2_{op}"]) / len(self.samples[f"argon2_{op}"])
         self.log(f"  Argon2 {op} on one core: {rate:.1f}/s")
 
@@ -296,6 +378,17 @@ class Pass:
                     sample=next((r.sample for r in runs if r.sample), ""),
                     cpu_seconds=sum(r.cpu_seconds for r in runs),
                 )
+
+    def at_rest(self, name: str, server: Server, path: str) -> Resident:
+        """The server's resident set after its start-up and one request (one answered `me`-shaped query)."""
+        httpx.post(server.url + path, content=body(ME), headers={"X-Forwarded-For": address(0)}, timeout=30)
+        self.memory[f"{name}_rest"] = resident(server.process.pid)
+        return self.memory[f"{name}_rest"]
+
+    def under_load(self, name: str, server: Server) -> Resident:
+        """The resident set after a load, with each process's peak (VmHWM) during it."""
+        self.memory[f"{name}_load"] = resident(server.process.pid)
+        return self.memory[f"{name}_load"]
 
     def login_requests(self, count: int | None = None) -> list[wrk.Request]:
         n = count or self.accounts
@@ -328,13 +421,18 @@ class Pass:
         ok_login = '"__typename":"LoginSuccess"'
         with self.baseline_server() as base, self.portal() as server:
             url = server.url + "/graphql"
+            self.at_rest("baseline", base, "/plain")
+            self.at_rest("portal", server, "/graphql")
             tokens = self.sign_in(server, 20)
             me = [wrk.Request(address(i), body(ME), tokens[i % len(tokens)]) for i in range(1000)]
             self.alternate(lambda: self.argon2("verify", t), lambda: self.drive("login", url, login, ok_login, 8, t))
+            self.under_load("portal", server)
             self.alternate(
                 lambda: self.drive("plain", base.url + "/plain", plain, '"me":{"id":"', 32, t),
                 lambda: self.drive("me", url, me, '"me":{"id":"', 32, t),
+                lambda: self.drive("session", base.url + "/session", me, '"me":{"id":"', 32, t),
             )
+            self.under_load("baseline", base)
             if self.db.postgres:
                 self.drive("login_c1_small", url, login, ok_login, 1)
             self.login_failures(url)
@@ -345,7 +443,7 @@ class Pass:
                 self.tickets(url, insert_step, t)
             if not self.history.get("insert"):
                 self.alternate(insert_step)
-        self.combine("login", "plain", "me", "insert", "reset_request", "ticket")
+        self.combine("login", "plain", "me", "session", "insert", "reset_request", "ticket")
 
     def reset_requests(self, url: str, insert_step: Callable[[], object], t: float) -> None:
         known = [wrk.Request(address(i), body(REQUEST_RESET, {"i": email(i)})) for i in range(self.accounts)]
@@ -435,10 +533,12 @@ class Pass:
         login = self.login_requests()
         ok = '"__typename":"LoginSuccess"'
         with self.portal() as one, self.portal(workers=2, cores="0,1") as two:
+            self.at_rest("two_workers", two, "/graphql")
             self.alternate(
                 lambda: self.drive("login_1w", one.url + "/graphql", login, ok, 8, t),
                 lambda: self.drive("login_2w", two.url + "/graphql", login, ok, 16, t),
             )
+            self.under_load("two_workers", two)
         self.combine("login_1w", "login_2w")
 
     def million_accounts(self) -> None:
@@ -464,6 +564,25 @@ class Pass:
             self.reset_passwords()  # last: it changes the accounts' passwords
 
     # -- the figures ------------------------------------------------------------------------------------
+    def spread(self, name: str, by: Callable[[wrk.Result], float]) -> float | None:
+        """How far a baseline moved between its rounds: (largest - smallest) / smallest."""
+        values = [v for v in (self.samples.get(name) or [by(x) for x in self.history.get(name, [])]) if v > 0]
+        return max(values) / min(values) - 1 if len(values) > 1 else None
+
+    def cpu_got(self, name: str) -> float | None:
+        """The share of a core the server (or Argon2's thread) got in these runs: CPU seconds over wall seconds."""
+        if name in self.shares:
+            return sum(self.shares[name]) / len(self.shares[name])
+        runs = self.history.get(name, [])
+        cpu, wall = sum(x.cpu_seconds for x in runs), sum(x.seconds for x in runs)
+        return cpu / wall if cpu and wall else None
+
+    def judged(self, row: Row, figure: str, baseline: str, by: Callable[[wrk.Result], float] = PER_CPU) -> Row:
+        """The row with its conditions: the CPU each side got, and how far the baseline moved between rounds."""
+        shares = (self.cpu_got(figure), self.cpu_got(baseline))
+        cpu = " · ".join("—" if share is None else f"{share:.2f}" for share in shares)
+        return dataclasses.replace(row, baseline_spread=self.spread(baseline, by), cpu=cpu)
+
     def rows(self) -> list[Row]:
         r, rates, db = self.results, self.rates, self.db.name
         rows: list[Row] = []
@@ -478,172 +597,90 @@ class Pass:
             bad = [f"{n}: {r[n].bad + r[n].socket_errors} failed" for n in names if n in r and not r[n].clean]
             return "; ".join(bad)
 
+        def add(figure: str, baseline: str, row: Row, by: Callable[[wrk.Result], float] = PER_CPU) -> None:
+            rows.append(self.judged(row, figure, baseline, by))
+
         verify = rates.get("argon2_verify")
-        rows.append(
-            Row(
-                "login successes/s, 1 worker",
-                db,
-                cpu("login"),
-                "/cpu-s",
-                "Argon2 verify, 1 core",
-                verify,
-                "/cpu-s",
-                Target(low=0.85),
-                note("login"),
-            )
-        )
+        add("login", "argon2_verify", Row(
+            "login successes/s, 1 worker", db, cpu("login"), "/cpu-s", "Argon2 verify, 1 core", verify, "/cpu-s",
+            Target(low=0.85), note("login"),
+        ))
         if "login" in r and verify:
             extra = 1000 / r["login"].ok_per_cpu_second - 1000 / verify if r["login"].ok else None
-            rows.append(
-                Row(
-                    "time per sign-in beyond the hash",
-                    db,
-                    extra,
-                    "ms",
-                    "hash",
-                    1000 / verify,
-                    "ms",
-                    Target(high=1.5),
-                    judge_value=True,
-                )
-            )
-        rows.append(
-            Row(
-                "me req/s (authenticated)",
-                db,
-                cpu("me"),
-                "/cpu-s",
-                "plain Starlette JSON",
-                cpu("plain"),
-                "/cpu-s",
-                Target(low=0.25),
-                note("me", "plain"),
-            )
-        )
+            add("login", "argon2_verify", Row(
+                "time per sign-in beyond the hash", db, extra, "ms", "hash", 1000 / verify, "ms", Target(high=1.5),
+                judge_value=True,
+            ))
+        add("me", "plain", Row(
+            "me req/s (authenticated)", db, cpu("me"), "/cpu-s", "plain Starlette JSON", cpu("plain"), "/cpu-s",
+            Target(low=0.25), note("me", "plain"),
+        ))
+        add("me", "session", Row(
+            "`me` vs session read", db, cpu("me"), "/cpu-s", "Starlette + the session read", cpu("session"),
+            "/cpu-s", Target(), note("me", "session"),
+        ))
         missing = "mutation not in the schema yet"
-        if "reset_known_c1" in r:
-            known = _median_p50(self, "reset_known_c1")
-            unknown = _median_p50(self, "reset_unknown_c1")
-            rows.append(
-                Row(
-                    "requestPasswordReset p50 known/unknown",
-                    db,
-                    known,
-                    "ms",
-                    "unknown p50",
-                    unknown,
-                    "ms",
-                    Target(0.9, 1.1),
-                    note("reset_known_c1", "reset_unknown_c1"),
-                )
-            )
-        else:
-            rows.append(
-                Row(
-                    "requestPasswordReset p50 known/unknown",
-                    db,
-                    None,
-                    "ms",
-                    "unknown p50",
-                    None,
-                    "ms",
-                    Target(0.9, 1.1),
-                    missing,
-                )
-            )
+        known = _median_p50(self, "reset_known_c1") if "reset_known_c1" in r else None
+        unknown = _median_p50(self, "reset_unknown_c1") if "reset_unknown_c1" in r else None
+        add("reset_known_c1", "reset_unknown_c1", Row(
+            "requestPasswordReset p50 known/unknown", db, known, "ms", "unknown p50", unknown, "ms",
+            Target(0.9, 1.1), note("reset_known_c1", "reset_unknown_c1") if known is not None else missing,
+        ), P50)
         unknown_failure = _median_p50(self, "login_unknown_c1") if "login_unknown_c1" in r else None
         for kind, name in (("wrong password", "login_wrong_c1"), ("disabled account", "login_disabled_c1")):
-            rows.append(
-                Row(
-                    f"login failure p50, {kind} vs unknown identifier",
-                    db,
-                    _median_p50(self, name) if name in r else None,
-                    "ms",
-                    "unknown identifier p50",
-                    unknown_failure,
-                    "ms",
-                    Target(0.9, 1.1),
-                    note(name, "login_unknown_c1"),
-                )
-            )
+            add(name, "login_unknown_c1", Row(
+                f"login failure p50, {kind} vs unknown identifier", db, _median_p50(self, name) if name in r else None,
+                "ms", "unknown identifier p50", unknown_failure, "ms", Target(0.9, 1.1), note(name, "login_unknown_c1"),
+            ), P50)
         floor = 0.5 if self.db.postgres else 0.35
-        rows.append(
-            Row(
-                "requestPasswordReset req/s",
-                db,
-                cpu("reset_request"),
-                "/cpu-s",
-                "bare ORM insert",
-                cpu("insert"),
-                "/cpu-s",
-                Target(low=floor),
-                note("reset_request") if "reset_request" in r else missing,
-            )
-        )
-        rows.append(
-            Row(
-                "resetPassword req/s",
-                db,
-                cpu("reset_password"),
-                "/cpu-s",
-                "Argon2 hash, 1 core",
-                rates.get("argon2_hash"),
-                "/cpu-s",
-                Target(low=0.7),
-                note("reset_password") if "reset_password" in r else missing,
-            )
-        )
-        rows.append(
-            Row(
-                "submitSupportTicket req/s",
-                db,
-                cpu("ticket"),
-                "/cpu-s",
-                "bare ORM insert",
-                cpu("insert"),
-                "/cpu-s",
-                Target(low=0.5),
-                note("ticket") if "ticket" in r else missing,
-            )
-        )
+        add("reset_request", "insert", Row(
+            "requestPasswordReset req/s", db, cpu("reset_request"), "/cpu-s", "bare ORM insert", cpu("insert"),
+            "/cpu-s", Target(low=floor), note("reset_request") if "reset_request" in r else missing,
+        ))
+        add("reset_password", "argon2_hash", Row(
+            "resetPassword req/s", db, cpu("reset_password"), "/cpu-s", "Argon2 hash, 1 core",
+            rates.get("argon2_hash"), "/cpu-s", Target(low=0.7),
+            note("reset_password") if "reset_password" in r else missing,
+        ))
+        add("ticket", "insert", Row(
+            "submitSupportTicket req/s", db, cpu("ticket"), "/cpu-s", "bare ORM insert", cpu("insert"), "/cpu-s",
+            Target(low=0.5), note("ticket") if "ticket" in r else missing,
+        ))
         if self.db.postgres:
             million = r["login_c1_million"].p50_ms if "login_c1_million" in r else None
             small = r["login_c1_small"].p50_ms if "login_c1_small" in r else None
-            rows.append(
-                Row(
-                    "login p50, 10^6 vs 10^3 accounts",
-                    db,
-                    million,
-                    "ms",
-                    "10^3 accounts",
-                    small,
-                    "ms",
-                    Target(high=1.2),
-                    "" if self.million else "skipped: PORTAL_BENCH_MILLION=0",
-                )
-            )
-        rows.append(
-            Row(
-                "login successes/s, 2 workers vs 1",
-                db,
-                ok("login_2w"),
-                "/s",
-                "1 worker, 1 core",
-                ok("login_1w"),
-                "/s",
-                Target(low=1.7),
-                "; ".join(
-                    x
-                    for x in (
-                        note("login_2w", "login_1w"),
-                        f"2 workers got {r['login_2w'].cpu_seconds / r['login_2w'].seconds:.2f} cores of CPU"
-                        if "login_2w" in r and r["login_2w"].cpu_seconds
-                        else "",
-                    )
-                    if x
-                ),
-            )
-        )
+            add("login_c1_million", "login_c1_small", Row(
+                "login p50, 10^6 vs 10^3 accounts", db, million, "ms", "10^3 accounts", small, "ms",
+                Target(high=1.2), "" if self.million else "skipped: PORTAL_BENCH_MILLION=0",
+            ), P50)
+        add("login_2w", "login_1w", Row(
+            "login successes/s, 2 workers vs 1", db, ok("login_2w"), "/s", "1 worker, 1 core", ok("login_1w"), "/s",
+            Target(low=1.7), note("login_2w", "login_1w"),
+        ), PER_SECOND)
+        rows.extend(self.memory_rows())
+        return rows
+
+    def memory_rows(self) -> list[Row]:
+        """Each server's resident set at rest and at its peak under sign-ins, beside the bound on hash memory."""
+        rows = []
+        servers = (("portal", "1 worker", "login", 1, SERVER_CORE), ("two_workers", "2 workers", "login_2w", 2, "0,1"))
+        for key, title, runs, workers, cores in servers:
+            rest, load = self.memory.get(f"{key}_rest"), self.memory.get(f"{key}_load")
+            if rest is None or load is None:
+                continue
+            bound, how = hash_memory_bound(self.env(), cores, workers)
+            notes = [f"{load.rss_mib:.0f} MiB after it", f"Argon2 bound {bound:.0f} MiB = {how}"]
+            if workers > 1:
+                notes.append(f"processes at rest {rest.per_process()} MiB, supervisor included")
+            base_rest, base_load = self.memory.get("baseline_rest"), self.memory.get("baseline_load")
+            if key == "portal" and base_rest and base_load:
+                notes.append(f"baseline app {base_rest.rss_mib:.0f} MiB at rest, peak {base_load.hwm_mib:.0f}")
+            share = self.cpu_got(runs)
+            rows.append(Row(
+                f"resident set, {title}: peak under sign-ins (VmHWM)", self.db.name, load.hwm_mib, "MiB",
+                "at rest (VmRSS)", rest.rss_mib, "MiB", Target(), "; ".join(notes),
+                cpu="—" if share is None else f"{share:.2f}",
+            ))
         return rows
 
 

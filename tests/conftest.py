@@ -1,18 +1,13 @@
-"""Shared fixtures: a real database (SQLite file or PostgreSQL), a real SMTP sink, the app over httpx.
+"""Shared fixtures: a real database (SQLite file or PostgreSQL), a real SMTP sink, the app over httpx, Chromium.
 
 `PORTAL_TEST_DATABASE_URL` selects PostgreSQL (CI sets it); without it a fresh SQLite file is used.
 `PORTAL_TEST_REQUIRE_SERVICES=1` (CI) turns every "service absent" skip into a failure.
+Plain helpers (constants, settings, live servers, GraphQL, mail) are in tests/helpers.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,30 +20,25 @@ from portal.api.app import create_app
 from portal.core.clock import OffsetClock
 from portal.core.runtime import Runtime
 from portal.core.settings import Settings
+from tests.helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    GQL,
+    PASSWORD,
+    PHONE,
+    PUBLIC_URL,
+    LiveServer,
+    client_at,
+    free_port,
+    mailing_env,
+    make_settings,
+    need_chromium,
+    start_live_server,
+    stop_live_server,
+    unique,
+)
 from tests.smtp_sink import SmtpSink
-
-ROOT = Path(__file__).resolve().parent.parent
-REQUIRE_SERVICES = os.environ.get("PORTAL_TEST_REQUIRE_SERVICES") == "1"
-PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-def need_service(available: bool, reason: str) -> None:
-    """Skip with a clear reason where a service is absent; under CI a missing service is a failure."""
-    if available:
-        return
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service missing under CI: {reason}")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def unique(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="session")
@@ -72,20 +62,6 @@ async def smtp_sink() -> AsyncIterator[SmtpSink]:
     sink.start()
     yield sink
     sink.stop()
-
-
-def make_settings(data_dir: Path, database_url: str, smtp_port: int | None, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        env="development",
-        data_dir=data_dir,
-        database_url=database_url,
-        public_url=PUBLIC_URL,
-        secret_key="test-secret-key-" + "x" * 32,
-        smtp_url=f"smtp://127.0.0.1:{smtp_port}" if smtp_port else None,
-        deliver_mail_in_process=False,
-    )
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -130,29 +106,16 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-class GQL:
-    """Posts one GraphQL operation and returns `data`, failing loudly on transport errors."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-
-    async def raw(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
-        return await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, **kwargs)
-
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = await self.raw(query, variables, **kwargs)
-        body = response.json()
-        assert "errors" not in body, body
-        assert response.status_code == 200, body
-        return body["data"]
+@pytest.fixture
+async def page_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser with an address of its own: per-client throttles of one test never touch another."""
+    async with client_at(app) as c:
+        yield c
 
 
 @pytest.fixture
 def gql(client: httpx.AsyncClient) -> GQL:
     return GQL(client)
-
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -172,94 +135,52 @@ async def make_account(rt: Runtime):  # type: ignore[no-untyped-def]
     return make
 
 
-LOGIN = """
-mutation($identifier: String!, $password: String!) {
-  login(identifier: $identifier, password: $password) {
-    __typename
-    ... on LoginSuccess { session { accessToken refreshToken expiresAt account { id email phone login fullName role hasPassword } } }
-    ... on Error { message }
-    ... on TooManyAttempts { retryAfterSeconds }
-    ... on ValidationError { fields { field code message } }
-  }
-}
-"""
+# --- browser journeys: a real `portal serve`, headless Chromium, a phone-sized profile ---------------------
+
+@pytest.fixture(scope="module")
+async def live(
+    settings: Settings, smtp_sink: SmtpSink, database: None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    """The real `portal serve` for a browser test module, delivering its own letters to the SMTP sink."""
+    need_chromium()
+    server = start_live_server(mailing_env(settings, smtp_sink.port), tmp_path_factory.mktemp("browser"))
+    yield server
+    stop_live_server(server)
 
 
-# What a browser adds to a fetch from one of the portal's own pages: only such a sign-in gets the session cookie.
-SAME_ORIGIN = {"origin": PUBLIC_URL, "sec-fetch-site": "same-origin"}
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium through Playwright, one per module."""
+    need_chromium()
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
 
 
-async def sign_in(gql: GQL, identifier: str, password: str = PASSWORD, *, browser: bool = False) -> dict[str, Any]:
-    """GraphQL `login`; `browser=True` sends it as a same-origin page would, so the client keeps the cookie."""
-    headers = SAME_ORIGIN if browser else {}
-    data = await gql(LOGIN, {"identifier": identifier, "password": password}, headers=headers)
-    assert data["login"]["__typename"] == "LoginSuccess", data
-    return data["login"]["session"]
-
-
-class LiveServer:
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.url = url
-        self.process = process
-        self.log = log
-
-
-def start_live_server(env: dict[str, str], workdir: Path, *args: str, port: int | None = None) -> LiveServer:
-    """Runs the real `portal serve` on a free port (or `port`) and waits until `/healthz` answers."""
-    port = port or free_port()
-    log = workdir / f"serve-{port}.log"
-    portal = Path(sys.executable).parent / "portal"
-    process = subprocess.Popen(  # noqa: S603
-        [str(portal), "serve", "--port", str(port), *args],
-        env={**os.environ, **env},
-        cwd=workdir,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+@pytest.fixture
+async def phone(browser: Any) -> AsyncIterator[Any]:
+    """A fresh browser profile the size of a small phone, Russian first; fails the test on any script or CSP error."""
+    context = await browser.new_context(viewport=PHONE, locale="ru-RU", has_touch=True)
+    page = await context.new_page()
+    problems: list[str] = []
+    # A 4xx document (a refused sign-in, a form with errors) is expected; a failing asset or script is not.
+    page.on(
+        "console",
+        lambda m: problems.append(m.text)
+        if m.type == "error" and not m.text.startswith("Failed to load resource: the server responded")
+        else None,
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"portal serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return LiveServer(url, process, log)
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"portal serve did not start: {log.read_text()[-2000:]}")
-
-
-def stop_live_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a subprocess use the same configuration as the tests."""
-    env = {
-        "PORTAL_ENV": settings.env,
-        "PORTAL_DATA_DIR": str(settings.data_dir),
-        "PORTAL_DATABASE_URL": settings.database_url,
-        "PORTAL_PUBLIC_URL": settings.public_url,
-        "PORTAL_SECRET_KEY": settings.secret_key or "",
-    }
-    if settings.smtp_url:
-        env["PORTAL_SMTP_URL"] = settings.smtp_url
-    return env
-
-
-def mailing_env(settings: Settings, smtp_port: int, **extra: str) -> dict[str, str]:
-    """`settings_env` for a live server that delivers its letters itself, to the SMTP sink at `smtp_port`."""
-    env = settings_env(settings) | {
-        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
-    }
-    return env | extra
-
-
-def run(coro: Any) -> Any:
-    return asyncio.get_event_loop().run_until_complete(coro)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status} {r.url}")
+        if r.status >= 400 and r.request.resource_type != "document"
+        else None,
+    )
+    yield page
+    await context.close()
+    assert problems == [], problems

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.conftest import PUBLIC_URL, free_port, need_service
+from tests.helpers import PUBLIC_URL, free_port, need_service, stop_process
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 # portal provider id -> how the provider treats its client
@@ -121,11 +121,7 @@ def start_provider(workdir: Path, portal_url: str = PUBLIC_URL) -> OpenIDProvide
 
 
 def stop_provider(op: OpenIDProvider) -> None:
-    op.process.terminate()
-    try:
-        op.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        op.process.kill()
+    stop_process(op.process, timeout=5)
 
 
 def account_login(sub: str, email: str = "", verified: bool = True, name: str = "Иван Петров") -> str:

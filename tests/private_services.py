@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def _pg_bin(name: str) -> str | None:
@@ -54,6 +54,12 @@ class PrivatePostgres:
             shutil.chown(self.dir, "postgres", "postgres")
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/portal"
 
+    def __enter__(self) -> PrivatePostgres:
+        return self.init()
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
     def _run(self, *args: str, timeout: float = 60) -> None:
         subprocess.run(_as_postgres(list(args)), check=True, capture_output=True, timeout=timeout)  # noqa: S603
 
@@ -90,6 +96,12 @@ class PrivateRedis:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PrivateRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def start(self) -> PrivateRedis:
         self.process = subprocess.Popen(  # noqa: S603

@@ -14,14 +14,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from portal.api.app import create_app
 from portal.core.runtime import Runtime
 from portal.core.throttle import FallbackStore, Limit, MemoryStore
 from portal.identity.signin import LOCK_AFTER, SIGNIN_BACKOFF, account_key, clear_signin_lock
-from tests.conftest import LOGIN, PASSWORD, PUBLIC_URL, make_settings, need_service, unique
+from tests.helpers import LOGIN, PASSWORD, Surface, make_settings, need_service, random_ip, unique
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RUN_PREFIX = f"portal-test-{uuid.uuid4().hex[:12]}:"
@@ -50,25 +48,8 @@ def _drop_redis_keys() -> Iterator[None]:
         client.close()
 
 
-def random_ip() -> str:
-    """Shared address space (RFC 6598): no other test file speaks from there."""
-    return f"100.{random.randint(64, 127)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-
-
-class Portal:
+class Portal(Surface):
     """One replica: an app over its own runtime (its own throttle store), spoken to from any address."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.app = create_app(runtime=rt, manage_database=False)
-
-    def client(self, ip: str | None = None) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, client=(ip or random_ip(), 40000))
-        return httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL)
-
-    async def post(self, body: Any, ip: str | None = None, **kwargs: Any) -> httpx.Response:
-        async with self.client(ip) as c:
-            return await c.post("/graphql", json=body, **kwargs)
 
     async def login(self, identifier: str, password: str, ip: str | None = None) -> dict[str, Any]:
         response = await self.post({"query": LOGIN, "variables": {"identifier": identifier, "password": password}}, ip)
@@ -147,7 +128,7 @@ async def test_clear_signin_lock_lifts_the_lock(store, portal_factory, make_acco
 
 async def test_a_completed_reset_lifts_the_lock(portal_factory, make_account, clock, smtp_sink):
     """The locked resident can still reset, and the completed reset opens the door (docs/security.md #15)."""
-    from tests.mail_helpers import drain, token_from
+    from tests.helpers import drain, token_from
 
     portal = portal_factory()
     account = await make_account()

@@ -14,8 +14,7 @@ from portal.core.client import ClientInfo
 from portal.identity.sessions import issue_session
 from portal.identity.signin import SIGNIN_BACKOFF, account_key
 from portal.models.accounts import Account
-from tests.conftest import GQL, PASSWORD, PUBLIC_URL, sign_in, unique
-from tests.mail_helpers import client_at, drain, request_reset, reset, token_from
+from tests.helpers import GQL, PASSWORD, PUBLIC_URL, client_at, drain, request_reset, reset, sign_in, token_from, unique
 
 NEW_PASSWORD = "в лесу родилась ёлочка 2026"
 CONFIRM_RE = re.compile(re.escape(PUBLIC_URL) + r"/confirm-email\?token=([A-Za-z0-9_\-.~]+)")

@@ -11,55 +11,43 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pyotp
 import pytest
 
 from portal.models.accounts import Account
-from tests.conftest import (
+from tests.helpers import (
+    ARTIFACTS,
+    NEW_PASSWORD,
     PASSWORD,
+    PHONE,
     ROOT,
     LiveServer,
     free_port,
+    local,
+    mailing_env,
+    need_chromium,
     need_service,
-    settings_env,
     start_live_server,
     stop_live_server,
     unique,
 )
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT, PHONE
 
 AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-NEW_PASSWORD = "в лесу родилась ёлочка 2026"
 
 
 @pytest.fixture(scope="module")
 async def live(settings: Any, smtp_sink: Any, database: None, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    need_service(CHROMIUM_PRESENT, f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+    """This module's own server: WebAuthn needs a secure context, and http://localhost is one."""
+    need_chromium()
     need_service(AXE.exists(), "axe-core is not installed (cd tests/node && npm ci)")
     port = free_port()
-    env = settings_env(settings) | {
-        "PORTAL_PUBLIC_URL": f"http://localhost:{port}",
-        "PORTAL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "true",
-    }
+    env = mailing_env(settings, smtp_sink.port, PORTAL_PUBLIC_URL=f"http://localhost:{port}")
     server = start_live_server(env, tmp_path_factory.mktemp("security-browser"), port=port)
     server.url = f"http://localhost:{port}"
     yield server
     stop_live_server(server)
-
-
-@pytest.fixture(scope="module")
-async def browser(live: LiveServer) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture
@@ -91,11 +79,6 @@ async def sign_in(page: Any, live: LiveServer, identifier: str, password: str = 
     await page.get_by_label("Электронная почта, телефон или логин").fill(identifier)
     await page.get_by_label("Пароль", exact=True).fill(password)
     await page.get_by_role("button", name="Войти", exact=True).click()
-
-
-def local(live: LiveServer, link: str) -> str:
-    parts = urlsplit(link)
-    return live.url + parts.path + ("?" + parts.query if parts.query else "")
 
 
 VIRTUAL_AUTHENTICATOR = {

@@ -9,9 +9,7 @@ import httpx
 import pytest
 
 from portal.models.accounts import Account
-from tests.conftest import PASSWORD, PUBLIC_URL, unique
-from tests.mail_helpers import drain, new_address
-from tests.test_pages import hidden, page_sign_in
+from tests.helpers import PASSWORD, PUBLIC_URL, drain, hidden, new_address, page_sign_in, unique
 
 NEW_PASSWORD = "в лесу родилась ёлочка 2026"
 CONFIRM_RE = re.compile(re.escape(PUBLIC_URL) + r"(/confirm-email\?token=[A-Za-z0-9_\-.~]+)")

@@ -12,8 +12,7 @@ from portal.models.accounts import Account, AccountStatus, Role, Session
 from portal.models.audit import AuditEvent, record
 from portal.models.residents import PersonalAccount
 from portal.support import audit
-from tests.conftest import PASSWORD, ROOT, settings_env, sign_in
-from tests.test_staff import holding
+from tests.helpers import PASSWORD, ROOT, holding, settings_env, sign_in
 
 AUDIT = """
 query($a: ID, $first: Int, $after: String) { auditEvents(accountId: $a, first: $first, after: $after) {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from bench import wrk
 from bench.report import Row, Target, format_table
 
@@ -47,3 +51,34 @@ def test_wrk_output_is_parsed_and_wrong_answers_are_not_successes():
     assert wrk.Request("198.18.0.1", '{"query": "{ me { id } }"}', "tok").line() == (
         '198.18.0.1\ttok\t{"query": "{ me { id } }"}'
     )
+
+
+def test_a_moved_baseline_makes_its_figure_noisy_and_an_untargeted_row_is_not_judged():
+    steady = Row("me req/s", "SQLite", 30.0, "/s", "plain", 100.0, "/s", Target(low=0.25), baseline_spread=0.04)
+    moved = Row("me req/s", "SQLite", 30.0, "/s", "plain", 100.0, "/s", Target(low=0.25), baseline_spread=0.14)
+    reported = Row("me vs session read", "SQLite", 30.0, "/s", "session read", 60.0, "/s", Target(), cpu="0.97 · 0.95")
+    assert steady.verdict == "ok" and not steady.notes
+    assert moved.verdict == "noisy" and "moved 14%" in moved.notes
+    assert reported.verdict == "—"
+    lines = format_table([steady, moved, reported]).splitlines()
+    assert "CPU got" in lines[0] and "| 0.97 · 0.95 " in lines[4] and "noisy (baseline moved 14%" in lines[3]
+
+
+def test_memory_helpers_read_this_process_and_judge_a_plateau():
+    from bench.memory import growth, mixed_requests, plateau_limit
+    from bench.run import core_count, hash_memory_bound, resident
+
+    mine = resident(os.getpid())
+    assert mine.rss_mib > 1 and mine.hwm_mib >= mine.rss_mib
+    assert (core_count("0"), core_count("0,1"), core_count("0-3,6")) == (1, 2, 5)
+    bound, how = hash_memory_bound({"PORTAL_ARGON2_MEMORY_KIB": "20480"}, "0,1", 2)
+    assert bound == 80.0 and "2 workers" in how
+    assert hash_memory_bound({"PORTAL_HASH_CONCURRENCY": "1"}, "0,1", 1)[0] == 19456 / 1024
+
+    level = [(t, 100.0 + (5.0 if t % 2 else 0.0)) for t in range(60)]  # a hash's memory in and out
+    rising = [(t, 100.0 + t * 0.5) for t in range(60)]
+    assert abs(growth(level, 60)) <= plateau_limit(level)
+    assert growth(rising, 60) == pytest.approx(15.0) and growth(rising, 60) > plateau_limit(rising)
+
+    requests = mixed_requests(8, ["tok-a", "tok-b"])
+    assert len(requests) == 10 and sum(1 for r in requests if r.bearer) == 2

@@ -9,105 +9,30 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from portal.models.support import Ticket, TicketStatus
 from portal.support.tickets.status import change_status
-from tests.conftest import (
+from tests.helpers import (
     LOGIN,
+    NEW_PASSWORD,
     PASSWORD,
-    ROOT,
+    PHONE,
+    RESET_LINK,
     LiveServer,
     free_port,
-    mailing_env,
-    need_service,
+    local,
     settings_env,
+    shot,
     start_live_server,
     stop_live_server,
     unique,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-CHROMIUM_PRESENT = CHROMIUM.exists()
-ARTIFACTS = ROOT / "test-artifacts" / "pages"
-PHONE = {"width": 360, "height": 740}
-NEW_PASSWORD = "в лесу родилась ёлочка 2026"
 STAFF_MESSAGE = "Здравствуйте! Проверили данные, пришлите, пожалуйста, фото первой страницы паспорта."
-RESET_LINK = re.compile(r"https?://[^\s/]+/reset-password\?token=[A-Za-z0-9_.~-]+")
-
-
-@pytest.fixture(scope="module")
-async def live(
-    settings: Any, smtp_sink: Any, database: None, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveServer]:
-    need_service(CHROMIUM_PRESENT, f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        need_service(False, "Playwright for Python is not installed (pip install -e '.[test]')")
-    server = start_live_server(mailing_env(settings, smtp_sink.port), tmp_path_factory.mktemp("browser"))
-    yield server
-    stop_live_server(server)
-
-
-@pytest.fixture(scope="module")
-async def browser(live: LiveServer) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def phone(browser: Any) -> AsyncIterator[Any]:
-    """A fresh browser profile the size of a small phone, Russian first; fails the test on any script or CSP error."""
-    context = await browser.new_context(viewport=PHONE, locale="ru-RU", has_touch=True)
-    page = await context.new_page()
-    problems: list[str] = []
-    # A 4xx document (a refused sign-in, a form with errors) is expected; a failing asset or script is not.
-    page.on(
-        "console",
-        lambda m: problems.append(m.text)
-        if m.type == "error" and not m.text.startswith("Failed to load resource: the server responded")
-        else None,
-    )
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on(
-        "response",
-        lambda r: problems.append(f"{r.status} {r.url}")
-        if r.status >= 400 and r.request.resource_type != "document"
-        else None,
-    )
-    yield page
-    await context.close()
-    assert problems == [], problems
-
-
-async def shot(page: Any, name: str) -> None:
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def local(live: LiveServer, link: str) -> str:
-    """The mailed link (built from PORTAL_PUBLIC_URL) pointed at this test's server port."""
-    parts = urlsplit(link)
-    return live.url + parts.path + ("?" + parts.query if parts.query else "")
 
 
 async def test_seed_journey_forgotten_password(live, phone, smtp_sink, make_account):

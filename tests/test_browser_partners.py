@@ -19,9 +19,16 @@ import pytest
 
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
-from tests.conftest import PASSWORD, ROOT, free_port, make_settings, need_service
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT, PHONE
-from tests.test_provider import s256
+from tests.helpers import (
+    PASSWORD,
+    PHONE,
+    ROOT,
+    free_port,
+    make_settings,
+    need_chromium,
+    need_service,
+    s256,
+)
 
 SPA_DIR = ROOT / "tests" / "spa"
 OIDC_CLIENT_TS = ROOT / "tests" / "node" / "node_modules" / "oidc-client-ts" / "dist" / "browser" / "oidc-client-ts.min.js"
@@ -77,7 +84,7 @@ def _partner_app() -> Any:
 
 @pytest.fixture(scope="module")
 async def sites(data_dir, database_url, smtp_sink, clock, database) -> AsyncIterator[Sites]:  # type: ignore[no-untyped-def]
-    need_service(CHROMIUM_PRESENT, f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+    need_chromium()
     need_service(OIDC_CLIENT_TS.exists(), "tests/node/node_modules (npm ci in tests/node) is needed for the SPA")
     from portal.api.app import create_app
 
@@ -93,20 +100,10 @@ async def sites(data_dir, database_url, smtp_sink, clock, database) -> AsyncIter
             await asyncio.wait_for(task, 10)
 
 
-@pytest.fixture(scope="module")
-async def chromium(sites: Sites) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
 @pytest.fixture
-async def page(chromium: Any) -> AsyncIterator[Any]:
+async def page(browser: Any) -> AsyncIterator[Any]:
     """A fresh profile; any script error or failed subresource fails the test."""
-    context = await chromium.new_context(viewport=PHONE, locale="ru-RU")
+    context = await browser.new_context(viewport=PHONE, locale="ru-RU")
     page = await context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))

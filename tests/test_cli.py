@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, settings_env, start_live_server, stop_live_server, unique
+from tests.helpers import PASSWORD, settings_env, start_live_server, stop_live_server, unique
 
 PORTAL = str(Path(sys.executable).parent / "portal")
 

@@ -9,21 +9,24 @@ import pytest
 
 from portal.models.accounts import Role
 from portal.models.audit import AuditEvent
-from tests.conftest import GQL, PUBLIC_URL, sign_in, unique
-from tests.mail_helpers import new_address
-from tests.test_staff import (
+from tests.helpers import (
     APPROVE,
     ASSIGN,
     DETAILS,
     EMAIL_CHANGE,
+    GQL,
     NOTE,
+    PUBLIC_URL,
     REJECT,
-    RESET_LINK,
+    SEND_RESET_LINK,
     STATUS,
-    VERIFY,
+    VERIFY_OWNERSHIP,
     anonymous_ticket,
     auth,
-    phone,
+    new_address,
+    random_phone,
+    sign_in,
+    unique,
 )
 
 
@@ -42,7 +45,7 @@ async def refusals(number: str) -> list[AuditEvent]:
 
 async def test_every_desk_step_is_audited_with_actor_ticket_and_client_address(app, desk, make_account):
     gql, address = desk
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone)
     staff = await make_account(role=Role.STAFF, full_name=f"Сотрудник {unique()}")
     session = auth(await sign_in(gql, staff.email))
@@ -51,8 +54,8 @@ async def test_every_desk_step_is_audited_with_actor_ticket_and_client_address(a
     await gql(ASSIGN, {"n": number}, **session)
     await gql(STATUS, {"n": number, "s": "IN_PROGRESS", "m": "Проверяем."}, **session)
     await gql(NOTE, {"n": number, "b": "Позвонить вечером."}, **session)
-    await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]}, **session)
-    assert (await gql(RESET_LINK, {"n": number}, **session))["sendRecoveryResetLink"]["recovery"]["status"] == "SENT"
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]}, **session)
+    assert (await gql(SEND_RESET_LINK, {"n": number}, **session))["sendRecoveryResetLink"]["recovery"]["status"] == "SENT"
 
     events = await AuditEvent.filter(ticket_number=number, actor_id=staff.id).order_by("id")
     assert [e.action for e in events] == [
@@ -68,7 +71,7 @@ async def test_every_desk_step_is_audited_with_actor_ticket_and_client_address(a
 
 async def test_refused_recovery_attempts_are_audited_with_the_reason(app, desk, make_account):
     gql, address = desk
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, replyEmail=unique("new") + "@example.ru")
     staff = await make_account(role=Role.STAFF, full_name=f"Сотрудник {unique()}")
     requester = await make_account(role=Role.ADMIN, full_name=f"Админ {unique()}")
@@ -78,13 +81,13 @@ async def test_refused_recovery_attempts_are_audited_with_the_reason(app, desk, 
     approver_s = auth(await sign_in(gql, approver.email))
 
     # Recovery on a ticket nobody verified: refused, and the attempt is on record.
-    refused = (await gql(RESET_LINK, {"n": number}, **staff_s))["sendRecoveryResetLink"]
+    refused = (await gql(SEND_RESET_LINK, {"n": number}, **staff_s))["sendRecoveryResetLink"]
     assert refused == {"__typename": "ActionRefused", "code": "NOT_VERIFIED"}
-    await gql(VERIFY, {"n": number, "a": owner.email, "o": "NOT_VERIFIED", "e": ["FULL_NAME"]}, **staff_s)
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "NOT_VERIFIED", "e": ["FULL_NAME"]}, **staff_s)
     refused = (await gql(EMAIL_CHANGE, {"n": number}, **staff_s))["requestRecoveryEmailChange"]
     assert refused["code"] == "NOT_VERIFIED"
 
-    await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **staff_s)
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **staff_s)
     same = (await gql(EMAIL_CHANGE, {"n": number, "e": owner.email}, **staff_s))["requestRecoveryEmailChange"]
     assert same["code"] == "SAME_EMAIL"
     proposed = (await gql(EMAIL_CHANGE, {"n": number}, **requester_s))["requestRecoveryEmailChange"]

@@ -21,14 +21,7 @@ from portal.models.audit import AuditEvent
 from portal.models.support import TicketCategory
 from portal.support.tickets.submission import Submitted, submit_ticket
 from portal.support.tickets.validation import TicketForm
-from tests import test_browser as residents
-from tests.conftest import PASSWORD, ROOT, LiveServer, unique
-from tests.test_browser import NEW_PASSWORD, RESET_LINK, local
-
-# The residents' browser tests' fixtures, shared: a real `portal serve`, Chromium, and a phone-sized profile.
-live = residents.live
-browser = residents.browser
-phone = residents.phone
+from tests.helpers import NEW_PASSWORD, PASSWORD, RESET_LINK, ROOT, LiveServer, local, unique
 
 ARTIFACTS = ROOT / "test-artifacts" / "desk"
 AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"

@@ -12,11 +12,7 @@ from portal.models.audit import AuditEvent
 from portal.models.support import Ticket, TicketCategory
 from portal.support.tickets.submission import Submitted, submit_ticket
 from portal.support.tickets.validation import TicketForm
-from tests import test_pages as residents
-from tests.conftest import unique
-from tests.test_pages import csrf_of, page_sign_in
-
-client = residents.client  # the residents' page tests' fixture: a browser with an address of its own
+from tests.helpers import csrf_of, page_sign_in, unique
 
 TICKET_FORMS = ("assign", "status", "note", "verify", "reset-link", "email-change")
 ACCOUNT_FORMS = ("disable", "enable", "unlock", "role", "export", "erase")
@@ -34,26 +30,26 @@ async def new_ticket(rt, phone: str = "+79120000000") -> str:
 
 
 @pytest.fixture
-async def staff_client(client, make_account):
+async def staff_client(page_client, make_account):
     staff = await make_account(full_name="Сотрудник Тест", role=Role.STAFF)
-    assert (await page_sign_in(client, staff.email, next="/desk")).status_code == 303
-    client.staff = staff
-    return client
+    assert (await page_sign_in(page_client, staff.email, next="/desk")).status_code == 303
+    page_client.staff = staff
+    return page_client
 
 
-async def test_anonymous_goes_to_sign_in_and_a_resident_gets_a_plain_403(client, make_account):
-    response = await client.get("/desk?status=NEW")
+async def test_anonymous_goes_to_sign_in_and_a_resident_gets_a_plain_403(page_client, make_account):
+    response = await page_client.get("/desk?status=NEW")
     assert response.status_code == 303
     assert response.headers["location"] == "/login?next=%2Fdesk%3Fstatus%3DNEW"
 
     resident = await make_account()
-    assert (await page_sign_in(client, resident.email, next="/desk")).headers["location"] == "/desk"
+    assert (await page_sign_in(page_client, resident.email, next="/desk")).headers["location"] == "/desk"
     for path in ("/desk", "/desk/approvals", f"/desk/accounts/{resident.id}", "/desk/tickets/2026-000001"):
-        response = await client.get(path)
+        response = await page_client.get(path)
         assert response.status_code == 403, path
         assert "учётная запись жителя" in response.text
-    token = await csrf_of(client, "/account")
-    response = await client.post(f"/desk/accounts/{resident.id}/disable", data={"csrf": token})
+    token = await csrf_of(page_client, "/account")
+    response = await page_client.post(f"/desk/accounts/{resident.id}/disable", data={"csrf": token})
     assert response.status_code == 403
     assert (await Account.get(id=resident.id)).status == AccountStatus.ACTIVE
 
@@ -180,17 +176,17 @@ async def test_staff_work_a_ticket_and_an_account_over_plain_forms(staff_client,
     assert response.status_code == 409 and "Это может сделать только администратор." in response.text
 
 
-async def test_an_admin_downloads_the_export(client, make_account):
+async def test_an_admin_downloads_the_export(page_client, make_account):
     admin = await make_account(role=Role.ADMIN)
     resident = await make_account(full_name="Выгружаемый Житель")
-    await page_sign_in(client, admin.email)
-    token = await csrf_of(client, f"/desk/accounts/{resident.id}")
-    response = await client.post(f"/desk/accounts/{resident.id}/export", data={"csrf": token})
+    await page_sign_in(page_client, admin.email)
+    token = await csrf_of(page_client, f"/desk/accounts/{resident.id}")
+    response = await page_client.post(f"/desk/accounts/{resident.id}/export", data={"csrf": token})
     assert response.status_code == 200
     assert response.headers["content-disposition"] == f'attachment; filename="account-{resident.id}.json"'
     assert json.loads(response.text)["account"]["full_name"] == "Выгружаемый Житель"
     assert await AuditEvent.filter(action="account.exported", actor_id=admin.id, subject_id=resident.id).count() == 1
-    response = await client.post(f"/desk/accounts/{admin.id}/role", data={"csrf": token, "role": "STAFF"})
+    response = await page_client.post(f"/desk/accounts/{admin.id}/role", data={"csrf": token, "role": "STAFF"})
     assert response.status_code == 409 and "Нельзя выполнить это действие над своей учётной записью." in response.text
 
 
@@ -242,8 +238,7 @@ async def test_staff_without_a_second_factor_enrol_before_the_desk_opens(rt, mak
     from portal.core.runtime import Runtime
     from portal.identity import totp
     from portal.models.accounts import Session
-    from tests.conftest import PUBLIC_URL
-    from tests.mail_helpers import new_address
+    from tests.helpers import PUBLIC_URL, new_address
 
     strict = Runtime(rt.settings.model_copy(update={"staff_second_factor": "required"}), rt.clock)
     assert strict.settings.staff_need_second_factor and not rt.settings.staff_need_second_factor

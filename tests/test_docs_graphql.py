@@ -18,9 +18,8 @@ import pytest
 from portal.api.app import create_app
 from portal.core.runtime import Runtime
 from portal.schema import build_schema
-from tests.conftest import GQL, PASSWORD, PUBLIC_URL, make_settings, unique
 from tests.federation_op import Browser, account_login, start_provider, stop_provider
-from tests.mail_helpers import client_at, drain, token_from
+from tests.helpers import GQL, PASSWORD, PUBLIC_URL, client_at, drain, make_settings, token_from, unique
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "graphql.md"
 BLOCK = re.compile(r"```graphql\n(?P<doc>.*?)```(?:\s*```json\n(?P<vars>.*?)```)?", re.S)

@@ -31,9 +31,7 @@ from portal.models.accounts import Role
 from portal.schema import build_schema
 from portal.schema.edge import DEFAULT_LIMIT, LIMITS
 from portal.support.paging import encode_cursor
-from tests.conftest import PUBLIC_URL, sign_in
-from tests.mail_helpers import new_address
-from tests.test_staff_permissions import _value as plausible  # a value of the type that passes the edge
+from tests.helpers import PUBLIC_URL, new_address, plausible_value, sign_in
 
 SCHEMA = build_schema()._schema
 STRING_EDGES = ["", "\x00", "a\x1fb", "\u202e\u0000", "2026-000000000001", "9" * 40, "\ud800", "x\udfffy"]
@@ -79,7 +77,7 @@ def _field_cases(operation: str, name: str, field: GraphQLField) -> list[tuple[s
     declared = ", ".join(f"${a}: {arg.type}" for a, arg in field.args.items())
     passed = ", ".join(f"{a}: ${a}" for a in field.args)
     document = f"{operation}({declared}) {{ {name}({passed}){selection(field.type)} }}"
-    base = {a: plausible(arg.type) for a, arg in field.args.items()}
+    base = {a: plausible_value(arg.type) for a, arg in field.args.items()}
     found = []
     for arg_name, arg in field.args.items():
         named = get_named_type(arg.type)

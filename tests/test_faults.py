@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LOGIN, PASSWORD, free_port, need_service, settings_env, start_live_server, stop_live_server
-from tests.conftest import unique as unique_name
+from tests.helpers import LOGIN, PASSWORD, free_port, need_service, settings_env, start_live_server, stop_live_server
+from tests.helpers import unique as unique_name
 from tests.private_services import PrivatePostgres, PrivateRedis, postgres_available, redis_server_available
 
 PORTAL = str(Path(sys.executable).parent / "portal")
@@ -63,17 +63,15 @@ def wait_until(check: Any, seconds: float) -> bool:
 @pytest.fixture
 def private_postgres():  # type: ignore[no-untyped-def]
     need_service(postgres_available(), "PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    server = PrivatePostgres().init()
-    yield server
-    server.destroy()
+    with PrivatePostgres() as server:
+        yield server
 
 
 @pytest.fixture
 def private_redis():  # type: ignore[no-untyped-def]
     need_service(redis_server_available(), "redis-server is not installed")
-    server = PrivateRedis().start()
-    yield server
-    server.stop()
+    with PrivateRedis() as server:
+        yield server
 
 
 def test_database_restart_answers_503_then_recovers_by_itself(settings, private_postgres, tmp_path):

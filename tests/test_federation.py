@@ -17,8 +17,8 @@ from portal.core.settings import SettingsError
 from portal.models.accounts import Account
 from portal.models.audit import AuditEvent
 from portal.models.federation import FederatedIdentity, LoginCode
-from tests.conftest import PASSWORD, PUBLIC_URL, make_settings, unique
 from tests.federation_op import MISBEHAVING, Browser, account_login, start_provider, stop_provider
+from tests.helpers import PASSWORD, PUBLIC_URL, make_settings, unique
 
 APP_RETURN = "ru.example.app://callback"
 WEB_CLIENT = "https://web.example.ru/"
@@ -377,7 +377,7 @@ def test_providers_from_a_toml_file(tmp_path: Path, data_dir, database_url):
 
 
 async def test_reset_for_a_federated_only_account_names_the_provider_and_sends_no_token(fed_app, fed_rt, smtp_sink):
-    from tests.mail_helpers import LINK_RE, drain
+    from tests.helpers import LINK_RE, drain
 
     sub, email = unique("sub"), f"{unique('fedreset')}@example.ru"
     browser, response = await sign_in_through_provider(fed_app, account_login(sub, email))
@@ -399,7 +399,7 @@ async def test_a_federated_only_resident_re_authenticates_through_the_provider_f
     page signs in again (never links), and the partner's request resumes once, no loop."""
     from portal.core.tokens import new_token
     from portal.identity.provider.partners import add_client
-    from tests.test_provider import auth_params
+    from tests.helpers import auth_params
 
     redirect = "https://partner.example.com/callback"
     client = (await add_client(fed_rt, name="Партнёр", redirect_uris=[redirect], first_party=True)).client

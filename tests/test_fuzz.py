@@ -20,7 +20,7 @@ import pytest
 
 from portal.models.accounts import Role
 from portal.schema import build_schema
-from tests.conftest import LOGIN, PASSWORD, LiveServer, mailing_env, start_live_server, stop_live_server
+from tests.helpers import LOGIN, PASSWORD, LiveServer, mailing_env, start_live_server, stop_live_server
 
 schemathesis = pytest.importorskip("schemathesis", reason="Schemathesis is a test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, given, settings  # noqa: E402  (installed with Schemathesis)

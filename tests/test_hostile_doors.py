@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 import re
 
-from tests.conftest import unique
-from tests.mail_helpers import client_at
-from tests.test_support import SUBMIT, form
+from tests.helpers import SUBMIT, client_at, form, unique
 
 _VALUES = re.compile(r"('[^']*'|\$\d+|\b\d+\b|\?)")
 

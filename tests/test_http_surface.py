@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -22,18 +21,17 @@ from starlette.routing import Route
 from strawberry.extensions import QueryDepthLimiter, ValidationCache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from portal.api.app import create_app
 from portal.api.security import security_middleware
 from portal.core.runtime import Runtime
 from portal.core.settings import SettingsError, load_settings
-from portal.identity.signin import SIGNIN_BACKOFF, account_key
 from portal.schema import MaskUnexpectedErrors, PortalSchema
 from portal.schema.limits import CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
-from tests.conftest import (
+from tests.helpers import (
     LOGIN,
     PASSWORD,
     PUBLIC_URL,
     SAME_ORIGIN,
+    Surface,
     make_settings,
     settings_env,
     start_live_server,
@@ -42,29 +40,6 @@ from tests.conftest import (
 
 PORTAL = str(Path(sys.executable).parent / "portal")
 WRONG = "definitely not the password"
-
-
-def random_ip() -> str:
-    return f"100.{random.randint(64, 127)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-
-
-class Surface:
-    """An app over its own runtime (own throttle store), so counters prove whether an operation ran."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.app = create_app(runtime=rt, manage_database=False)
-
-    def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, client=(random_ip(), 40000))
-        return httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, **kwargs)
-
-    async def post(self, body: Any, **kwargs: Any) -> httpx.Response:
-        async with self.client() as c:
-            return await c.post("/graphql", json=body, **kwargs)
-
-    async def failures(self, account: Any) -> int:
-        return await self.rt.throttle.failures(SIGNIN_BACKOFF, account_key(account.id, "email"))
 
 
 @pytest.fixture
@@ -232,9 +207,10 @@ async def test_request_timeouts(surface, make_account):
 
 
 async def test_the_validation_cache_keeps_hitting(surface):
-    """Limiter rule classes are built once per schema; built per request they would miss every time."""
+    """`/graphql` parses and validates a document once (schema/runner.py); Strawberry's own path needs its
+    limiter rule classes built once per schema, or every request misses (the toy schema below)."""
     s = surface()
-    cache = _get_validate_cache(CACHE_SIZE)
+    cache = s.app.state.graphql.runner.prepared
     before = cache.cache_info()
     query = {"query": "query Probe { me { id email } }"}
     for _ in range(50):
@@ -244,6 +220,7 @@ async def test_the_validation_cache_keeps_hitting(surface):
     assert hits >= 49 and misses <= 1, (hits, misses)
 
     # The pitfall, shown on a toy schema: a per-request `QueryDepthLimiter` makes a new rule class each time.
+    cache = _get_validate_cache(CACHE_SIZE)
     @strawberry.type
     class Query:
         @strawberry.field

@@ -19,7 +19,7 @@ from portal.core.i18n import LOCALE_DIR, catalogue_file, language_name, negotiat
 from portal.core.runtime import Runtime
 from portal.core.settings import Settings, SettingsError, load_settings
 from portal.mail.render import render
-from tests.conftest import PUBLIC_URL, unique
+from tests.helpers import PUBLIC_URL, unique
 
 ROOT = Path(__file__).resolve().parent.parent
 RUSSIAN_MINUTES = {1: "1 минуту", 2: "2 минуты", 5: "5 минут", 21: "21 минуту", 12: "12 минут", 22: "22 минуты"}

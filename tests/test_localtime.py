@@ -16,9 +16,7 @@ from portal.core.settings import Settings, SettingsError, load_settings
 from portal.mail.outbox import enqueue
 from portal.mail.render import render
 from portal.models.accounts import Account
-from tests.conftest import PUBLIC_URL, unique
-from tests.mail_helpers import drain, new_address
-from tests.test_pages import page_sign_in
+from tests.helpers import PUBLIC_URL, drain, new_address, page_sign_in, unique
 
 INSTANT = datetime(2026, 11, 25, 18, 46, tzinfo=UTC)  # 21:46 in Moscow, 23:46 in Yekaterinburg
 MOSCOW_RU = "25 нояб. 2026 г., 21:46 (МСК)"

@@ -19,18 +19,22 @@ import httpx
 import pytest
 
 from portal.core.tokens import new_token
-from tests.conftest import (
+from tests.helpers import (
     LOGIN,
     PASSWORD,
     PUBLIC_URL,
+    SUBMIT,
     LiveServer,
+    auth_params,
+    exchange,
+    form,
+    get_code,
     mailing_env,
+    partner,
     start_live_server,
     stop_live_server,
     unique,
 )
-from tests.test_provider import auth_params, exchange, get_code, partner
-from tests.test_support import SUBMIT, form
 
 RESET_LINK = re.compile(r"https?://[^\s/]+/reset-password\?token=[A-Za-z0-9_.~-]+")
 STATUS_LINK = re.compile(r"https?://[^\s/]+/support/status\?\S+")

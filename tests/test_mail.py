@@ -22,8 +22,7 @@ from portal.mail.delivery import GIVE_UP_AFTER_SECONDS, LEASE_SECONDS, claim, de
 from portal.mail.outbox import enqueue, seal, unseal
 from portal.mail.transport import SmtpTransport
 from portal.models.mail import OutboxMessage, OutboxStatus
-from tests.conftest import GQL, free_port, settings_env, unique
-from tests.mail_helpers import client_at, drain, request_reset, reset, token_from
+from tests.helpers import GQL, client_at, drain, free_port, request_reset, reset, settings_env, token_from, unique
 from tests.smtp_sink import SmtpSink
 
 CONTEXT = {
@@ -164,7 +163,7 @@ async def test_an_smtp_outage_delays_a_reset_letter_and_loses_nothing(rt, app, c
     sink.start()
     mail_rt = other_runtime(rt, smtp_url=f"smtp://127.0.0.1:{sink.port}")
     try:
-        from tests.conftest import PASSWORD
+        from tests.helpers import PASSWORD
 
         async with client_at(app) as c:
             gql = GQL(c)

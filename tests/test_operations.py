@@ -18,16 +18,17 @@ import httpx
 import pytest
 
 from portal.core.throttle import Backoff, Limit, MemoryStore
-from tests.conftest import (
+from tests.helpers import (
     LOGIN,
     PASSWORD,
+    SUBMIT,
+    form,
     free_port,
     settings_env,
     start_live_server,
     stop_live_server,
     unique,
 )
-from tests.test_support import SUBMIT, form
 
 REQUEST_RESET = "mutation($i:String!){requestPasswordReset(identifier:$i){__typename}}"
 

@@ -13,38 +13,26 @@ import pytest
 
 from portal.models.accounts import Session
 from portal.models.support import Ticket
-from tests.conftest import PASSWORD, PUBLIC_URL, unique
-from tests.mail_helpers import drain, new_address, token_from
+from tests.helpers import (
+    NEW_PASSWORD,
+    PASSWORD,
+    PUBLIC_URL,
+    csrf_of,
+    drain,
+    hidden,
+    new_address,
+    page_sign_in,
+    token_from,
+    unique,
+)
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-NEW_PASSWORD = "в лесу родилась ёлочка 2026"
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser with an address of its own: per-client throttles of one test never touch another."""
-    transport = httpx.ASGITransport(app=app, client=(new_address(), 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
-        yield c
-
-
-def hidden(page: str, name: str) -> str:
-    match = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', page)
-    assert match, f"no hidden field {name}"
-    return html.unescape(match.group(1))
-
-
-async def csrf_of(client: httpx.AsyncClient, path: str) -> str:
-    response = await client.get(path)
-    assert response.status_code == 200, response.text[:500]
-    return hidden(response.text, "csrf")
-
-
-async def page_sign_in(
-    client: httpx.AsyncClient, identifier: str, password: str = PASSWORD, **extra: str
-) -> httpx.Response:
-    token = await csrf_of(client, "/login")
-    return await client.post("/login", data={"csrf": token, "identifier": identifier, "password": password, **extra})
+def client(page_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Every page test browses from an address of its own (conftest's `page_client`)."""
+    return page_client
 
 
 def session_cookie(client: httpx.AsyncClient) -> str | None:
@@ -591,7 +579,7 @@ async def fed_client(rt, settings, clock) -> AsyncIterator[httpx.AsyncClient]:
 
     from portal.api.app import create_app
     from portal.core.runtime import Runtime
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     provider = {
         "id": "city",
@@ -634,7 +622,7 @@ async def test_provider_buttons_are_forms_and_an_unreachable_provider_is_explain
 
 async def test_a_ticket_number_alone_opens_nothing(app, client):
     """docs/security.md #47: the status page and the GraphQL lookup need the access key; the number alone shows nothing."""
-    from tests.mail_helpers import client_at
+    from tests.helpers import client_at
 
     submit = """mutation($input: SupportTicketInput!) { submitSupportTicket(input: $input) {
       __typename ... on SupportTicketSubmitted { accessKey ticket { number } } } }"""

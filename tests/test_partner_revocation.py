@@ -22,8 +22,7 @@ from portal.models.audit import AuditEvent
 from portal.models.provider import PartnerGrant, PartnerNotice
 from portal.support.accounts import set_disabled
 from portal.support.privacy import erase_account
-from tests.conftest import PUBLIC_URL
-from tests.test_provider import auth_params, exchange, get_code, partner, signed_in, userinfo
+from tests.helpers import PUBLIC_URL, auth_params, exchange, get_code, partner, signed_in, userinfo
 
 
 class LogoutReceiver:

@@ -13,9 +13,18 @@ from joserfc.jwk import KeySet
 
 from portal.core.tokens import new_token
 from portal.models.accounts import Session
-from tests.conftest import PUBLIC_URL
-from tests.test_pages import csrf_of, hidden, page_sign_in
-from tests.test_provider import REDIRECT, auth_params, exchange, get_code, partner, query_of
+from tests.helpers import (
+    PUBLIC_URL,
+    REDIRECT,
+    auth_params,
+    csrf_of,
+    exchange,
+    get_code,
+    hidden,
+    page_sign_in,
+    partner,
+    query_of,
+)
 
 OWN_PAGE = {"origin": "null", "sec-fetch-site": "same-origin"}  # a form on a Referrer-Policy: no-referrer page
 
@@ -294,8 +303,7 @@ async def test_portal_cors_origins_open_graphql_only_never_the_provider(data_dir
                                                                        database):
     """PORTAL_CORS_ORIGINS (credentialed, for the operator's own web clients) no longer spills onto /oauth/*."""
     from portal.core.runtime import Runtime
-    from tests.conftest import make_settings
-    from tests.test_http_surface import Surface
+    from tests.helpers import Surface, make_settings
 
     app_origin = "https://app.example.ru"
     s = Surface(Runtime(make_settings(data_dir, database_url, smtp_sink.port, cors_origins=app_origin), clock))
@@ -315,7 +323,7 @@ def test_cli_registers_an_spa_with_an_allowed_origin(settings):
     import sys
     from pathlib import Path
 
-    from tests.conftest import settings_env
+    from tests.helpers import settings_env
 
     portal = str(Path(sys.executable).parent / "portal")
     env = {**os.environ, **settings_env(settings)}

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.models.security import Passkey
-from tests.conftest import GQL, PUBLIC_URL, sign_in
-from tests.mail_helpers import client_at, drain
+from tests.helpers import GQL, PUBLIC_URL, client_at, drain, sign_in
 from tests.webauthn_soft import SoftAuthenticator
 
 START_REG = "mutation { startPasskeyRegistration { __typename ... on PasskeyCeremonyStarted { challengeId optionsJson } } }"
@@ -133,7 +132,7 @@ async def test_odd_responses_are_typed_answers(app):
 
 async def test_the_code_step_offers_only_what_it_takes(app, clock, make_account):
     """With TOTP and a passkey, a password sign-in asks for a code (a passkey signs in on its own instead)."""
-    from tests.test_second_factor import enrol, password_step
+    from tests.helpers import enrol, password_step
 
     account = await make_account()
     gql, auth, _, _ = await enrol(app, clock, account.email)

@@ -3,98 +3,30 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import timedelta
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from portal.core.tokens import new_token
 from portal.identity.provider import revoke_partner_tokens
-from portal.identity.provider.partners import add_client, list_consents, revoke_consent
+from portal.identity.provider.partners import list_consents, revoke_consent
 from portal.identity.provider.server import CODE
 from portal.models.provider import AuthorizationCode, PartnerGrant
-from tests.conftest import PUBLIC_URL, sign_in
-
-REDIRECT = "https://partner.example.com/callback"
-
-
-def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-async def partner(rt: Any, **kwargs: Any) -> tuple[str, str | None]:
-    values: dict[str, Any] = dict(name="Платёжный сервис", redirect_uris=[REDIRECT])
-    values.update(kwargs)
-    new = await add_client(rt, **values)
-    return new.client.id, new.secret
-
-
-def auth_params(client_id: str, verifier: str, **extra: str) -> dict[str, str]:
-    params = dict(
-        response_type="code",
-        client_id=client_id,
-        redirect_uri=REDIRECT,
-        scope="openid profile email phone offline_access",
-        state=new_token(),
-        nonce=new_token(),
-        code_challenge=s256(verifier),
-        code_challenge_method="S256",
-    )
-    params.update(extra)
-    return params
-
-
-def query_of(response: httpx.Response) -> dict[str, str]:
-    location = response.headers["location"]
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
-async def signed_in(client: httpx.AsyncClient, gql: Any, make_account: Any) -> Any:
-    account = await make_account(phone=None)
-    await sign_in(gql, account.email, browser=True)  # a same-origin page's login: the session cookie on `client`
-    return account
-
-
-async def get_code(client: httpx.AsyncClient, params: dict[str, str]) -> dict[str, str]:
-    """Authorize, consent if asked, and return the redirect's query (code, state, iss)."""
-    response = await client.get("/oauth/authorize", params=params)
-    if response.status_code == 200:  # the consent page
-        assert response.headers["x-frame-options"] == "DENY"
-        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-        form = dict(request=_hidden(response.text, "request"), csrf=_hidden(response.text, "csrf"), decision="allow")
-        response = await client.post("/oauth/authorize", data=form)
-        assert response.status_code == 303, response.text
-    assert response.status_code in (302, 303), response.text
-    assert response.headers["location"].startswith(REDIRECT + "?")
-    return query_of(response)
-
-
-def _hidden(html: str, name: str) -> str:
-    import html as htmllib
-    import re
-
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, html
-    return htmllib.unescape(match.group(1))
-
-
-async def exchange(
-    client: httpx.AsyncClient, client_id: str, secret: str | None, code: str, verifier: str
-) -> httpx.Response:
-    data = dict(grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier=verifier)
-    auth = (client_id, secret) if secret else None
-    if not secret:
-        data["client_id"] = client_id
-    return await client.post("/oauth/token", data=data, auth=auth)
-
-
-async def userinfo(client: httpx.AsyncClient, access_token: str) -> httpx.Response:
-    return await client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+from tests.helpers import (
+    PUBLIC_URL,
+    REDIRECT,
+    auth_params,
+    exchange,
+    get_code,
+    hidden,
+    partner,
+    query_of,
+    signed_in,
+    userinfo,
+)
 
 
 async def test_discovery_and_jwks(client):
@@ -311,11 +243,11 @@ async def test_prompts_consent_and_its_revocation(client, gql, make_account, rt)
     assert page.status_code == 200 and "Платёжный сервис" in page.text
     denied = await client.post(
         "/oauth/authorize",
-        data=dict(request=_hidden(page.text, "request"), csrf=_hidden(page.text, "csrf"), decision="deny"),
+        data=dict(request=hidden(page.text, "request"), csrf=hidden(page.text, "csrf"), decision="deny"),
     )
     assert denied.status_code == 303 and query_of(denied)["error"] == "access_denied"
     forged = await client.post(
-        "/oauth/authorize", data=dict(request=_hidden(page.text, "request"), csrf="0" * 64, decision="allow")
+        "/oauth/authorize", data=dict(request=hidden(page.text, "request"), csrf="0" * 64, decision="allow")
     )
     assert forged.status_code == 400 and "location" not in forged.headers
 

@@ -17,8 +17,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.conftest import ROOT, free_port, need_service, settings_env
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_PRESENT
+from tests.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    free_port,
+    need_chromium,
+    need_service,
+    settings_env,
+)
 
 try:
     from playwright.async_api import Error as PlaywrightError
@@ -97,7 +104,7 @@ async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_pat
     assert set(lines) == {"client_id", "client_secret"}
     assert lines["client_id"] in _portal(env, "oidc-clients", "list")
 
-    need_service(CHROMIUM_PRESENT, f"Chromium is not installed at {CHROMIUM} (Debian package `chromium`)")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     server = _serve(env, port, tmp_path)

@@ -9,7 +9,6 @@ import csv
 import random
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,25 @@ from portal.models.accounts import Account
 from portal.models.audit import AuditEvent
 from portal.models.mail import OutboxMessage
 from portal.models.residents import PersonalAccount, ResidentToken
-from tests.conftest import GQL, PUBLIC_URL, ROOT, settings_env, unique
-from tests.mail_helpers import REQUEST, RESET, client_at, drain, new_address, token_from
+from tests.helpers import (
+    GQL,
+    PUBLIC_URL,
+    REGISTRY_PASSWORD,
+    REQUEST,
+    RESET,
+    RU_HEADER,
+    client_at,
+    codes_for,
+    drain,
+    hidden,
+    new_address,
+    portal,
+    random_phone,
+    resident_rows,
+    token_from,
+    unique,
+)
 
-NEW_PASSWORD = "тихий вечер над рекой 2026"
 ACTIVATE = """
 mutation($input: ActivateAccountInput!) { activateAccount(input: $input) { __typename
   ... on AccountActivated { account { id email emailVerified fullName personalAccounts { number address } }
@@ -40,29 +54,9 @@ CONFIRM = """mutation($t: String!) { confirmEmail(token: $t) { __typename
 ME = "{ me { id email personalAccounts { number address } } }"
 CONFIRM_LINK = re.compile(re.escape(PUBLIC_URL) + r"/confirm-email\?token=([A-Za-z0-9_-]+)")
 INVITE_LINK = re.compile(re.escape(PUBLIC_URL) + r"/activate\?token=([A-Za-z0-9_-]+)")
-RU_HEADER = ["Лицевой счёт", "ФИО", "Адрес", "E-mail", "Телефон", "Площадь", "Доля"]
+
+
 EN_HEADER = ["personal_account", "full_name", "address", "email", "phone", "area", "share"]
-
-
-def portal(settings: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
-        [str(Path(sys.executable).parent / "portal"), *args],
-        env={**settings_env(settings), "PATH": "/usr/bin:/bin"}, cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
-
-
-def phone() -> str:
-    return f"+7912{random.randint(0, 9_999_999):07d}"
-
-
-def resident_rows(count: int) -> list[list[str]]:
-    """Rows of a registry: unique numbers, Cyrillic names and addresses, e-mails and phones."""
-    prefix = unique("")[-6:].upper()
-    return [
-        [f"{prefix}{i:04d}", f"Соколова Мария Ивановна {i}", f"г. Екатеринбург, ул. Ленина, д. 5, кв. {i}",
-         f"{unique('m')}@example.ru", phone(), "54,3", "1/2"]
-        for i in range(1, count + 1)
-    ]
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]], *, encoding: str, delimiter: str) -> Path:
@@ -89,19 +83,9 @@ def summary(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-async def codes_for(settings: Any, tmp_path: Path, *extra: str) -> dict[str, str]:
-    """Runs `portal residents activation-codes --unclaimed -o FILE` and reads the file back: number -> code."""
-    out = tmp_path / f"{unique('codes')}.csv"
-    result = portal(settings, "residents", "activation-codes", "--unclaimed", "-o", str(out), *extra)
-    assert result.returncode == 0, result.stderr
-    with out.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter=";"))
-    return {r["personal_account"]: r["code"] for r in rows}
-
-
 def activation(number: str, code: str, email: str, **more: Any) -> dict[str, Any]:
-    return {"input": {"personalAccount": number, "activationCode": code, "email": email, "password": NEW_PASSWORD,
-                      "passwordConfirmation": NEW_PASSWORD, "personalDataConsent": True, **more}}
+    return {"input": {"personalAccount": number, "activationCode": code, "email": email, "password": REGISTRY_PASSWORD,
+                      "passwordConfirmation": REGISTRY_PASSWORD, "personalDataConsent": True, **more}}
 
 
 async def test_import_reads_every_encoding_delimiter_and_xlsx(settings, database, tmp_path):
@@ -177,7 +161,7 @@ async def test_reimport_changes_nothing_and_a_changed_row_says_so(settings, data
 
 
 async def test_a_missing_column_is_a_clear_error(settings, database, tmp_path):
-    path = write_csv(tmp_path / "x.csv", ["ФИО", "телефон"], [["Иван", phone()]], encoding="utf-8", delimiter=";")
+    path = write_csv(tmp_path / "x.csv", ["ФИО", "телефон"], [["Иван", random_phone()]], encoding="utf-8", delimiter=";")
     result = portal(settings, "residents", "import", str(path), "--lang", "en")
     assert result.returncode == 2 and "lacks the columns: лицевой счёт, адрес" in result.stderr, result.stderr
 
@@ -289,7 +273,7 @@ async def test_invitations_are_spaced_single_use_and_reinviting_voids_the_older_
     await drain(rt)
     new_token = INVITE_LINK.findall((await smtp_sink.wait_for(emails[0], count=2))[-1].text)[0]
 
-    invitation = {"password": NEW_PASSWORD, "passwordConfirmation": NEW_PASSWORD, "personalDataConsent": True}
+    invitation = {"password": REGISTRY_PASSWORD, "passwordConfirmation": REGISTRY_PASSWORD, "personalDataConsent": True}
     async with client_at(app) as c:
         gql = GQL(c)
         stale = await gql(ACTIVATE, {"input": {**invitation, "invitationToken": old_token}})
@@ -324,13 +308,13 @@ async def test_sign_in_by_personal_account_number_when_the_organisation_turns_it
 
     on = Runtime(settings.model_copy(update={"signin_by_personal_account": True}), clock)
     client = ClientInfo(new_address())
-    assert isinstance(await signin.login(on, rows[0][0], NEW_PASSWORD, client), IssuedSession)
-    assert isinstance(await signin.login(on, f"ЛС № {rows[0][0]}", NEW_PASSWORD, client), IssuedSession)
+    assert isinstance(await signin.login(on, rows[0][0], REGISTRY_PASSWORD, client), IssuedSession)
+    assert isinstance(await signin.login(on, f"ЛС № {rows[0][0]}", REGISTRY_PASSWORD, client), IssuedSession)
     wrong = await signin.login(on, rows[0][0], "not the password at all", client)
-    unknown = await signin.login(on, "1234", NEW_PASSWORD, client)
+    unknown = await signin.login(on, "1234", REGISTRY_PASSWORD, client)
     assert type(wrong) is type(unknown) is signin.BadCredentials
     # Off (the default), the same number signs nobody in.
-    assert isinstance(await signin.login(rt, rows[0][0], NEW_PASSWORD, client), signin.BadCredentials)
+    assert isinstance(await signin.login(rt, rows[0][0], REGISTRY_PASSWORD, client), signin.BadCredentials)
 
 
 @pytest.mark.parametrize("field", ["personalAccount", "activationCode", "invitationToken", "email"])
@@ -342,9 +326,7 @@ async def test_hostile_activation_input_is_a_typed_answer(app, field):
     assert answer in ("ValidationError", "InvalidActivationCode")
 
 
-
 async def test_the_invitation_link_opens_the_page_and_a_bad_link_gets_the_one_answer(app):
-    from tests.test_pages import hidden
 
     async with client_at(app) as c:
         token = "x" * 43
@@ -354,8 +336,8 @@ async def test_the_invitation_link_opens_the_page_and_a_bad_link_gets_the_one_an
         assert hidden(page.text, "invitationToken") == token  # opening the link spends and checks nothing
         assert 'name="personalAccount"' not in page.text  # the link replaces number, code and e-mail
         posted = await c.post("/activate", data={
-            "csrf": hidden(page.text, "csrf"), "invitationToken": token, "password": NEW_PASSWORD,
-            "passwordConfirmation": NEW_PASSWORD, "personalDataConsent": "yes",
+            "csrf": hidden(page.text, "csrf"), "invitationToken": token, "password": REGISTRY_PASSWORD,
+            "passwordConfirmation": REGISTRY_PASSWORD, "personalDataConsent": "yes",
         }, headers={"Accept-Language": "en"})
         assert posted.status_code == 400
         assert "Wrong personal account number or code, or the code was used or has expired." in posted.text
@@ -377,7 +359,7 @@ async def test_two_concurrent_activations_with_one_code_claim_it_once(settings, 
     number, code = rows[0][0], (await codes_for(settings, tmp_path))[rows[0][0]]
 
     def request() -> ActivationRequest:
-        return ActivationRequest(number, code, None, unique("race") + "@example.ru", NEW_PASSWORD, NEW_PASSWORD, True)
+        return ActivationRequest(number, code, None, unique("race") + "@example.ru", REGISTRY_PASSWORD, REGISTRY_PASSWORD, True)
 
     outcomes = await asyncio.gather(*(activate(rt, request(), ClientInfo(new_address())) for _ in range(5)))
     assert sorted(type(o).__name__ for o in outcomes) == ["Activated"] + ["BadActivation"] * 4, outcomes

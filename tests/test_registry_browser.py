@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import re
 
-from tests.conftest import unique
-from tests.test_browser import browser, live, local, phone, shot  # noqa: F401 - fixtures shared with the seed's journeys
-from tests.test_registry import NEW_PASSWORD, RU_HEADER, codes_for, portal, resident_rows
+from tests.helpers import REGISTRY_PASSWORD, RU_HEADER, codes_for, local, portal, resident_rows, shot, unique
 
 CONFIRM_LINK = re.compile(r"https?://[^\s/]+/confirm-email\?token=[A-Za-z0-9_-]+")
 
 
-async def test_a_resident_joins_with_the_code_on_the_bill(live, phone, smtp_sink, settings, tmp_path):  # noqa: F811
+async def test_a_resident_joins_with_the_code_on_the_bill(live, phone, smtp_sink, settings, tmp_path):
     page = phone
     rows = resident_rows(1)
     registry = tmp_path / "registry.csv"
@@ -28,8 +26,8 @@ async def test_a_resident_joins_with_the_code_on_the_bill(live, phone, smtp_sink
     await page.get_by_label("Номер лицевого счёта").fill(number)
     await page.get_by_label("Код подключения").fill(code.replace("-", "").lower()[:9] + "Z")  # a typo first
     await page.get_by_label("Электронная почта").fill(email)
-    await page.get_by_label("Пароль", exact=True).fill(NEW_PASSWORD)
-    await page.get_by_label("Повторите пароль").fill(NEW_PASSWORD)
+    await page.get_by_label("Пароль", exact=True).fill(REGISTRY_PASSWORD)
+    await page.get_by_label("Повторите пароль").fill(REGISTRY_PASSWORD)
     await page.get_by_label("Согласен(на) на обработку персональных данных").check()
     await page.get_by_role("button", name="Подключиться").click()
     alert = page.get_by_role("alert")
@@ -38,8 +36,8 @@ async def test_a_resident_joins_with_the_code_on_the_bill(live, phone, smtp_sink
     await shot(page, "21-activate-wrong-code")
 
     await page.get_by_label("Код подключения").fill(code)
-    await page.get_by_label("Пароль", exact=True).fill(NEW_PASSWORD)
-    await page.get_by_label("Повторите пароль").fill(NEW_PASSWORD)
+    await page.get_by_label("Пароль", exact=True).fill(REGISTRY_PASSWORD)
+    await page.get_by_label("Повторите пароль").fill(REGISTRY_PASSWORD)
     await page.get_by_label("Согласен(на) на обработку персональных данных").check()
     await page.get_by_role("button", name="Подключиться").click()
     await page.get_by_role("heading", name="Вы подключены").wait_for()

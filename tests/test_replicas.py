@@ -31,10 +31,9 @@ import httpx
 import pytest
 
 from portal.identity.signin import SIGNIN_BACKOFF
-from tests.conftest import LOGIN, PASSWORD, ROOT, free_port, need_service, unique
+from tests.helpers import LOGIN, PASSWORD, ROOT, SUBMIT, form, free_port, need_service, unique
 from tests.private_services import PrivateRedis, redis_server_available
 from tests.smtp_sink import SmtpSink
-from tests.test_support import SUBMIT, form
 
 PORTAL = str(Path(sys.executable).parent / "portal")
 SHARED_POSTGRES = ("127.0.0.1", 5432)

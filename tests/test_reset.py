@@ -16,10 +16,22 @@ from portal.identity.reset import (
 )
 from portal.models.accounts import Account, AccountStatus
 from portal.models.audit import AuditEvent
+from portal.models.federation import FederatedIdentity
 from portal.models.mail import OutboxMessage, OutboxStatus
 from portal.models.reset import PasswordResetToken
-from tests.conftest import GQL, LOGIN, PASSWORD, PUBLIC_URL, unique
-from tests.mail_helpers import client_at, drain, new_address, request_reset, reset, token_from
+from tests.helpers import (
+    GQL,
+    LOGIN,
+    PASSWORD,
+    PUBLIC_URL,
+    client_at,
+    drain,
+    new_address,
+    request_reset,
+    reset,
+    token_from,
+    unique,
+)
 
 NEW_PASSWORD = "a brand new passphrase for the flat"
 ME = "{ me { id } }"
@@ -85,6 +97,9 @@ async def test_every_kind_of_account_gets_the_same_answer(rt, app, make_account,
     disabled = await make_account()
     await Account.filter(id=disabled.id).update(status=AccountStatus.DISABLED)
     federated = await make_account(password=None)
+    for provider in ("esia", "yandex-id"):  # not configured here: the letter names them by id
+        await FederatedIdentity.create(account=federated, provider=provider, issuer=f"https://{provider}.example",
+                                       subject=unique("sub"), linked_at=rt.clock.now())
     phone_tail = str(abs(hash(unique())) % 10_000_000).zfill(7)
     phone_only = await make_account(email=None, phone=f"+7913{phone_tail}")
     login_only = await make_account(email=None, login=unique("login"))
@@ -114,6 +129,7 @@ async def test_every_kind_of_account_gets_the_same_answer(rt, app, make_account,
     federated_letters = await smtp_sink.wait_for(federated.email)
     assert len(federated_letters) == 1
     assert "нет пароля" in federated_letters[0].text and "token=" not in federated_letters[0].text
+    assert "esia" in federated_letters[0].text and "yandex-id" in federated_letters[0].text
     for silent in (disabled.email,):
         assert smtp_sink.to(silent) == []
     # Every request wrote the same rows: a token (real or a born-void decoy), an outbox row, an audit event.

@@ -7,18 +7,33 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyotp
 import pytest
 
 from portal.models.security import RecoveryCode, TotpCredential
-from tests.conftest import GQL, LOGIN, PASSWORD, sign_in
-from tests.mail_helpers import client_at, drain, request_reset, reset, token_from
+from tests.helpers import (
+    CONFIRM_TOTP,
+    GQL,
+    NEW_PASSWORD,
+    START_TOTP,
+    VERIFY_OWNERSHIP,
+    anonymous_ticket,
+    auth,
+    client_at,
+    code_at,
+    csrf_of,
+    drain,
+    enrol,
+    page_sign_in,
+    password_step,
+    random_phone,
+    request_reset,
+    reset,
+    settle,
+    sign_in,
+    staff_member,
+    token_from,
+)
 
-START = "mutation { startTotpEnrollment { __typename ... on TotpEnrollmentStarted { secret otpauthUri } } }"
-CONFIRM = """
-mutation($c: String!) { confirmTotpEnrollment(code: $c) {
-  __typename ... on TotpEnabled { recoveryCodes } ... on ValidationError { fields { field code } } } }
-"""
 VERIFY = """
 mutation($ch: String!, $c: String!) { verifySecondFactor(challenge: $ch, code: $c) {
   __typename ... on LoginSuccess { session { accessToken account { email } } }
@@ -27,35 +42,19 @@ mutation($ch: String!, $c: String!) { verifySecondFactor(challenge: $ch, code: $
 REGENERATE = "mutation { regenerateRecoveryCodes { __typename ... on RecoveryCodesRegenerated { recoveryCodes } } }"
 DISABLE = "mutation { disableTotp { __typename } }"
 REAUTH = "mutation($c: String!) { reauthenticate(code: $c) { __typename } }"
-NEW_PASSWORD = "в лесу родилась ёлочка 2026"
 
 
-def settle(clock: Any) -> None:
-    """Moves the test clock to 10 s into a 30-second step, so no step boundary falls inside one check."""
-    clock.advance((10 - clock.now().timestamp() % 30) % 30)
+async def second_step(anon: GQL, step: dict[str, Any], code: str) -> dict[str, Any]:
+    """Answers the sign-in's second step (`step` is the password step's answer) with `code`."""
+    return dict((await anon(VERIFY, {"ch": step["challenge"], "c": code}))["verifySecondFactor"])
 
 
-def code_at(secret: str, clock: Any, offset_steps: int = 0) -> str:
-    return pyotp.TOTP(secret).at(clock.now().timestamp() + 30 * offset_steps)
-
-
-async def enrol(app: Any, clock: Any, email: str) -> tuple[GQL, dict[str, str], str, list[str]]:
-    """Signs in, turns TOTP on; returns the client, its bearer header, the secret and the recovery codes."""
-    settle(clock)
-    gql = GQL(client_at(app))
-    auth = {"Authorization": f"Bearer {(await sign_in(gql, email))['accessToken']}"}
-    started = (await gql(START, headers=auth))["startTotpEnrollment"]
-    assert started["__typename"] == "TotpEnrollmentStarted"
-    secret = started["secret"]
-    assert started["otpauthUri"].startswith("otpauth://totp/") and f"secret={secret}" in started["otpauthUri"]
-    codes = (await gql(CONFIRM, {"c": code_at(secret, clock)}, headers=auth))["confirmTotpEnrollment"]["recoveryCodes"]
-    return gql, auth, secret, codes
-
-
-async def password_step(gql: GQL, email: str, password: str = PASSWORD) -> dict[str, Any]:
-    data = (await gql(LOGIN.replace("__typename", "__typename ... on SecondFactorRequired { challenge methods }"),
-                      {"identifier": email, "password": password}))["login"]
-    return data
+async def at_second_step(app: Any, clock: Any, make_account: Any) -> tuple[GQL, dict[str, Any], str]:
+    """A resident with TOTP on signs in from a fresh client: the client, its password step's answer, the secret."""
+    account = await make_account()
+    _, _, secret, _ = await enrol(app, clock, account.email)
+    anon = GQL(client_at(app))
+    return anon, await password_step(anon, account.email), secret
 
 
 async def test_enrolment_then_sign_in_needs_the_code(app, rt, clock, smtp_sink, make_account):
@@ -76,19 +75,19 @@ async def test_enrolment_then_sign_in_needs_the_code(app, rt, clock, smtp_sink, 
     anon = GQL(client_at(app))
     step = await password_step(anon, account.email)
     assert step["__typename"] == "SecondFactorRequired" and step["methods"] == ["TOTP", "RECOVERY_CODE"]
-    wrong = await anon(VERIFY, {"ch": step["challenge"], "c": "000000" if code_at(secret, clock) != "000000" else "111111"})
-    assert wrong["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    wrong = await second_step(anon, step, "000000" if code_at(secret, clock) != "000000" else "111111")
+    assert wrong["__typename"] == "InvalidCredentials"
     # The code used to confirm the enrolment was spent: the same code in the same window is refused.
-    reused = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
-    assert reused["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    reused = await second_step(anon, step, code_at(secret, clock))
+    assert reused["__typename"] == "InvalidCredentials"
     clock.advance(30)
-    done = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
-    assert done["verifySecondFactor"]["__typename"] == "LoginSuccess"
-    assert done["verifySecondFactor"]["session"]["account"]["email"] == account.email
+    done = await second_step(anon, step, code_at(secret, clock))
+    assert done["__typename"] == "LoginSuccess"
+    assert done["session"]["account"]["email"] == account.email
     # The challenge is single use.
     clock.advance(30)
-    again = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
-    assert again["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    again = await second_step(anon, step, code_at(secret, clock))
+    assert again["__typename"] == "InvalidCredentials"
 
 
 async def test_one_step_of_drift_either_way_and_no_more(app, clock, make_account):
@@ -99,13 +98,13 @@ async def test_one_step_of_drift_either_way_and_no_more(app, clock, make_account
         clock.advance(90)  # a fresh window, so nothing is refused for being spent
         settle(clock)
         step = await password_step(anon, account.email)
-        data = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock, offset)})
-        assert data["verifySecondFactor"]["__typename"] == expected, offset
+        data = await second_step(anon, step, code_at(secret, clock, offset))
+        assert data["__typename"] == expected, offset
     clock.advance(90)
     settle(clock)
     step = await password_step(anon, account.email)
-    data = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock, -1)})
-    assert data["verifySecondFactor"]["__typename"] == "LoginSuccess"
+    data = await second_step(anon, step, code_at(secret, clock, -1))
+    assert data["__typename"] == "LoginSuccess"
 
 
 async def test_recovery_codes_are_single_use_and_regenerated(app, clock, make_account):
@@ -114,34 +113,27 @@ async def test_recovery_codes_are_single_use_and_regenerated(app, clock, make_ac
     anon = GQL(client_at(app))
     step = await password_step(anon, account.email)
     used = codes[3].upper().replace("-", " ")  # read from paper: case and separators do not matter
-    assert (await anon(VERIFY, {"ch": step["challenge"], "c": used}))["verifySecondFactor"]["__typename"] == "LoginSuccess"
+    assert (await second_step(anon, step, used))["__typename"] == "LoginSuccess"
     step = await password_step(anon, account.email)
-    assert (await anon(VERIFY, {"ch": step["challenge"], "c": codes[3]}))["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    assert (await second_step(anon, step, codes[3]))["__typename"] == "InvalidCredentials"
 
     fresh = (await gql(REGENERATE, headers=auth))["regenerateRecoveryCodes"]["recoveryCodes"]
     assert len(fresh) == 10 and not set(fresh) & set(codes)
-    assert (await anon(VERIFY, {"ch": step["challenge"], "c": codes[4]}))["verifySecondFactor"]["__typename"] == "InvalidCredentials"
-    assert (await anon(VERIFY, {"ch": step["challenge"], "c": fresh[0]}))["verifySecondFactor"]["__typename"] == "LoginSuccess"
+    assert (await second_step(anon, step, codes[4]))["__typename"] == "InvalidCredentials"
+    assert (await second_step(anon, step, fresh[0]))["__typename"] == "LoginSuccess"
 
 
 async def test_the_challenge_lives_five_minutes(app, clock, make_account):
-    account = await make_account()
-    _, _, secret, _ = await enrol(app, clock, account.email)
-    anon = GQL(client_at(app))
-    step = await password_step(anon, account.email)
+    anon, step, secret = await at_second_step(app, clock, make_account)
     clock.advance(301)
-    late = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
-    assert late["verifySecondFactor"]["__typename"] == "InvalidCredentials"
+    late = await second_step(anon, step, code_at(secret, clock))
+    assert late["__typename"] == "InvalidCredentials"
 
 
 async def test_wrong_codes_are_throttled_like_passwords(app, clock, make_account):
-    account = await make_account()
-    _, _, secret, _ = await enrol(app, clock, account.email)
-    anon = GQL(client_at(app))
-    step = await password_step(anon, account.email)
+    anon, step, secret = await at_second_step(app, clock, make_account)
     wrong = str((int(code_at(secret, clock)) + 500000) % 1000000).zfill(6)
-    answers = [(await anon(VERIFY, {"ch": step["challenge"], "c": wrong}))["verifySecondFactor"]["__typename"]
-               for _ in range(6)]
+    answers = [(await second_step(anon, step, wrong))["__typename"] for _ in range(6)]
     assert answers[:4] == ["InvalidCredentials"] * 4 and "TooManyAttempts" in answers[4:]
 
 
@@ -157,8 +149,8 @@ async def test_a_password_reset_keeps_the_second_factor(app, rt, clock, smtp_sin
     step = await password_step(anon, account.email, NEW_PASSWORD)
     assert step["__typename"] == "SecondFactorRequired"
     clock.advance(30)
-    done = await anon(VERIFY, {"ch": step["challenge"], "c": code_at(secret, clock)})
-    assert done["verifySecondFactor"]["__typename"] == "LoginSuccess"
+    done = await second_step(anon, step, code_at(secret, clock))
+    assert done["__typename"] == "LoginSuccess"
 
 
 async def test_turning_totp_off_needs_a_recent_proof(app, rt, clock, smtp_sink, make_account):
@@ -166,7 +158,7 @@ async def test_turning_totp_off_needs_a_recent_proof(app, rt, clock, smtp_sink, 
     gql, auth, secret, _ = await enrol(app, clock, account.email)
     clock.advance(601)
     assert (await gql(DISABLE, headers=auth))["disableTotp"]["__typename"] == "ReauthenticationRequired"
-    assert (await gql(START, headers=auth))["startTotpEnrollment"]["__typename"] == "ReauthenticationRequired"
+    assert (await gql(START_TOTP, headers=auth))["startTotpEnrollment"]["__typename"] == "ReauthenticationRequired"
     assert (await gql(REAUTH, {"c": code_at(secret, clock)}, headers=auth))["reauthenticate"]["__typename"] == "Reauthenticated"
     assert (await gql(DISABLE, headers=auth))["disableTotp"]["__typename"] == "TotpDisabled"
     assert (await password_step(GQL(client_at(app)), account.email))["__typename"] == "LoginSuccess"
@@ -178,22 +170,19 @@ async def test_a_wrong_first_code_leaves_totp_off(app, clock, make_account):
     account = await make_account()
     gql = GQL(client_at(app))
     auth = {"Authorization": f"Bearer {(await sign_in(gql, account.email))['accessToken']}"}
-    assert (await gql(CONFIRM, {"c": "123456"}, headers=auth))["confirmTotpEnrollment"]["fields"][0]["code"] == "NO_ENROLLMENT"
-    secret = (await gql(START, headers=auth))["startTotpEnrollment"]["secret"]
+    assert (await gql(CONFIRM_TOTP, {"c": "123456"}, headers=auth))["confirmTotpEnrollment"]["fields"][0]["code"] == "NO_ENROLLMENT"
+    secret = (await gql(START_TOTP, headers=auth))["startTotpEnrollment"]["secret"]
     wrong = str((int(code_at(secret, clock)) + 1) % 1000000).zfill(6)
-    data = await gql(CONFIRM, {"c": wrong}, headers=auth)
+    data = await gql(CONFIRM_TOTP, {"c": wrong}, headers=auth)
     assert data["confirmTotpEnrollment"]["fields"] == [{"field": "code", "code": "INVALID_CODE"}]
     assert (await password_step(GQL(client_at(app)), account.email))["__typename"] == "LoginSuccess"
 
 
 @pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef" * 30, "١٢٣٤٥٦", "12 34 56\x00"])
 async def test_odd_codes_are_typed_answers(app, clock, make_account, code):
-    account = await make_account()
-    await enrol(app, clock, account.email)
-    anon = GQL(client_at(app))
-    step = await password_step(anon, account.email)
-    data = await anon(VERIFY, {"ch": step["challenge"], "c": code})
-    assert data["verifySecondFactor"]["__typename"] in ("InvalidCredentials", "ValidationError")
+    anon, step, _ = await at_second_step(app, clock, make_account)
+    data = await second_step(anon, step, code)
+    assert data["__typename"] in ("InvalidCredentials", "ValidationError")
 
 
 PROPOSE = """mutation($n: String!) { proposeSecondFactorRemoval(number: $n) { __typename
@@ -206,10 +195,8 @@ async def test_a_lost_second_factor_is_removed_by_two_staff_on_a_verified_ticket
                                                                                  make_account):
     """docs/security.md #54: the other way a second factor goes: staff propose on a verified ticket, another ADMIN approves."""
     from portal.models.accounts import Role
-    from tests.test_staff import VERIFY as VERIFY_OWNERSHIP
-    from tests.test_staff import anonymous_ticket, auth, phone, staff_member
 
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     _, _, secret, _ = await enrol(app, clock, owner.email)
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone)
     proposer, proposer_session = await staff_member(gql, make_account, Role.ADMIN)
@@ -255,11 +242,8 @@ async def test_aliases_cannot_multiply_code_or_password_guesses(app, document):
 async def test_the_approvals_page_lists_a_second_factor_removal_and_decides_it(gql, app, clock, make_account):
     """/desk/approvals lists e-mail changes *and* second-factor removals: the second ADMIN approves in a page."""
     from portal.models.accounts import Role
-    from tests.test_pages import csrf_of, page_sign_in
-    from tests.test_staff import VERIFY as VERIFY_OWNERSHIP
-    from tests.test_staff import anonymous_ticket, auth, phone, staff_member
 
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     await enrol(app, clock, owner.email)
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone)
     _, proposer_session = await staff_member(gql, make_account, Role.ADMIN)

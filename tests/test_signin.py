@@ -6,7 +6,7 @@ import pytest
 
 from portal.identity.sessions import revoke_sessions
 from portal.models.accounts import Account, AccountStatus, RefreshToken, Session
-from tests.conftest import LOGIN, PASSWORD, SAME_ORIGIN, sign_in, unique
+from tests.helpers import LOGIN, PASSWORD, SAME_ORIGIN, sign_in, unique
 
 ME = "{ me { id email phone login fullName role hasPassword emailVerified linkedIdentities { provider } } }"
 REFRESH = """
@@ -275,7 +275,7 @@ async def test_cookies_are_host_prefixed_and_secure_outside_loopback(
 
     from portal.api.app import create_app
     from portal.core.runtime import Runtime
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     public = "https://portal.example.ru"
     rt = Runtime(make_settings(data_dir, database_url, smtp_sink.port, public_url=public), clock)

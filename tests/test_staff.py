@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,13 +11,31 @@ import pytest
 from portal.models.accounts import Account, Role
 from portal.models.audit import AuditEvent
 from portal.models.desk import RecoveryRequest, RecoveryStatus
-from tests.conftest import GQL, PASSWORD, sign_in, unique
-from tests.mail_helpers import client_at, drain, reset, token_from
+from tests.helpers import (
+    APPROVE,
+    ASSIGN,
+    DETAILS,
+    EMAIL_CHANGE,
+    GQL,
+    NOTE,
+    PASSWORD,
+    REJECT,
+    SEND_RESET_LINK,
+    STATUS,
+    VERIFY_OWNERSHIP,
+    anonymous_ticket,
+    auth,
+    client_at,
+    drain,
+    holding,
+    random_phone,
+    reset,
+    sign_in,
+    staff_member,
+    token_from,
+    unique,
+)
 
-SUBMIT = """
-mutation($input: SupportTicketInput!) { submitSupportTicket(input: $input) {
-  __typename ... on SupportTicketSubmitted { accessKey ticket { number } } ... on Error { message } } }
-"""
 PUBLIC = """
 query($n: String!, $k: String!) { supportTicket(number: $n, accessKey: $k) { number status messages { body } } }
 """
@@ -30,83 +47,13 @@ query($status: TicketStatus, $mine: Boolean! = false, $search: String, $first: I
           nodes { number status fullName phone replyEmail assignedTo { id } } }
     ... on ValidationError { fields { field code } } } }
 """
-DETAILS = """
-query($n: String!) { supportTicketDetails(number: $n) { __typename
-  ... on SupportTicketDetails { number status fullName registrationAddress phone accountIdentifier replyEmail
-        description consentVersion personalAccountNumber personalAccountMatched assignedTo { id fullName } messages { body }
-        history { fromStatus toStatus actorId publicMessage } notes { body author { id } }
-        ownershipChecks { outcome evidence documents account { id email } staff { id } }
-        recoveries { id kind status newEmail requestedById decidedById } }
-  ... on Error { message } } }
-"""
-ASSIGN = """mutation($n: String!, $s: ID) { assignSupportTicket(number: $n, staffAccountId: $s) {
-  __typename ... on SupportTicketUpdated { ticket { assignedTo { id } } } ... on ActionRefused { code } } }"""
-STATUS = """mutation($n: String!, $s: TicketStatus!, $m: String) {
-  changeSupportTicketStatus(number: $n, status: $s, publicMessage: $m) {
-  __typename ... on SupportTicketUpdated { ticket { status } } ... on ActionRefused { code } } }"""
-NOTE = """mutation($n: String!, $b: String!) { addSupportTicketNote(number: $n, body: $b) {
-  __typename ... on TicketNoteAdded { note { body } } ... on ValidationError { fields { field code } } } }"""
-VERIFY = """mutation($n: String!, $a: String!, $e: [OwnershipEvidence!]!, $o: VerificationOutcome!, $d: String) {
-  verifyTicketOwnership(number: $n, accountIdentifier: $a, evidence: $e, outcome: $o, documents: $d) {
-  __typename ... on OwnershipRecorded { check { outcome evidence account { id } } }
-  ... on ValidationError { fields { field code } } ... on Error { message } } }"""
-RESET_LINK = """mutation($n: String!) { sendRecoveryResetLink(number: $n) { __typename
-  ... on RecoveryUpdated { recovery { id kind status } } ... on ActionRefused { code } } }"""
-EMAIL_CHANGE = """mutation($n: String!, $e: String) { requestRecoveryEmailChange(number: $n, newEmail: $e) {
-  __typename ... on RecoveryUpdated { recovery { id kind status newEmail } } ... on ActionRefused { code }
-  ... on ValidationError { fields { field code } } } }"""
-APPROVE = """mutation($r: ID!) { approveRecoveryEmailChange(recoveryId: $r) { __typename
-  ... on RecoveryUpdated { recovery { status decidedById } } ... on ActionRefused { code } } }"""
-REJECT = """mutation($r: ID!) { rejectRecoveryEmailChange(recoveryId: $r) { __typename
-  ... on RecoveryUpdated { recovery { status } } ... on ActionRefused { code } } }"""
+
+
 NEW_PASSWORD = "a brand new passphrase for the stairwell"
 LOGIN_TYPENAME = "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { __typename } }"
 EXPORT = "mutation($a: ID!) { exportAccountData(accountId: $a) { ... on AccountDataExported { data } } }"
 ERASE = "mutation($a: ID!) { eraseAccount(accountId: $a) { __typename ... on AccountErased { summary } } }"
 UNLOCK = "mutation($a: ID!) { unlockAccount(accountId: $a) { __typename ... on ActionRefused { code } } }"
-
-
-def auth(session: dict[str, Any]) -> dict[str, Any]:
-    return {"headers": {"Authorization": f"Bearer {session['accessToken']}"}}
-
-
-def phone() -> str:
-    return f"+7912{random.randint(0, 9_999_999):07d}"
-
-
-async def staff_member(gql: GQL, make_account, role: Role = Role.STAFF) -> tuple[Account, dict[str, Any]]:
-    account = await make_account(role=role, full_name=f"Сотрудник {unique()}")
-    return account, await sign_in(gql, account.email)
-
-
-async def holding(account: Any) -> str:
-    """A personal account from the registry, held by the account; returns its number."""
-    from portal.models.residents import PersonalAccount
-
-    number = "LS" + unique("")[-8:].upper().replace("-", "")
-    pa = await PersonalAccount.create(number=number, address="г. Екатеринбург, ул. Ленина, д. 5, кв. 12",
-                                      created_at=datetime.now(UTC), updated_at=datetime.now(UTC),
-                                      claimed_at=datetime.now(UTC))
-    await pa.holders.add(account)
-    return number
-
-
-async def anonymous_ticket(app: Any, **values: Any) -> tuple[str, str]:
-    form = {
-        "fullName": "Мария Ивановна Соколова",
-        "registrationAddress": "г. Екатеринбург, ул. Ленина, д. 5, кв. 12",
-        "phone": phone(),
-        "accountIdentifier": unique("maria.") + "@example.ru",
-        "replyEmail": unique("reply") + "@example.ru",
-        "description": "Не могу войти: почта в кабинете больше не работает.",
-        "personalDataConsent": True,
-    }
-    form.update(values)
-    async with client_at(app) as c:
-        data = await GQL(c)(SUBMIT, {"input": form})
-    submitted = data["submitSupportTicket"]
-    assert submitted["__typename"] == "SupportTicketSubmitted", submitted
-    return submitted["ticket"]["number"], submitted["accessKey"]
 
 
 async def desk_team(gql: GQL, make_account, number: str, owner: Account) -> dict[str, tuple[Account, dict[str, Any]]]:
@@ -116,7 +63,7 @@ async def desk_team(gql: GQL, make_account, number: str, owner: Account) -> dict
         "proposer": await staff_member(gql, make_account, Role.ADMIN),
         "approver": await staff_member(gql, make_account, Role.ADMIN),
     }
-    verified = await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
+    verified = await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
                          **auth(team["staff"][1]))
     assert verified["verifyTicketOwnership"]["__typename"] == "OwnershipRecorded"
     return team
@@ -127,7 +74,7 @@ async def actions_for(number: str) -> list[str]:
 
 
 async def test_reset_link_path_from_anonymous_ticket_to_restored_access(gql, app, rt, make_account, smtp_sink):
-    owner = await make_account(phone=phone(), full_name="Мария Ивановна Соколова")
+    owner = await make_account(phone=random_phone(), full_name="Мария Ивановна Соколова")
     flat = await holding(owner)
     reply = unique("reply") + "@example.ru"
     number, key = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone, replyEmail=reply,
@@ -165,19 +112,19 @@ async def test_reset_link_path_from_anonymous_ticket_to_restored_access(gql, app
     assert number in update.subject and "Проверяем ваши данные." in update.text
 
     # No recovery before ownership is verified.
-    early = await gql(RESET_LINK, {"n": number}, **auth(session))
+    early = await gql(SEND_RESET_LINK, {"n": number}, **auth(session))
     assert early["sendRecoveryResetLink"] == {"__typename": "ActionRefused", "code": "NOT_VERIFIED"}
-    missing_docs = await gql(VERIFY, {"n": number, "a": owner.email, "e": ["DOCUMENTS_SEEN"], "o": "VERIFIED"},
+    missing_docs = await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "e": ["DOCUMENTS_SEEN"], "o": "VERIFIED"},
                              **auth(session))
     assert missing_docs["verifyTicketOwnership"]["fields"] == [{"field": "documents", "code": "REQUIRED"}]
-    verified = await gql(VERIFY, {
+    verified = await gql(VERIFY_OWNERSHIP, {
         "n": number, "a": owner.phone, "o": "VERIFIED", "d": "паспорт 65 04 № 123456",
         "e": ["FULL_NAME", "REGISTERED_ADDRESS", "PHONE_ON_FILE", "PERSONAL_ACCOUNT_NUMBER", "DOCUMENTS_SEEN"],
     }, **auth(session))
     check = verified["verifyTicketOwnership"]["check"]
     assert check["account"]["id"] == str(owner.id) and len(check["evidence"]) == 5
 
-    sent = await gql(RESET_LINK, {"n": number}, **auth(session))
+    sent = await gql(SEND_RESET_LINK, {"n": number}, **auth(session))
     assert sent["sendRecoveryResetLink"]["recovery"]["status"] == "SENT"
     await drain(rt)
     letters = await smtp_sink.wait_for(owner.email, 2)
@@ -198,7 +145,7 @@ async def test_reset_link_path_from_anonymous_ticket_to_restored_access(gql, app
 async def test_email_change_path_needs_a_second_admin_and_waits_for_the_new_address(
     gql, app, rt, make_account, smtp_sink
 ):
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     old_email = owner.email
     new_email = unique("new") + "@example.ru"
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.phone, phone=owner.phone, replyEmail=new_email)
@@ -253,7 +200,7 @@ async def test_recovering_a_staff_or_admin_accounts_email_takes_two_admins_neith
     """Issue 14: moving a STAFF or ADMIN account to a new address hands over the desk, so STAFF cannot
     propose it (only an ADMIN), and the approving ADMIN is neither the proposer nor the account's owner."""
     owner, owner_session = await staff_member(gql, make_account, role)
-    await Account.filter(id=owner.id).update(phone=phone())
+    await Account.filter(id=owner.id).update(phone=random_phone())
     owner = await Account.get(id=owner.id)
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone)
     team = await desk_team(gql, make_account, number, owner)
@@ -282,17 +229,17 @@ async def test_recovering_a_staff_or_admin_accounts_email_takes_two_admins_neith
 
 
 async def test_rejected_or_unverified_cases_change_nothing(gql, app, rt, make_account):
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.email)
     staff, session = await staff_member(gql, make_account)
     admin, admin_session = await staff_member(gql, make_account, Role.ADMIN)
 
-    await gql(VERIFY, {"n": number, "a": owner.email, "o": "NOT_VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
-    for query, name in ((RESET_LINK, "sendRecoveryResetLink"), (EMAIL_CHANGE, "requestRecoveryEmailChange")):
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "NOT_VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
+    for query, name in ((SEND_RESET_LINK, "sendRecoveryResetLink"), (EMAIL_CHANGE, "requestRecoveryEmailChange")):
         answer = (await gql(query, {"n": number}, **auth(session)))[name]
         assert answer == {"__typename": "ActionRefused", "code": "NOT_VERIFIED"}
 
-    await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
     proposed = (await gql(EMAIL_CHANGE, {"n": number}, **auth(session)))["requestRecoveryEmailChange"]
     rejected = await gql(REJECT, {"r": proposed["recovery"]["id"]}, **auth(admin_session))
     assert rejected["rejectRecoveryEmailChange"]["recovery"]["status"] == "REJECTED"
@@ -335,10 +282,10 @@ async def test_queue_filters_paginate_and_reject_bad_input(gql, app, make_accoun
 async def test_erasure_anonymises_tickets_and_keeps_consent(gql, app, rt, make_account):
     from portal.models.support import Ticket
 
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     number, _ = await anonymous_ticket(app, accountIdentifier=owner.email, phone=owner.phone)
     staff, session = await staff_member(gql, make_account)
-    await gql(VERIFY, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
+    await gql(VERIFY_OWNERSHIP, {"n": number, "a": owner.email, "o": "VERIFIED", "e": ["FULL_NAME"]}, **auth(session))
     await gql(NOTE, {"n": number, "b": f"Паспорт {owner.full_name}"}, **auth(session))
     admin, admin_session = await staff_member(gql, make_account, Role.ADMIN)
     exported = await gql(EXPORT, {"a": str(owner.id)}, **auth(admin_session))
@@ -360,7 +307,7 @@ async def test_unlock_lifts_the_sign_in_lock_and_staff_cannot_manage_staff(gql, 
     from portal.core.errors import TooMany
     from portal.identity import signin
     from portal.identity.sessions import IssuedSession
-    from tests.mail_helpers import new_address
+    from tests.helpers import new_address
 
     _, session = await staff_member(gql, make_account, Role.STAFF)
     colleague = await make_account(role=Role.STAFF)
@@ -459,7 +406,7 @@ async def test_queue_over_ten_thousand_tickets(gql, make_account, rt, on_postgre
 
 async def test_a_reset_link_to_the_old_address_dies_with_an_e_mail_change(gql, app, rt, make_account, smtp_sink):
     """docs/security.md #11: a link mailed to the old address before the address changed never works afterwards."""
-    owner = await make_account(phone=phone())
+    owner = await make_account(phone=random_phone())
     old_email, new_email = owner.email, unique("moved") + "@example.ru"
     async with client_at(app) as c:
         asked = await GQL(c)("mutation($i: String!) { requestPasswordReset(identifier: $i) { __typename } }",
@@ -472,7 +419,7 @@ async def test_a_reset_link_to_the_old_address_dies_with_an_e_mail_change(gql, a
     _, requester = await staff_member(gql, make_account, Role.ADMIN)
     _, staff = await staff_member(gql, make_account, Role.STAFF)
     _, approver = await staff_member(gql, make_account, Role.ADMIN)
-    verified = await gql(VERIFY, {"n": number, "a": old_email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
+    verified = await gql(VERIFY_OWNERSHIP, {"n": number, "a": old_email, "o": "VERIFIED", "e": ["FULL_NAME", "PHONE_ON_FILE"]},
                          **auth(staff))
     assert verified["verifyTicketOwnership"]["__typename"] == "OwnershipRecorded"
     proposed = (await gql(EMAIL_CHANGE, {"n": number}, **auth(requester)))["requestRecoveryEmailChange"]

@@ -7,17 +7,11 @@ caller (NotAuthenticated), a resident (Forbidden) and, for admin fields, a staff
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 from graphql import (
-    GraphQLEnumType,
     GraphQLField,
-    GraphQLInputObjectType,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLScalarType,
     GraphQLUnionType,
     get_named_type,
 )
@@ -25,7 +19,7 @@ from graphql import (
 from portal.models.accounts import Role
 from portal.schema import build_schema
 from portal.schema.permissions import guarded_roles
-from tests.conftest import sign_in
+from tests.helpers import plausible_value, sign_in
 
 SCHEMA = build_schema()
 
@@ -53,24 +47,11 @@ def _staff_fields() -> list[tuple[str, str, GraphQLField, frozenset[Role]]]:
 STAFF_FIELDS = _staff_fields()
 
 
-def _value(gtype: Any) -> Any:
-    if isinstance(gtype, GraphQLNonNull):
-        return _value(gtype.of_type)
-    if isinstance(gtype, GraphQLList):
-        return [_value(gtype.of_type)]
-    if isinstance(gtype, GraphQLEnumType):
-        return next(iter(gtype.values))
-    if isinstance(gtype, GraphQLInputObjectType):
-        return {n: _value(f.type) for n, f in gtype.fields.items() if isinstance(f.type, GraphQLNonNull)}
-    assert isinstance(gtype, GraphQLScalarType)
-    return {"ID": str(uuid.uuid4()), "Int": 1, "Float": 1.0, "Boolean": False}.get(gtype.name, "2026-000001")
-
-
 def _operation(operation: str, name: str, field: GraphQLField) -> tuple[str, dict[str, Any]]:
     """The field called with every argument (required or not) filled in with a plausible value."""
     declared = ", ".join(f"${a}: {arg.type}" for a, arg in field.args.items())
     passed = ", ".join(f"{a}: ${a}" for a in field.args)
-    variables = {a: _value(arg.type) for a, arg in field.args.items()}
+    variables = {a: plausible_value(arg.type) for a, arg in field.args.items()}
     head = f"{operation}({declared})" if declared else operation
     call = f"{name}({passed})" if passed else name
     return f"{head} {{ {call} {{ __typename ... on Error {{ message }} }} }}", variables

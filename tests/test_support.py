@@ -22,21 +22,8 @@ from portal.support.tickets.letters import OWNER_NOTICES_PER_ACCOUNT
 from portal.support.tickets.status import change_status
 from portal.support.tickets.submission import ANONYMOUS_LIMIT, CONSENT_VERSION, SubmitOutcome, Submitted, submit_ticket
 from portal.support.tickets.validation import TicketForm
-from tests.conftest import GQL, PUBLIC_URL, sign_in, unique
+from tests.helpers import GQL, PUBLIC_URL, SUBMIT, form, sign_in, unique
 
-SUBMIT = """
-mutation($input: SupportTicketInput!) {
-  submitSupportTicket(input: $input) {
-    __typename
-    ... on SupportTicketSubmitted {
-      accessKey
-      ticket { number status category createdAt updatedAt messages { body createdAt } }
-    }
-    ... on ValidationError { message fields { field code message } }
-    ... on TooManyAttempts { message retryAfterSeconds }
-  }
-}
-"""
 LOOKUP = """
 query($number: String!, $key: String!) {
   supportTicket(number: $number, accessKey: $key) {
@@ -54,20 +41,6 @@ def bearer(token: str) -> dict[str, dict[str, str]]:
 
 def random_address() -> str:
     return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-
-
-def form(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "fullName": "Мария Ивановна Соколова",
-        "registrationAddress": "г. Екатеринбург, ул. Ленина, д. 5, кв. 12",
-        "phone": "8 912 345-67-89",
-        "accountIdentifier": unique("maria.") + "@example.ru",
-        "replyEmail": unique("reply") + "@example.ru",
-        "description": "Не могу войти: забыла пароль,\nа почта, указанная в кабинете, больше не работает.",
-        "personalDataConsent": True,
-    }
-    values.update(overrides)
-    return values
 
 
 @pytest.fixture

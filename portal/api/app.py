@@ -24,7 +24,7 @@ from portal.api.security import security_middleware
 from portal.core.clock import Clock
 from portal.core.runtime import Runtime
 from portal.core.settings import Settings, load_settings
-from portal.schema import build_schema
+from portal.schema import build_runner
 
 log = logging.getLogger("portal")
 
@@ -62,7 +62,7 @@ def create_app(
             if manage_database:
                 await db.disconnect()
 
-    graphql = GraphQLEndpoint(rt, build_schema(production=rt.settings.production))
+    graphql = GraphQLEndpoint(rt, build_runner(production=rt.settings.production))
     routes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
@@ -81,4 +81,5 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = rt
+    app.state.graphql = graphql
     return app

@@ -8,7 +8,6 @@ import logging
 import uuid
 from typing import Any
 
-import strawberry
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -27,6 +26,7 @@ from portal.identity.sessions import IssuedSession, authenticate, browser_sessio
 from portal.models.availability import is_unavailable
 from portal.schema.context import Context
 from portal.schema.limits import error_code, without_suggestions
+from portal.schema.runner import Runner
 
 log = logging.getLogger("portal.http")
 
@@ -41,9 +41,9 @@ GRAPHIQL_CSP = (
 class GraphQLEndpoint:
     """A deliberately small transport: only `POST` with `application/json`, no batching, no GET queries."""
 
-    def __init__(self, rt: Runtime, schema: strawberry.Schema) -> None:
+    def __init__(self, rt: Runtime, runner: Runner) -> None:
         self.rt = rt
-        self.schema = schema
+        self.runner = runner
         self.cookie_name = session_cookie_name(rt.settings)
         self.allowed_origins = {
             rt.settings.public_origin,
@@ -112,9 +112,7 @@ class GraphQLEndpoint:
         )
         try:
             async with asyncio.timeout(timeout):
-                result = await self.schema.execute(
-                    query, variable_values=variables, context_value=context, operation_name=operation_name
-                )
+                result = await self.runner.execute(query, variables, context, operation_name)
         except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
             return _problem(400, "INVALID_REQUEST", "No operation to run: check `operationName`.", request_id)
         except TimeoutError:

@@ -22,6 +22,8 @@ from portal.identity.identifiers import (
 from portal.identity.passwords import check_password_policy
 from portal.models.accounts import Account, Role
 from portal.models.batch import hydrate
+from portal.models.federation import FederatedIdentity
+from portal.models.security import TotpCredential
 
 FULL_NAME_MAX = 200
 T = TypeVar("T")
@@ -120,7 +122,14 @@ async def find_account(identifier: Identifier) -> Account | None:
     if dialect not in ("sqlite", "postgres") or identifier.kind not in _LOOKUP_KINDS:
         return await Account.filter(**{identifier.kind: identifier.value}).first()
     _, rows = await client.execute_query(_lookup_sql(dialect, identifier.kind), [identifier.value])
-    return hydrate(Account, dict(rows[0])) if rows else None
+    if not rows:
+        return None
+    row = dict(rows[0])
+    has_confirmed_totp, provider_ids = bool(row.pop("has_confirmed_totp")), row.pop("provider_ids")
+    account = hydrate(Account, row)
+    account.has_confirmed_totp = has_confirmed_totp
+    account.provider_ids = tuple(provider_ids.split(",")) if provider_ids else ()  # ids are [a-z0-9_-]
+    return account
 
 
 _LOOKUP_KINDS = ("email", "phone", "login")  # each a unique column of `accounts`
@@ -129,10 +138,22 @@ _LOOKUP_SQL: dict[tuple[str, str], str] = {}
 
 def _lookup_sql(dialect: str, kind: str) -> str:
     if (dialect, kind) not in _LOOKUP_SQL:
-        meta = Account._meta
-        columns = ", ".join(f'"{column}"' for column in meta.fields_db_projection.values())
+        meta, totp, linked = Account._meta, TotpCredential._meta.db_table, FederatedIdentity._meta.db_table
+        table = meta.db_table
+        columns = ", ".join(f'"{table}"."{column}"' for column in meta.fields_db_projection.values())
         param = "?" if dialect == "sqlite" else "$1"
-        # Names come from the model's own metadata; the identifier is the one parameter.
-        sql = f'SELECT {columns} FROM "{meta.db_table}" WHERE "{kind}" = {param} LIMIT 1'  # noqa: S608
+        # The questions a sign-in and a reset request ask next ride along, each an index probe: a second
+        # factor? which providers (for the letter of an account without a password)?
+        confirmed = (
+            f'EXISTS (SELECT 1 FROM "{totp}" WHERE "{totp}"."account_id" = "{table}"."id" '  # noqa: S608
+            f'AND "{totp}"."confirmed_at" IS NOT NULL) AS "has_confirmed_totp"'
+        )
+        join = "group_concat" if dialect == "sqlite" else "string_agg"
+        providers = (
+            f'(SELECT {join}("{linked}"."provider", \',\') FROM "{linked}" '  # noqa: S608
+            f'WHERE "{linked}"."account_id" = "{table}"."id") AS "provider_ids"'
+        )
+        # Names come from the models' own metadata; the identifier is the one parameter.
+        sql = f'SELECT {columns}, {confirmed}, {providers} FROM "{table}" WHERE "{kind}" = {param} LIMIT 1'  # noqa: S608
         _LOOKUP_SQL[dialect, kind] = sql
     return _LOOKUP_SQL[dialect, kind]

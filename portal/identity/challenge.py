@@ -42,8 +42,12 @@ async def second_factors(account_id: object) -> tuple[str, ...]:
 
 async def begin_if_needed(rt: Runtime, account: Account) -> SecondFactorNeeded | None:
     """A challenge when the account has a code-based second factor (TOTP); None: the password is enough."""
-    # One indexed query on every sign-in; the full list only for accounts that have a second factor.
-    if not await TotpCredential.filter(account_id=account.id, confirmed_at__isnull=False).exists():
+    # Known from the sign-in's own lookup (identity.accounts.find_account), else one indexed query; the full
+    # list only for accounts that have a second factor.
+    known = account.has_confirmed_totp
+    if known is False or (
+        known is None and not await TotpCredential.filter(account_id=account.id, confirmed_at__isnull=False).exists()
+    ):
         return None
     # A passkey signs in on its own (both factors), so the code step offers what verifySecondFactor takes.
     methods = tuple(m for m in await second_factors(account.id) if m != PASSKEY)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
@@ -92,16 +91,13 @@ def letter_language(account: Account, client: ClientInfo) -> str:
     return account.preferred_language or client.locale
 
 
-async def _provider_names(rt: Runtime, account_id: uuid.UUID) -> list[str]:
-    """Names of the providers an account signs in through (one query, run for every request alike)."""
-    # Built from the model's metadata rather than through the query builder: this runs on every request.
-    meta = FederatedIdentity._meta
-    client = connections.get("default")
-    param = "$1" if client.capabilities.dialect == "postgres" else "?"
-    provider_column = meta.fields_db_projection["provider"]
-    sql = f'SELECT "{provider_column}" FROM "{meta.db_table}" WHERE "account_id" = {param}'  # noqa: S608
-    _, rows = await client.execute_query(sql, [str(account_id)])
-    return sorted({rt.providers.name_of(str(row[provider_column])) for row in rows})
+async def _provider_names(rt: Runtime, account: Account) -> list[str]:
+    """Names of the providers an account signs in through: read with the account by `find_account`."""
+    ids = account.provider_ids
+    if ids is None:  # the row came another way (a backend without the hand-written lookup)
+        linked = await FederatedIdentity.filter(account_id=account.id)
+        ids = tuple(identity.provider for identity in linked)
+    return sorted({rt.providers.name_of(provider) for provider in ids})
 
 
 _TOKEN_ROW = InsertRow(
@@ -139,7 +135,7 @@ async def request_password_reset(rt: Runtime, identifier: str, client: ClientInf
     letters_key = str(account.id) if account else f"{parsed.kind}:{parsed.value}" if parsed else "malformed"
     if await rt.throttle.hit(RESET_LETTERS_PER_ACCOUNT, letters_key) is not None:
         kind = None  # mail-bombing: the same answer, no letter
-    providers = await _provider_names(rt, account.id if account and kind == "no_password" else _NOBODY)
+    providers = await _provider_names(rt, account) if account and kind == "no_password" else []
 
     now = rt.clock.now()
     expires = now + timedelta(seconds=s.reset_token_ttl)

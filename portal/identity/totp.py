@@ -26,7 +26,7 @@ from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
-from portal.identity.proofs import Proved, ReauthNeeded, mark_proved
+from portal.identity.proofs import ProofOutcome, Proved, ReauthNeeded, mark_proved, prove
 from portal.identity.reauth import is_recent
 from portal.identity.reset import letter_language
 from portal.identity.signin import BadCredentials
@@ -253,6 +253,18 @@ async def prove_with_code(
         return BadCredentials()
     await mark_proved(rt, session)
     return Proved()
+
+
+async def prove_again(
+    rt: Runtime, session: Session, password: str | None, code: str | None, client: ClientInfo
+) -> ProofOutcome | Invalid:
+    """Re-authentication as the reauth page and `reauthenticate` take it: by the second-factor code when one is
+    given, else by the password; with neither, the password is missing."""
+    if code:
+        return await prove_with_code(rt, session, code, client)
+    if password:
+        return await prove(rt, session, password, client)
+    return Invalid.of(FieldProblem("password", FieldCode.REQUIRED))
 
 
 async def recovery_codes_left(account_id: UUID) -> int:

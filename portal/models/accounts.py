@@ -39,6 +39,11 @@ class Account(Model):
     password_changed_at = fields.DatetimeField(null=True)
     # Set when personal data was erased (152-FZ): the row stays as a tombstone.
     erased_at = fields.DatetimeField(null=True)
+    # Not columns: what `identity.accounts.find_account` reads in the same statement as the row, so a sign-in
+    # or a reset request asks once: a confirmed authenticator app? which identity providers (their ids)?
+    # None when the row was read another way.
+    has_confirmed_totp: bool | None = None
+    provider_ids: tuple[str, ...] | None = None
 
     class Meta:
         table = "accounts"
@@ -53,7 +58,7 @@ class Session(Model):
 
     id = fields.UUIDField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="sessions", on_delete=fields.CASCADE
+        "models.Account", related_name="sessions", on_delete=fields.CASCADE, db_index=True
     )
     access_hash = fields.CharField(max_length=64, unique=True)
     # The browser's session cookie (identity.sessions.open_browser_session); null for a bearer-only client.
@@ -77,7 +82,7 @@ class RefreshToken(Model):
 
     id = fields.BigIntField(primary_key=True)
     session: fields.ForeignKeyRelation[Session] = fields.ForeignKeyField(
-        "models.Session", related_name="refresh_tokens", on_delete=fields.CASCADE
+        "models.Session", related_name="refresh_tokens", on_delete=fields.CASCADE, db_index=True
     )
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()

@@ -50,7 +50,7 @@ class TicketNote(Model):
     id = fields.BigIntField(primary_key=True)
     ticket_number = fields.CharField(max_length=32, db_index=True)
     author: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="desk_notes_written", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="desk_notes_written", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     body = fields.TextField()
     created_at = fields.DatetimeField()
@@ -64,10 +64,11 @@ class OwnershipVerification(Model):
     id = fields.BigIntField(primary_key=True)
     ticket_number = fields.CharField(max_length=32, db_index=True)
     account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="ownership_verifications", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="ownership_verifications", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     staff: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="ownership_verifications_made", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="ownership_verifications_made", null=True, on_delete=fields.SET_NULL,
+        db_index=True,
     )
     evidence: list[str] = fields.JSONField(default=list)  # Evidence values that matched
     documents = fields.CharField(max_length=300, null=True)  # which documents were seen; never copies of them
@@ -85,17 +86,17 @@ class RecoveryRequest(Model):
     id = fields.UUIDField(primary_key=True)
     ticket_number = fields.CharField(max_length=32, db_index=True)
     account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="recovery_requests", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="recovery_requests", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     kind = fields.CharEnumField(RecoveryKind, max_length=16)
     status = fields.CharEnumField(RecoveryStatus, max_length=20)
     new_email = fields.CharField(max_length=254, null=True)
     old_email = fields.CharField(max_length=254, null=True)
     requested_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="recoveries_requested", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="recoveries_requested", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     decided_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="recoveries_decided", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="recoveries_decided", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     reset_token_ref = fields.CharField(max_length=64, null=True, db_index=True)  # the reset token it is bound to
     created_at = fields.DatetimeField()
@@ -118,4 +119,6 @@ POSTGRES_EXTRAS = (
     "USING gin ((UPPER(CAST(full_name AS VARCHAR))) gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS desk_tickets_identifier_trgm ON support_tickets "
     "USING gin ((UPPER(CAST(account_identifier AS VARCHAR))) gin_trgm_ops)",
+    # A many-to-many table's second column gets no index from Tortoise: an account's flats (the desk's page).
+    "CREATE INDEX IF NOT EXISTS personal_account_holders_account ON personal_account_holders (account_id)",
 )

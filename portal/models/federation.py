@@ -12,7 +12,7 @@ class FederatedIdentity(Model):
     # An account's identity at an OpenID Provider, keyed by (issuer, subject): never by e-mail.
     id = fields.UUIDField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="federated_identities", on_delete=fields.CASCADE
+        "models.Account", related_name="federated_identities", on_delete=fields.CASCADE, db_index=True
     )
     provider = fields.CharField(max_length=32)  # the configured provider id it was linked through
     issuer = fields.CharField(max_length=255)

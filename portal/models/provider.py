@@ -59,10 +59,10 @@ class AuthorizationCode(Model):
     id = fields.BigIntField(primary_key=True)
     code_hash = fields.CharField(max_length=64, unique=True)
     client: fields.ForeignKeyRelation[OidcClient] = fields.ForeignKeyField(
-        "models.OidcClient", related_name="codes", on_delete=fields.CASCADE
+        "models.OidcClient", related_name="codes", on_delete=fields.CASCADE, db_index=True
     )
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="oidc_codes", on_delete=fields.CASCADE
+        "models.Account", related_name="oidc_codes", on_delete=fields.CASCADE, db_index=True
     )
     redirect_uri = fields.CharField(max_length=2000)
     scope = fields.CharField(max_length=500)
@@ -83,10 +83,10 @@ class PartnerGrant(Model):
 
     id = fields.UUIDField(primary_key=True)
     client: fields.ForeignKeyRelation[OidcClient] = fields.ForeignKeyField(
-        "models.OidcClient", related_name="grants", on_delete=fields.CASCADE
+        "models.OidcClient", related_name="grants", on_delete=fields.CASCADE, db_index=True
     )
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="partner_grants", on_delete=fields.CASCADE
+        "models.Account", related_name="partner_grants", on_delete=fields.CASCADE, db_index=True
     )
     code_hash = fields.CharField(max_length=64, db_index=True)  # the code it came from
     scope = fields.CharField(max_length=500)
@@ -107,7 +107,7 @@ class PartnerRefreshToken(Model):
 
     id = fields.BigIntField(primary_key=True)
     grant: fields.ForeignKeyRelation[PartnerGrant] = fields.ForeignKeyField(
-        "models.PartnerGrant", related_name="refresh_tokens", on_delete=fields.CASCADE
+        "models.PartnerGrant", related_name="refresh_tokens", on_delete=fields.CASCADE, db_index=True
     )
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()
@@ -125,7 +125,7 @@ class Consent(Model):
         "models.Account", related_name="oidc_consents", on_delete=fields.CASCADE
     )
     client: fields.ForeignKeyRelation[OidcClient] = fields.ForeignKeyField(
-        "models.OidcClient", related_name="consents", on_delete=fields.CASCADE
+        "models.OidcClient", related_name="consents", on_delete=fields.CASCADE, db_index=True
     )
     scope = fields.CharField(max_length=500)
     granted_at = fields.DatetimeField()
@@ -141,7 +141,7 @@ class PartnerNotice(Model):
 
     id = fields.BigIntField(primary_key=True)
     client: fields.ForeignKeyRelation[OidcClient] = fields.ForeignKeyField(
-        "models.OidcClient", related_name="notices", on_delete=fields.CASCADE
+        "models.OidcClient", related_name="notices", on_delete=fields.CASCADE, db_index=True
     )
     client_id: str
     subject = fields.CharField(max_length=128)  # the partner's pairwise `sub` of the resident

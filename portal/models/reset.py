@@ -17,7 +17,7 @@ class PasswordResetToken(Model):
     # identifiers (born voided) so that every request does the same database work.
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="reset_tokens", on_delete=fields.CASCADE, null=True
+        "models.Account", related_name="reset_tokens", on_delete=fields.CASCADE, null=True, db_index=True
     )
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField()

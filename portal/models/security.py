@@ -20,7 +20,7 @@ class EmailToken(Model):
     # "this was not me"; other flows, e.g. activation, add their own). Spent by one conditional UPDATE.
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="email_tokens", on_delete=fields.CASCADE
+        "models.Account", related_name="email_tokens", on_delete=fields.CASCADE, db_index=True
     )
     purpose = fields.CharField(max_length=32)
     token_hash = fields.CharField(max_length=64, unique=True)
@@ -56,7 +56,7 @@ class RecoveryCode(Model):
     # One single-use recovery code, stored only as a keyed hash.
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="recovery_codes", on_delete=fields.CASCADE
+        "models.Account", related_name="recovery_codes", on_delete=fields.CASCADE, db_index=True
     )
     code_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField()
@@ -70,7 +70,7 @@ class SecondFactorChallenge(Model):
     # The half-finished sign-in between a correct password and the second factor: 5 minutes, single use.
     id = fields.BigIntField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="second_factor_challenges", on_delete=fields.CASCADE
+        "models.Account", related_name="second_factor_challenges", on_delete=fields.CASCADE, db_index=True
     )
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField()
@@ -85,7 +85,7 @@ class Passkey(Model):
     # A WebAuthn credential (passkey). The public key only; the sign count and backup flags as last seen.
     id = fields.UUIDField(primary_key=True)
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="passkeys", on_delete=fields.CASCADE
+        "models.Account", related_name="passkeys", on_delete=fields.CASCADE, db_index=True
     )
     credential_id = fields.CharField(max_length=1400, unique=True)  # base64url, up to 1023 bytes
     public_key = fields.TextField()  # base64url COSE key
@@ -109,10 +109,10 @@ class WebAuthnChallenge(Model):
     handle_hash = fields.CharField(max_length=64, unique=True)
     challenge = fields.CharField(max_length=128)  # base64url
     account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="webauthn_challenges", on_delete=fields.CASCADE, null=True
+        "models.Account", related_name="webauthn_challenges", on_delete=fields.CASCADE, null=True, db_index=True
     )
     session: fields.ForeignKeyNullableRelation[Session] = fields.ForeignKeyField(
-        "models.Session", related_name="webauthn_challenges", on_delete=fields.CASCADE, null=True
+        "models.Session", related_name="webauthn_challenges", on_delete=fields.CASCADE, null=True, db_index=True
     )
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(db_index=True)

@@ -41,7 +41,7 @@ class Ticket(Model):
     )
     # The staff member working on it (the staff desk sets it).
     assigned_to: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="assigned_tickets", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="assigned_tickets", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     full_name = fields.CharField(max_length=200)
     registration_address = fields.CharField(max_length=500)
@@ -71,13 +71,13 @@ class TicketEvent(Model):
     # Append-only; the creation of a ticket is the first event (from None to NEW).
     id = fields.BigIntField(primary_key=True)
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
-        "models.Ticket", related_name="events", on_delete=fields.CASCADE
+        "models.Ticket", related_name="events", on_delete=fields.CASCADE, db_index=True
     )
     from_status = fields.CharEnumField(TicketStatus, max_length=32, null=True)
     to_status = fields.CharEnumField(TicketStatus, max_length=32)
     # None: the resident without an account, or the system.
     actor: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="ticket_events", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="ticket_events", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     occurred_at = fields.DatetimeField(db_index=True)
     public_message = fields.TextField(null=True)
@@ -90,10 +90,10 @@ class TicketMessage(Model):
     # What staff wrote to the resident; every row here is shown on the ticket's status page.
     id = fields.BigIntField(primary_key=True)
     ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
-        "models.Ticket", related_name="messages", on_delete=fields.CASCADE
+        "models.Ticket", related_name="messages", on_delete=fields.CASCADE, db_index=True
     )
     author: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
-        "models.Account", related_name="ticket_messages", null=True, on_delete=fields.SET_NULL
+        "models.Account", related_name="ticket_messages", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     body = fields.TextField()
     created_at = fields.DatetimeField(db_index=True)

@@ -14,8 +14,24 @@ from portal.identity.sessions import IssuedSession
 from portal.models.accounts import Account, Session
 
 
+class Caller:
+    """Who asks, as a GraphQL operation's context and a web page's visit (api/pages/web.py) both know it:
+    the client (whose language the answer speaks) and, when signed in, the session (whose account it is)."""
+
+    client: ClientInfo
+    session: Session | None
+
+    @property
+    def lang(self) -> str:
+        return self.client.locale
+
+    @property
+    def account(self) -> Account | None:
+        return self.session.account if self.session else None
+
+
 @dataclass
-class Context:
+class Context(Caller):
     rt: Runtime
     client: ClientInfo
     request_id: str
@@ -30,14 +46,6 @@ class Context:
     def set_cookie(self, name: str, value: str, max_age: int) -> None:
         """E.g. the federated sign-in's browser binding; applied to the response by api/graphql.py."""
         self.cookies.append((name, value, max_age))
-
-    @property
-    def lang(self) -> str:
-        return self.client.locale
-
-    @property
-    def account(self) -> Account | None:
-        return self.session.account if self.session else None
 
 
 Info = StrawberryInfo[Context, None]

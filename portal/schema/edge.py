@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLNonNull,
@@ -100,31 +101,43 @@ def problems_in(name: str, value: Any) -> Iterator[FieldProblem]:
             yield from problems_in(name, item)
 
 
+def several_operations_without_a_name(document: DocumentNode) -> bool:
+    """GraphQL spec, GetOperation(): a request error, nothing runs (Strawberry would run the first)."""
+    return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1
+
+
+def operation_name_required() -> GraphQLError:
+    message = "Must provide operation name if query contains multiple operations."
+    return GraphQLError(message, extensions={"code": "OPERATION_NAME_REQUIRED"})
+
+
+def guard(_next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+    """graphql-core field middleware: a root field's arguments (as graphql-core coerced them) checked before
+    its resolver runs, and every mutation throttled per client address."""
+    if info.path.prev is not None:  # only root fields take the caller's arguments
+        return _next(root, info, *args, **kwargs)
+    problems = [p for name, value in kwargs.items() for p in problems_in(name, value)]
+    if problems:
+        return _refuse(info, problems)
+    if info.operation.operation == OperationType.MUTATION:
+        return _throttled(_next, root, info, *args, **kwargs)
+    return _next(root, info, *args, **kwargs)
+
+
 class EdgeGuard(SchemaExtension):
-    """Checks a root field's arguments (as graphql-core coerced them) before the resolver runs, and
-    refuses a document of several operations without `operationName` (Strawberry would run the first)."""
+    """`guard` on every field, and a document of several operations without `operationName` refused."""
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         # `operation_name` falls back to the first operation's name; what the caller sent is kept privately.
         if getattr(context, "_provided_operation_name", None) is None and document is not None:
-            operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
-            if operations > 1:  # GraphQL spec, GetOperation(): a request error, nothing runs
-                message = "Must provide operation name if query contains multiple operations."
-                error = GraphQLError(message, extensions={"code": "OPERATION_NAME_REQUIRED"})
-                context.result = ExecutionResult(data=None, errors=[error])
+            if several_operations_without_a_name(document):
+                context.result = ExecutionResult(data=None, errors=[operation_name_required()])
         yield
 
     def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        if info.path.prev is not None:  # only root fields take the caller's arguments
-            return _next(root, info, *args, **kwargs)
-        problems = [p for name, value in kwargs.items() for p in problems_in(name, value)]
-        if problems:
-            return _refuse(info, problems)
-        if info.operation.operation == OperationType.MUTATION:
-            return _throttled(_next, root, info, *args, **kwargs)
-        return _next(root, info, *args, **kwargs)
+        return guard(_next, root, info, *args, **kwargs)
 
 
 def _can_answer(info: Any, type_name: str) -> bool:

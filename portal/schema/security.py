@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.core.errors import Invalid, TooMany
 from portal.core.i18n import t
 from portal.identity import email_address, password_change, proofs, second_factor, totp
 from portal.identity.signin import BadCredentials
@@ -153,13 +153,7 @@ class SecurityMutation:
         ctx = info.context
         if ctx.session is None:
             return error(NotAuthenticated, ctx.lang)
-        outcome: object
-        if code:
-            outcome = await totp.prove_with_code(ctx.rt, ctx.session, code, ctx.client)
-        elif password:
-            outcome = await proofs.prove(ctx.rt, ctx.session, password, ctx.client)
-        else:
-            outcome = Invalid.of(FieldProblem("password", FieldCode.REQUIRED))
+        outcome = await totp.prove_again(ctx.rt, ctx.session, password, code, ctx.client)
         if isinstance(outcome, proofs.Proved):
             return Reauthenticated(message=t("Reauthenticated", ctx.lang))
         return refusal(outcome, ctx.lang)  # type: ignore[return-value]  # the union holds the member refusal() picks

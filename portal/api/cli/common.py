@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from portal.core.settings import Settings
+
+if TYPE_CHECKING:
+    from portal.core.runtime import Runtime
 
 EXIT_BAD_INPUT = 2
 
@@ -29,25 +32,42 @@ def run_with_database(settings: Settings, work: Callable[[], Awaitable[int]]) ->
     return asyncio.run(runner())
 
 
+def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
+    """`work(rt)` with a runtime of these settings, against the database."""
+    from portal.core.runtime import Runtime
+
+    rt = Runtime(settings)
+    return run_with_database(settings, lambda: work(rt))
+
+
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def add_command(
-    sub: Subcommands, name: str, help: str, example: str | list[str], description: str = ""
+    sub: Subcommands,
+    name: str,
+    help: str,
+    example: str | list[str],
+    description: str = "",
+    *,
+    handler: Callable[[Settings, argparse.Namespace], int] | None = None,
 ) -> argparse.ArgumentParser:
     """A sub-command whose `--help` reads as a newcomer expects: what it does, its options, then an example.
 
     `help` is the one line in the parent's list; `description` (default: `help`) heads the command's own
-    help; `example` is one command line or several, shown verbatim under "example:".
+    help; `example` is one command line or several, shown verbatim under "example:"; `handler` runs it.
     """
     lines = [example] if isinstance(example, str) else example
-    return sub.add_parser(
+    command = sub.add_parser(
         name,
         help=help,
         description=description or help[0].upper() + help[1:] + ".",
         epilog="example:\n" + "\n".join(f"  {line}" for line in lines),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    if handler is not None:
+        command.set_defaults(handler=handler)
+    return command
 
 
 def add_group(sub: Subcommands, name: str, help: str, example: str | list[str], description: str = "") -> Subcommands:

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from portal.api.cli.common import CommandError, Subcommands, add_command, add_group, run_with_database
+from portal.api.cli.common import (
+    CommandError,
+    Subcommands,
+    add_command,
+    add_group,
+    run_with_database,
+    run_with_runtime,
+)
 from portal.core.settings import Settings
+
+if TYPE_CHECKING:
+    from portal.core.runtime import Runtime
 
 
 def register_oidc_commands(sub: Subcommands) -> None:
@@ -26,6 +37,7 @@ def register_oidc_commands(sub: Subcommands) -> None:
         ],
         description="Register a partner system for single sign-on. Prints client_id=… and, for a confidential\n"
         "client, client_secret=… (shown once, stored only as a hash), each on its own line.",
+        handler=cmd_clients_add,
     )
     add.add_argument("--name", required=True, help="shown to residents on the consent page")
     add.add_argument(
@@ -49,35 +61,33 @@ def register_oidc_commands(sub: Subcommands) -> None:
         dest="allowed_origins",
         help="a public client's browser origin for CORS, beyond its redirect URIs' origins (repeatable)",
     )
-    add.set_defaults(handler=cmd_clients_add)
-    listing = add_command(commands, "list", "registered partners (secrets are never shown)", "portal oidc-clients list")
-    listing.set_defaults(handler=cmd_clients_list)
+    add_command(
+        commands, "list", "registered partners (secrets are never shown)", "portal oidc-clients list",
+        handler=cmd_clients_list,
+    )
     remove = add_command(
         commands,
         "remove",
         "remove a partner with all its tokens and consents",
         "portal oidc-clients remove CLIENT_ID",
+        handler=cmd_clients_remove,
     )
     remove.add_argument("client_id", help="as printed by `portal oidc-clients add` or `list`")
-    remove.set_defaults(handler=cmd_clients_remove)
 
     keys = add_group(sub, "keys", "ID-token signing keys", "portal keys rotate")
-    rotate = add_command(
+    add_command(
         keys,
         "rotate",
         "new signing keys; old public keys stay published until their tokens expire",
         "portal keys rotate",
+        handler=cmd_keys_rotate,
     )
-    rotate.set_defaults(handler=cmd_keys_rotate)
 
 
 def cmd_clients_add(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.core.runtime import Runtime
     from portal.identity.provider.partners import ClientProblem, add_client
 
-    rt = Runtime(settings)
-
-    async def work() -> int:
+    async def work(rt: Runtime) -> int:
         try:
             new = await add_client(
                 rt,
@@ -97,7 +107,7 @@ def cmd_clients_add(settings: Settings, args: argparse.Namespace) -> int:
             print(f"client_secret={new.secret}")
         return 0
 
-    return run_with_database(settings, work)
+    return run_with_runtime(settings, work)
 
 
 def cmd_clients_list(settings: Settings, _args: argparse.Namespace) -> int:
@@ -126,17 +136,14 @@ def cmd_clients_remove(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
-    from portal.core.runtime import Runtime
     from portal.identity.provider.keys import ensure_keys, rotate_keys
     from portal.identity.provider.server import ID_TOKEN_TTL_SECONDS
 
-    rt = Runtime(settings)
-
-    async def work() -> int:
+    async def work(rt: Runtime) -> int:
         await ensure_keys(rt)
         # ID tokens live ID_TOKEN_TTL_SECONDS; keep the old keys a day so cached JWKS and clock skew are covered.
         kids = await rotate_keys(rt, timedelta(seconds=ID_TOKEN_TTL_SECONDS) + timedelta(days=1))
         print("new signing keys: " + " ".join(kids))
         return 0
 
-    return run_with_database(settings, work)
+    return run_with_runtime(settings, work)

@@ -10,10 +10,20 @@ import csv
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portal.api.cli.common import EXIT_BAD_INPUT, CommandError, add_command, add_group, run_with_database
+from portal.api.cli.common import (
+    EXIT_BAD_INPUT,
+    CommandError,
+    add_command,
+    add_group,
+    run_with_database,
+    run_with_runtime,
+)
 from portal.core.settings import Settings
+
+if TYPE_CHECKING:
+    from portal.core.runtime import Runtime
 
 DEFAULT_CODE_DAYS = 90
 
@@ -31,33 +41,33 @@ def register_residents_commands(sub: argparse._SubParsersAction) -> None:  # typ
         description="Import the registry of personal accounts (CSV in UTF-8 or Windows-1251, ; or , — or .xlsx). "
         "Every row is checked first; a bad row is reported as `row N: reason` and, without --skip-bad-rows, "
         "nothing is applied. The last line is created=N updated=N unchanged=N skipped=N.",
+        handler=cmd_import,
     )
     imp.add_argument("file", type=Path, help="the registry file (.csv or .xlsx)")
     imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
     imp.add_argument("--skip-bad-rows", action="store_true", help="apply the good rows, skip the bad ones")
     imp.add_argument("--invite", action="store_true", help="then mail an invitation to each row with an e-mail")
     imp.add_argument("--lang", choices=["ru", "en"], default="ru", help="language of reports and letters")
-    imp.set_defaults(handler=cmd_import)
 
     codes = add_command(
         commands, "activation-codes", "a CSV of fresh codes for the bill; older codes die",
         "portal residents activation-codes --unclaimed -o codes.csv --valid-until 2027-03-31",
+        handler=cmd_codes,
     )
     codes.add_argument("--unclaimed", action="store_true", required=True,
                        help="every personal account no resident has claimed yet")
     codes.add_argument("-o", "--output", type=Path, required=True, help="where to write the CSV")
     codes.add_argument("--valid-until", type=date.fromisoformat,
                        help=f"last day the codes work (YYYY-MM-DD; default: in {DEFAULT_CODE_DAYS} days)")
-    codes.set_defaults(handler=cmd_codes)
 
     invite = add_command(
         commands, "invite", "mail set-your-password links; a new link voids the older",
         "portal residents invite --pending",
+        handler=cmd_invite,
     )
     invite.add_argument("--pending", action="store_true", required=True,
                         help="every imported resident with an e-mail who has not activated")
     invite.add_argument("--lang", choices=["ru", "en"], default="ru", help="language of the letters")
-    invite.set_defaults(handler=cmd_invite)
 
 
 def _progress(total: int) -> tuple[Any, Any]:
@@ -75,17 +85,15 @@ def _progress(total: int) -> tuple[Any, Any]:
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from portal.core.i18n import t
-    from portal.core.runtime import Runtime
     from portal.identity.activation import send_invitations
     from portal.identity.registry import RegistryFileError, import_registry, read_registry
 
-    rt = Runtime(settings)
     try:
         rows = list(read_registry(args.file))
     except RegistryFileError as exc:
         raise CommandError(t(exc.key, args.lang, **exc.params)) from exc
 
-    async def work() -> int:
+    async def work(rt: Runtime) -> int:
         bar, advance = _progress(len(rows))
         try:
             report = await import_registry(rt, rows, dry_run=args.dry_run, skip_bad_rows=args.skip_bad_rows,
@@ -108,7 +116,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         print(report.summary())
         return EXIT_BAD_INPUT if report.bad and not args.skip_bad_rows else 0
 
-    return run_with_database(settings, work)
+    return run_with_runtime(settings, work)
 
 
 def cmd_codes(settings: Settings, args: argparse.Namespace) -> int:
@@ -137,13 +145,10 @@ def cmd_codes(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.core.runtime import Runtime
     from portal.identity.activation import send_invitations
 
-    rt = Runtime(settings)
-
-    async def work() -> int:
+    async def work(rt: Runtime) -> int:
         print(f"invited={await send_invitations(rt, lang=args.lang)}")
         return 0
 
-    return run_with_database(settings, work)
+    return run_with_runtime(settings, work)

@@ -20,40 +20,40 @@ def register_server_commands(sub: Subcommands) -> None:
         ],
         description="Run the HTTP server (uvicorn). Settings come from PORTAL_* variables or .env;\n"
         "without PORTAL_SMTP_URL letters are written to ./data/mail/ and every link is logged.",
+        handler=cmd_serve,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     serve.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
-    serve.set_defaults(handler=cmd_serve)
 
-    migrate = add_command(
+    add_command(
         sub,
         "migrate",
         "create or upgrade the database tables (idempotent)",
         "PORTAL_DATABASE_URL=postgres://portal@db:5432/portal portal migrate",
         description="Apply the database migrations to PORTAL_DATABASE_URL. Safe to run again: it applies\n"
         "only what is missing. Run it once per release, before starting the new version.",
+        handler=cmd_migrate,
     )
-    migrate.set_defaults(handler=cmd_migrate)
 
-    worker = add_command(
+    add_command(
         sub,
         "worker",
         "deliver queued mail (and run background jobs) until stopped",
         "PORTAL_DELIVER_MAIL_IN_PROCESS=false portal worker",
         description="Deliver the outbox's letters and run housekeeping until stopped (Ctrl+C or SIGTERM).\n"
         "Any number may run at once. Use it with PORTAL_DELIVER_MAIL_IN_PROCESS=false on the servers.",
+        handler=cmd_worker,
     )
-    worker.set_defaults(handler=cmd_worker)
 
-    schema = add_command(
+    add_command(
         sub,
         "schema",
         "print the GraphQL schema (SDL)",
         "portal schema > schema.graphql",
         description="Print the whole GraphQL schema as SDL (the same text as docs/schema.graphql).",
+        handler=cmd_schema,
     )
-    schema.set_defaults(handler=cmd_schema)
 
 
 def serve_options(host: str, port: int) -> dict[str, object]:

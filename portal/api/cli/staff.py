@@ -11,13 +11,17 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portal.api.cli.common import EXIT_BAD_INPUT, CommandError, Subcommands, add_command, add_group, run_with_database
+from portal.api.cli.common import EXIT_BAD_INPUT, CommandError, Subcommands, add_command, add_group, run_with_runtime
 from portal.core.i18n import code_message
 from portal.core.settings import Settings
 
+if TYPE_CHECKING:
+    from portal.core.runtime import Runtime
+
 ACCOUNT = "account id, e-mail, phone or login"
+Handler = Callable[[Settings, argparse.Namespace], int]
 
 
 def register_account_commands(sub: Subcommands) -> None:
@@ -40,6 +44,7 @@ def register_account_commands(sub: Subcommands) -> None:
         ],
         description="Create a local account with a password and print its id. At least one of --email,\n"
         "--phone, --login; bad input or a duplicate is an error with exit code 2.",
+        handler=cmd_accounts_create,
     )
     create.add_argument("--email", help="e-mail address (stored lower-case)")
     create.add_argument("--phone", help="phone in any common notation (read with PORTAL_DEFAULT_REGION)")
@@ -51,64 +56,45 @@ def register_account_commands(sub: Subcommands) -> None:
     secret = create.add_mutually_exclusive_group(required=True)
     secret.add_argument("--password", help="the password (visible in the shell history: prefer --password-stdin)")
     secret.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    create.set_defaults(handler=cmd_accounts_create)
 
-    role = add_command(
-        accounts,
-        "set-role",
-        "change an account's role (its sessions end)",
-        "portal accounts set-role ivan@example.ru --role staff",
+    # The rest act on one account, named as ACCOUNT says.
+    role = _account_command(
+        accounts, "set-role", "change an account's role (its sessions end)",
+        "portal accounts set-role ivan@example.ru --role staff", cmd_set_role,
     )
-    role.add_argument("account", help=ACCOUNT)
     role.add_argument("--role", choices=["resident", "staff", "admin"], required=True)
-    role.set_defaults(handler=cmd_set_role)
-
-    disable = add_command(
-        accounts,
-        "disable",
-        "disable an account: sessions and partner tokens end, reset links die",
-        "portal accounts disable ivan@example.ru --reason 'asked by the owner, ticket 2026-000123'",
+    disable = _account_command(
+        accounts, "disable", "disable an account: sessions and partner tokens end, reset links die",
+        "portal accounts disable ivan@example.ru --reason 'asked by the owner, ticket 2026-000123'", cmd_disable,
     )
-    disable.add_argument("account", help=ACCOUNT)
     disable.add_argument("--reason", help="why, for the security log")
-    disable.set_defaults(handler=cmd_disable)
-
-    enable = add_command(accounts, "enable", "re-enable a disabled account", "portal accounts enable ivan@example.ru")
-    enable.add_argument("account", help=ACCOUNT)
-    enable.set_defaults(handler=cmd_enable)
-
-    unlock = add_command(
-        accounts,
-        "unlock",
-        "lift the lock that repeated wrong passwords put on an account",
-        "portal accounts unlock +79123456789",
-    )
-    unlock.add_argument("account", help=ACCOUNT)
-    unlock.set_defaults(handler=cmd_unlock)
-
-    export = add_command(
-        accounts,
-        "export",
-        "write everything held about an account as JSON (152-FZ)",
-        "portal accounts export ivan@example.ru -o ivan.json",
+    _account_command(accounts, "enable", "re-enable a disabled account", "portal accounts enable ivan@example.ru",
+                     cmd_enable)
+    _account_command(accounts, "unlock", "lift the lock that repeated wrong passwords put on an account",
+                     "portal accounts unlock +79123456789", cmd_unlock)
+    export = _account_command(
+        accounts, "export", "write everything held about an account as JSON (152-FZ)",
+        "portal accounts export ivan@example.ru -o ivan.json", cmd_export,
         description="Write everything held about an account as JSON (152-FZ), without hashes or tokens.\n"
         "A file given with -o is created readable by its owner only.",
     )
-    export.add_argument("account", help=ACCOUNT)
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
-    export.set_defaults(handler=cmd_export)
-
-    erase = add_command(
-        accounts,
-        "erase",
-        "erase an account's personal data and revoke all access (152-FZ)",
-        "portal accounts erase ivan@example.ru --yes",
+    erase = _account_command(
+        accounts, "erase", "erase an account's personal data and revoke all access (152-FZ)",
+        "portal accounts erase ivan@example.ru --yes", cmd_erase,
         description="Erase an account's personal data and revoke all access (152-FZ). The account stays as an\n"
         "empty, disabled tombstone; tickets are anonymised; the security log keeps a pseudonym.",
     )
-    erase.add_argument("account", help=ACCOUNT)
     erase.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
-    erase.set_defaults(handler=cmd_erase)
+
+
+def _account_command(
+    accounts: Subcommands, name: str, help: str, example: str, handler: Handler, description: str = ""
+) -> argparse.ArgumentParser:
+    """`portal accounts NAME ACCOUNT …`: the account comes first, as its id or an identifier."""
+    command = add_command(accounts, name, help, example, description, handler=handler)
+    command.add_argument("account", help=ACCOUNT)
+    return command
 
 
 def register_audit_commands(sub: Subcommands) -> None:
@@ -121,26 +107,23 @@ def register_audit_commands(sub: Subcommands) -> None:
             "portal audit prune                       # daily, from cron or a systemd timer",
             "portal audit prune --older-than-days 90",
         ],
+        handler=cmd_audit_prune,
     )
     prune.add_argument("--older-than-days", type=int, help="override the retention period for this run")
-    prune.set_defaults(handler=cmd_audit_prune)
 
 
 def _with_account(settings: Settings, ref: str, work: Callable[[Any, Any], Awaitable[int]]) -> int:
     """Runs `work(rt, account)` against the database; an unknown account is exit code 2."""
-    from portal.core.runtime import Runtime
     from portal.support.accounts import find_account_ref
 
-    rt = Runtime(settings)
-
-    async def runner() -> int:
+    async def runner(rt: Runtime) -> int:
         account = await find_account_ref(rt, ref)
         if account is None:
             print(f"portal: no account matches {ref!r}", file=sys.stderr)
             return EXIT_BAD_INPUT
         return await work(rt, account)
 
-    return run_with_database(settings, runner)
+    return run_with_runtime(settings, runner)
 
 
 def _outcome(result: Any, done: str) -> int:
@@ -229,24 +212,21 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_audit_prune(settings: Settings, args: argparse.Namespace) -> int:
-    from portal.core.runtime import Runtime
     from portal.support.audit import prune
 
     if args.older_than_days is not None and args.older_than_days < 1:
         raise CommandError("--older-than-days must be at least 1")
-    rt = Runtime(settings)
 
-    async def work() -> int:
+    async def work(rt: Runtime) -> int:
         deleted = await prune(rt, args.older_than_days)
         print(f"deleted {deleted} audit events older than {args.older_than_days or settings.audit_retention_days} days")
         return 0
 
-    return run_with_database(settings, work)
+    return run_with_runtime(settings, work)
 
 
 def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
     from portal.core.errors import Invalid
-    from portal.core.runtime import Runtime
     from portal.identity.accounts import NewAccount, create_account
     from portal.models.accounts import Role
 
@@ -259,9 +239,8 @@ def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
         role=Role(args.role),
         password=password,
     )
-    rt = Runtime(settings)
 
-    async def work() -> int:
+    async def work(rt: Runtime) -> int:
         result = await create_account(rt, new)
         if isinstance(result, Invalid):
             for p in result.problems:
@@ -271,4 +250,4 @@ def cmd_accounts_create(settings: Settings, args: argparse.Namespace) -> int:
         print(result.id)
         return 0
 
-    return run_with_database(settings, work)
+    return run_with_runtime(settings, work)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.pages.providers import linked_identities, problem_from_query, provider_buttons
-from portal.api.pages.web import Pages, Visit, describe_device
+from portal.api.pages.web import PageGroup, Visit, describe_device
 from portal.identity import email_address, sessions
 from portal.identity.challenge import second_factors
 from portal.identity.passkeys import list_passkeys
@@ -55,17 +55,11 @@ EVENT_LABELS = {
 WARNINGS = frozenset({"signin.failure", "federation.failure", "reauth.failure", "signin.second_factor_failure"})
 
 
-class AccountPages:
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-
+class AccountPages(PageGroup):
     async def show(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.visit(request)
-        if visit.session is None:
-            return self.pages.sign_in_first(visit)
+        visit = await self.pages.signed_in_page(request)
+        if isinstance(visit, Response):
+            return visit
         notice = ACCOUNT_NOTICES.get(request.query_params.get("notice", ""))
         context = await self._context(visit, notice)
         if problem := problem_from_query(request):
@@ -74,9 +68,10 @@ class AccountPages:
 
     async def end_other_sessions(self, request: Request) -> Response:
         """"Sign out of all other devices": every other session of the account, and every partner's token, ends now."""
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return self.pages.sign_in_first(visit, back="/account")
+        visit = await self.pages.signed_in(request, back="/account")
+        if isinstance(visit, Response):
+            return visit
+        assert visit.session is not None and visit.account is not None
         if not await self.pages.read_form(visit):
             context = await self._context(visit, None)
             context["problem"] = visit.t("form.expired")

@@ -4,19 +4,18 @@ a successful activation signs in through the same cookie helper as /login."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.http import set_session_cookie
-from portal.api.pages.links import LinkSecrets
-from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
-from portal.core.errors import Invalid, TooMany
+from portal.api.pages.web import TOKEN_MAX, PageGroup, Visit, refusal_answer
 from portal.identity import sessions
 from portal.identity.activation import Activated, ActivationRequest, activate
 
 # Both pages may carry a token in their URL: no Referer may ever take it anywhere.
 NO_REFERRER = "no-referrer"
-TOKEN_MAX = 200
 FIELDS = ("personalAccount", "activationCode", "email")
 
 
@@ -24,20 +23,13 @@ ACTIVATE_PATH = "/activate"
 INVITATION_COOKIE_MAX_AGE = 3600  # an opened invitation waits this long in its sealed cookie for the form
 
 
-class ActivationPages:
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-        self.links = LinkSecrets(pages.rt)
-
+class ActivationPages(PageGroup):
     async def activate(self, request: Request) -> Response:
         """GET shows the form (an invitation's token is not even looked up); POST claims and signs in."""
-        if switched := self.pages.language_switch(request):
-            return switched
-        if moved := self.links.move_out_of_url(request, ("token",), INVITATION_COOKIE_MAX_AGE):
-            return moved  # an invitation's token leaves the address bar at once (api/pages/links.py)
-        visit = await self.pages.visit(request)
-        stashed = self.links.read(request, ACTIVATE_PATH).get("token", "")[:TOKEN_MAX]
+        opened = await self.link_visit(request, INVITATION_COOKIE_MAX_AGE)
+        if isinstance(opened, Response):
+            return opened  # `?lang=`, or an invitation's token leaving the address bar (api/pages/links.py)
+        visit, stashed = opened
         if request.method == "GET":
             return self._form(visit, stashed, {})
 
@@ -63,37 +55,17 @@ class ActivationPages:
             self.links.forget(response, ACTIVATE_PATH)
             set_session_cookie(response, self.rt.settings, cookie, outcome.session.session, self.rt.clock.now())
             return response
-        if isinstance(outcome, Invalid):
-            return self._form(visit, token, values, errors=field_errors(outcome, visit.lang), status=400)
-        if isinstance(outcome, TooMany):
-            return self._form(visit, token, values, **too_many_answer(outcome, visit.lang))
+        if answer := refusal_answer(outcome, visit.lang):
+            return self._form(visit, token, values, **answer)
         return self._form(visit, token, values, problem=visit.t("InvalidActivationCode"), status=400)
 
-    def _form(
-        self,
-        visit: Visit,
-        token: str,
-        values: dict[str, str],
-        *,
-        problem: str | None = None,
-        errors: dict[str, str] | None = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
+    def _form(self, visit: Visit, token: str, values: dict[str, str], **answer: Any) -> Response:
         done = visit.request.query_params.get("done") if visit.request.method == "GET" else None
-        return self.pages.render(
-            visit,
-            "activate.html",
-            {
-                "done": done,
-                "token": token,
-                "form": {name: values.get(name, "") for name in FIELDS},
-                "problem": problem,
-                "errors": errors or {},
-                "min_length": self.rt.settings.password_min_length,
-                "max_length": self.rt.settings.password_max_length,
-            },
-            status=status,
-            referrer_policy=NO_REFERRER,
-            headers=headers,
-        )
+        context = {
+            "done": done,
+            "token": token,
+            "form": {name: values.get(name, "") for name in FIELDS},
+            "min_length": self.rt.settings.password_min_length,
+            "max_length": self.rt.settings.password_max_length,
+        }
+        return self.pages.form(visit, "activate.html", context, referrer_policy=NO_REFERRER, **answer)

@@ -18,7 +18,7 @@ from uuid import UUID
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.api.pages.web import Pages, Visit, field_errors
+from portal.api.pages.web import PageGroup, Pages, Visit, field_errors
 from portal.core.errors import FieldCode, FieldProblem, Invalid
 from portal.core.i18n import code_message, t, tn
 from portal.core.localtime import format_local
@@ -128,10 +128,9 @@ def options(enum: Any, selected: str, label: Callable[[Any], str]) -> list[dict[
     return [{"value": m.name, "label": label(m), "selected": m.name == selected} for m in enum]
 
 
-class DeskPages:
+class DeskPages(PageGroup):
     def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
+        super().__init__(pages)
         self.actions: dict[str, Action] = {
             "assign": self._assign,
             "status": self._status,
@@ -151,16 +150,24 @@ class DeskPages:
         The only place the desk asks who is signed in (through the browser session `Pages.visit` finds):
         anonymous → sign in and come back; a resident (or staff on an ADMIN page) → 403 in plain words.
         """
-        visit = await self.pages.visit(request)
+        visit = await self.pages.signed_in(request, back)
+        if isinstance(visit, Response):
+            return visit
         account = visit.account
-        if visit.session is None or account is None:
-            return self.pages.sign_in_first(visit, back)
+        assert account is not None
         allowed = (Role.ADMIN,) if admin else STAFF_ROLES
         if not account.is_active or Role(account.role) not in allowed:
             return self.forbidden(visit, account, admin=admin)
         if self.pages.rt.settings.staff_need_second_factor and not await has_second_factor(account.id):
             return self.enrol_first(visit)
         return visit
+
+    async def staff_page(self, request: Request, *, admin: bool = False) -> Visit | Response:
+        """A desk page (GET): `?lang=xx` answered first (remembered, then the same URL without it), then
+        `require_staff`."""
+        if switched := self.pages.language_switch(request):
+            return switched
+        return await self.require_staff(request, admin=admin)
 
     def enrol_first(self, visit: Visit) -> Response:
         """PORTAL_STAFF_SECOND_FACTOR: a staff account opens the desk only with a second factor in place."""
@@ -204,9 +211,7 @@ class DeskPages:
     # ---- the queue -----------------------------------------------------------------------------
 
     async def queue(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.require_staff(request)
+        visit = await self.staff_page(request)
         if isinstance(visit, Response):
             return visit
         return await self._queue(visit)
@@ -304,9 +309,7 @@ class DeskPages:
     # ---- one ticket ----------------------------------------------------------------------------
 
     async def ticket(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.require_staff(request)
+        visit = await self.staff_page(request)
         if isinstance(visit, Response):
             return visit
         notice = TICKET_NOTICES.get(request.query_params.get("notice", ""))
@@ -403,7 +406,7 @@ class DeskPages:
             "status_label": visit.t(f"ticket.status.{ticket.status.value}"),
             "category_label": visit.t(f"ticket.category.{ticket.category.value}"),
             "age": age(ticket.created_at, self.rt.clock.now(), visit.lang),
-            "staff_members": await desk_views.staff_members(),
+            "staff_members": [{"value": str(s.id), "label": s.full_name} for s in await desk_views.staff_members()],
             "statuses": options(TicketStatus, "", lambda s: visit.t(f"ticket.status.{s.value}")),
             "evidence_options": [{"value": e.name, "label": visit.t(f"desk.evidence.{e.value}")} for e in Evidence],
             "outcome_options": [{"value": o.name, "label": visit.t(f"desk.outcome.{o.value}")}

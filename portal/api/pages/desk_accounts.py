@@ -66,9 +66,7 @@ class DeskAccountPages:
     # ---- one account ---------------------------------------------------------------------------
 
     async def show(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.desk.require_staff(request)
+        visit = await self.desk.staff_page(request)
         if isinstance(visit, Response):
             return visit
         notice = ACCOUNT_NOTICES.get(request.query_params.get("notice", ""))
@@ -166,9 +164,7 @@ class DeskAccountPages:
     # ---- approvals -----------------------------------------------------------------------------
 
     async def approvals(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.desk.require_staff(request, admin=True)
+        visit = await self.desk.staff_page(request, admin=True)
         if isinstance(visit, Response):
             return visit
         notice = APPROVAL_NOTICES.get(request.query_params.get("notice", ""))

@@ -12,7 +12,7 @@ from uuid import UUID
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from portal.api.pages.web import Pages, safe_next
+from portal.api.pages.web import PageGroup, safe_next
 from portal.core.errors import Invalid
 from portal.core.runtime import Runtime
 from portal.identity import federation
@@ -29,11 +29,7 @@ async def linked_identities(rt: Runtime, account_id: UUID) -> list[federation.Li
     return await federation.linked_identities(rt, account_id)
 
 
-class ProviderPages:
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-
+class ProviderPages(PageGroup):
     async def start(self, request: Request) -> Response:
         """POST /login/federated: off to the provider (signed in: to link it to this account)."""
         visit = await self.pages.visit(request)

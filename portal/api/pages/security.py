@@ -8,6 +8,7 @@ proof of the last 10 minutes (identity.reauth) sends the resident to /account/re
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,52 +17,55 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from portal.api.pages.links import LinkSecrets
-from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
-from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.api.pages.web import TOKEN_MAX, PageGroup, Visit, refusal_answer, safe_next, too_many_answer
+from portal.core.errors import TooMany
 from portal.identity import email_address, passkeys, password_change, proofs, totp
 from portal.identity.reauth import is_recent
 from portal.identity.signin import BadCredentials
 
 NO_REFERRER = "no-referrer"  # the link pages hold a token
 LINK_COOKIE_MAX_AGE = 3600  # a mailed link's token waits this long in its sealed cookie for the button
-TOKEN_MAX = 200
 PASSWORD_MAX = 5000
 
 
 def problem_answer(outcome: object, visit: Visit) -> dict[str, Any]:
     """A refused form's re-render (message, field errors, status), for any outcome of these services."""
-    if isinstance(outcome, TooMany):
-        return too_many_answer(outcome, visit.lang)
-    if isinstance(outcome, Invalid):
-        return {"errors": field_errors(outcome, visit.lang), "status": 400}
+    if answer := refusal_answer(outcome, visit.lang):
+        return answer
     if isinstance(outcome, BadCredentials):
         return {"errors": {"currentPassword": visit.t("security.wrong_password")}, "status": 401}
     return {"problem": visit.t("form.expired"), "status": 403}
 
 
-class SecurityPages:
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-        self.links = LinkSecrets(pages.rt)
+PageContext = Callable[[Visit], Awaitable[dict[str, Any]]]
 
-    def _page(self, visit: Visit, template: str, context: dict[str, Any] | None = None, **answer: Any) -> Response:
-        values: dict[str, Any] = {"problem": None, "errors": {}, "form": {}, **(context or {})}
-        status = answer.pop("status", 200)
-        headers = answer.pop("headers", None)
-        values.update(answer)
-        return self.pages.render(visit, template, values, status=status, headers=headers)
 
-    async def _sensitive(self, request: Request) -> tuple[Visit, Response | None]:
-        """A sensitive /account page: signed in and, when it has no password field to prove with, a proof of
-        the last 10 minutes (identity.reauth) before the form is even shown."""
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return visit, self.pages.sign_in_first(visit)
+class SecurityPages(PageGroup):
+    async def _sensitive(
+        self, request: Request, template: str, context_of: PageContext
+    ) -> tuple[Visit, dict[str, Any]] | Response:
+        """A sensitive /account form: signed in and, when it has no password field to prove with, a proof of
+        the last 10 minutes (identity.reauth) before the form is even shown.
+
+        Answers `?lang=xx`, the way to sign in or to re-authenticate, the form itself (GET) or a post without
+        its CSRF token; a post that may go on comes back as its visit and the form's context."""
+        visit = await self.pages.signed_in_page(request)
+        if isinstance(visit, Response):
+            return visit
+        assert visit.session is not None and visit.account is not None
         if visit.account.password_hash is None and not is_recent(self.rt, visit.session):
-            return visit, self._reauth_first(visit)
-        return visit, None
+            return self._reauth_first(visit)
+        context = await context_of(visit)
+        if request.method == "GET":
+            return self.pages.form(visit, template, context)
+        if not await self.pages.read_form(visit):
+            return self.pages.form(visit, template, context, problem=visit.t("form.expired"), status=403)
+        return visit, context
+
+    def _refused(self, visit: Visit, template: str, context: dict[str, Any], outcome: object) -> Response:
+        if isinstance(outcome, proofs.ReauthNeeded):
+            return self._reauth_first(visit)
+        return self.pages.form(visit, template, context, **problem_answer(outcome, visit))
 
     def _reauth_first(self, visit: Visit) -> Response:
         here = visit.request.url.path
@@ -71,11 +75,10 @@ class SecurityPages:
 
     async def reauth(self, request: Request) -> Response:
         """Asks for the password (or a second-factor code) again, then goes back to `next` (an /account page)."""
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return self.pages.sign_in_first(visit)
+        visit = await self.pages.signed_in_page(request)
+        if isinstance(visit, Response):
+            return visit
+        assert visit.session is not None and visit.account is not None
         csrf_ok = request.method == "GET" or await self.pages.read_form(visit)
         raw_next = request.query_params.get("next") if request.method == "GET" else visit.value("next")
         target = safe_next(raw_next, self.rt.settings.public_url)
@@ -84,40 +87,27 @@ class SecurityPages:
             "totp": await totp.is_enabled(visit.account.id),
         }
         if request.method == "GET":
-            return self._page(visit, "reauth.html", context)
+            return self.pages.form(visit, "reauth.html", context)
         if not csrf_ok:
-            return self._page(visit, "reauth.html", context, problem=visit.t("form.expired"), status=403)
-        password, code = visit.value("password", PASSWORD_MAX), visit.value("code", 100)
-        outcome: object
-        if code:
-            outcome = await totp.prove_with_code(self.rt, visit.session, code, visit.client)
-        elif password:
-            outcome = await proofs.prove(self.rt, visit.session, password, visit.client)
-        else:
-            outcome = Invalid.of(FieldProblem("password", FieldCode.REQUIRED))
+            return self.pages.form(visit, "reauth.html", context, problem=visit.t("form.expired"), status=403)
+        code = visit.value("code", 100)
+        outcome = await totp.prove_again(self.rt, visit.session, visit.value("password", PASSWORD_MAX), code,
+                                         visit.client)
         if isinstance(outcome, proofs.Proved):
             return self.pages.redirect(visit, target)
         if isinstance(outcome, BadCredentials):
             field, message = ("code", "login.code_wrong") if code else ("password", "security.wrong_password")
-            return self._page(visit, "reauth.html", context, errors={field: visit.t(message)}, status=401)
-        return self._page(visit, "reauth.html", context, **problem_answer(outcome, visit))
+            return self.pages.form(visit, "reauth.html", context, errors={field: visit.t(message)}, status=401)
+        return self.pages.form(visit, "reauth.html", context, **problem_answer(outcome, visit))
 
     # ---- /account/password ---------------------------------------------------------------------
 
     async def password(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit, early = await self._sensitive(request)
-        if early is not None:
-            return early
-        assert visit.session is not None and visit.account is not None
-        has_password = visit.account.password_hash is not None
-        context = {"has_password": has_password, "min_length": self.rt.settings.password_min_length,
-                   "max_length": self.rt.settings.password_max_length}
-        if request.method == "GET":
-            return self._page(visit, "password.html", context)
-        if not await self.pages.read_form(visit):
-            return self._page(visit, "password.html", context, problem=visit.t("form.expired"), status=403)
+        posted = await self._sensitive(request, "password.html", self._password_context)
+        if isinstance(posted, Response):
+            return posted
+        visit, context = posted
+        assert visit.session is not None
         outcome = await password_change.change_password(
             self.rt, visit.session, visit.value("currentPassword", PASSWORD_MAX),
             visit.value("newPassword", PASSWORD_MAX), visit.value("newPasswordConfirmation", PASSWORD_MAX),
@@ -125,26 +115,22 @@ class SecurityPages:
         )
         if isinstance(outcome, password_change.PasswordChanged):
             return self.pages.redirect(visit, "/account?notice=password-changed")
-        if isinstance(outcome, proofs.ReauthNeeded):
-            return self._reauth_first(visit)
-        return self._page(visit, "password.html", context, **problem_answer(outcome, visit))
+        return self._refused(visit, "password.html", context, outcome)
+
+    async def _password_context(self, visit: Visit) -> dict[str, Any]:
+        assert visit.account is not None
+        return {"has_password": visit.account.password_hash is not None,
+                "min_length": self.rt.settings.password_min_length,
+                "max_length": self.rt.settings.password_max_length}
 
     # ---- /account/email ------------------------------------------------------------------------
 
     async def email(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit, early = await self._sensitive(request)
-        if early is not None:
-            return early
-        assert visit.session is not None and visit.account is not None
-        has_password = visit.account.password_hash is not None
-        pending = await email_address.pending_change(self.rt, visit.account.id)
-        context: dict[str, Any] = {"has_password": has_password, "pending": pending}
-        if request.method == "GET":
-            return self._page(visit, "email.html", context)
-        if not await self.pages.read_form(visit):
-            return self._page(visit, "email.html", context, problem=visit.t("form.expired"), status=403)
+        posted = await self._sensitive(request, "email.html", self._email_context)
+        if isinstance(posted, Response):
+            return posted
+        visit, context = posted
+        assert visit.session is not None
         new_email = visit.value("newEmail", 400)
         context["form"] = {"newEmail": new_email}
         outcome = await email_address.request_email_change(
@@ -152,9 +138,12 @@ class SecurityPages:
         )
         if isinstance(outcome, email_address.ChangeRequested):
             return self.pages.redirect(visit, "/account?notice=email-change-sent")
-        if isinstance(outcome, proofs.ReauthNeeded):
-            return self._reauth_first(visit)
-        return self._page(visit, "email.html", context, **problem_answer(outcome, visit))
+        return self._refused(visit, "email.html", context, outcome)
+
+    async def _email_context(self, visit: Visit) -> dict[str, Any]:
+        assert visit.account is not None
+        return {"has_password": visit.account.password_hash is not None,
+                "pending": await email_address.pending_change(self.rt, visit.account.id)}
 
     # ---- the mailed links: /confirm-email and /cancel-email-change -----------------------------
 
@@ -166,13 +155,11 @@ class SecurityPages:
 
     async def _link(self, request: Request, kind: str) -> Response:
         """GET only shows a button (mail scanners that open links spend nothing); POST spends the token."""
-        if switched := self.pages.language_switch(request):
-            return switched
-        if moved := self.links.move_out_of_url(request, ("token",), LINK_COOKIE_MAX_AGE):
-            return moved  # the token leaves the address bar at once (api/pages/links.py)
-        visit = await self.pages.visit(request, with_session=False)
+        opened = await self.link_visit(request, LINK_COOKIE_MAX_AGE, with_session=False)
+        if isinstance(opened, Response):
+            return opened
+        visit, stashed = opened
         path = request.url.path
-        stashed = self.links.read(request, path).get("token", "")[:TOKEN_MAX]
         if request.method == "GET":
             token = stashed
             if request.query_params.get("done") == "1":
@@ -225,29 +212,26 @@ def qr_svg(uri: str, title: str) -> Markup:
     return Markup(svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1))  # noqa: S704
 
 
-class TwoFactorPages:
+class TwoFactorPages(PageGroup):
     """/account/two-factor: turn TOTP on (QR code, secret, first code), recovery codes, turn it off."""
 
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-
-    async def _visit(self, request: Request, *, post: bool) -> tuple[Visit, Response | None]:
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return visit, self.pages.sign_in_first(visit, back="/account/two-factor")
+    async def _visit(self, request: Request, *, post: bool) -> Visit | Response:
+        visit = await self.pages.signed_in(request, back="/account/two-factor")
+        if isinstance(visit, Response):
+            return visit
+        assert visit.session is not None
         if post and not await self.pages.read_form(visit):
-            return visit, self.pages.redirect(visit, "/account/two-factor?problem=EXPIRED")
+            return self.pages.redirect(visit, "/account/two-factor?problem=EXPIRED")
         if not is_recent(self.rt, visit.session):
-            return visit, self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": "/account/two-factor"}))
-        return visit, None
+            return self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": "/account/two-factor"}))
+        return visit
 
     async def show(self, request: Request) -> Response:
         if switched := self.pages.language_switch(request):
             return switched
-        visit, early = await self._visit(request, post=False)
-        if early is not None:
-            return early
+        visit = await self._visit(request, post=False)
+        if isinstance(visit, Response):
+            return visit
         assert visit.account is not None
         problem = "form.expired" if request.query_params.get("problem") == "EXPIRED" else None
         return self.pages.render(visit, "two_factor.html", {
@@ -257,24 +241,22 @@ class TwoFactorPages:
         })
 
     def _setup(self, visit: Visit, started: totp.EnrollmentStarted, **answer: Any) -> Response:
-        status = answer.pop("status", 200)
-        context = {"secret": started.secret, "qr": qr_svg(started.otpauth_uri, visit.t("totp.qr_label")),
-                   "problem": None, "errors": {}, **answer}
-        return self.pages.render(visit, "totp_setup.html", context, status=status, referrer_policy=NO_REFERRER)
+        context = {"secret": started.secret, "qr": qr_svg(started.otpauth_uri, visit.t("totp.qr_label"))}
+        return self.pages.form(visit, "totp_setup.html", context, referrer_policy=NO_REFERRER, **answer)
 
     async def start(self, request: Request) -> Response:
-        visit, early = await self._visit(request, post=True)
-        if early is not None:
-            return early
+        visit = await self._visit(request, post=True)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None
         started = await totp.start_enrollment(self.rt, visit.session)
         assert isinstance(started, totp.EnrollmentStarted)  # the proof was checked above
         return self._setup(visit, started)
 
     async def confirm(self, request: Request) -> Response:
-        visit, early = await self._visit(request, post=True)
-        if early is not None:
-            return early
+        visit = await self._visit(request, post=True)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None and visit.account is not None
         outcome = await totp.confirm_enrollment(self.rt, visit.session, visit.value("code", 100), visit.client)
         if isinstance(outcome, totp.RecoveryCodes):
@@ -285,9 +267,9 @@ class TwoFactorPages:
         return self._setup(visit, pending, **problem_answer(outcome, visit))
 
     async def regenerate(self, request: Request) -> Response:
-        visit, early = await self._visit(request, post=True)
-        if early is not None:
-            return early
+        visit = await self._visit(request, post=True)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None
         outcome = await totp.regenerate_recovery_codes(self.rt, visit.session, visit.client)
         if isinstance(outcome, totp.RecoveryCodes):
@@ -295,9 +277,9 @@ class TwoFactorPages:
         return self.pages.redirect(visit, "/account/two-factor")
 
     async def disable(self, request: Request) -> Response:
-        visit, early = await self._visit(request, post=True)
-        if early is not None:
-            return early
+        visit = await self._visit(request, post=True)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None
         await totp.disable(self.rt, visit.session, visit.client)
         return self.pages.redirect(visit, "/account?notice=totp-off")
@@ -318,35 +300,30 @@ def passkey_cookie_name(secure: bool) -> str:
     return "__Secure-portal_passkey" if secure else "portal_passkey"
 
 
-class PasskeyPages:
+class PasskeyPages(PageGroup):
     """/account/passkeys (add, rename, remove) and the passkey sign-in of /login; the script is portal.js."""
-
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
 
     def _json(self, visit: Visit, body: dict[str, Any], status: int = 200) -> Response:
         response = JSONResponse(body, status_code=status)
         self.pages.finish(visit, response)
         return response
 
-    async def _signed_in_post(self, request: Request) -> tuple[Visit, Response | None]:
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return visit, self.pages.sign_in_first(visit, back="/account/passkeys")
+    async def _signed_in_post(self, request: Request) -> Visit | Response:
+        visit = await self.pages.signed_in(request, back="/account/passkeys")
+        if isinstance(visit, Response):
+            return visit
         if not await self.pages.read_form(visit):
-            return visit, self.pages.redirect(visit, "/account/passkeys?problem=EXPIRED")
-        return visit, None
+            return self.pages.redirect(visit, "/account/passkeys?problem=EXPIRED")
+        return visit
 
     def _reauth(self, visit: Visit) -> Response:
         return self.pages.redirect(visit, "/account/reauth?" + urlencode({"next": "/account/passkeys"}))
 
     async def show(self, request: Request) -> Response:
-        if switched := self.pages.language_switch(request):
-            return switched
-        visit = await self.pages.visit(request)
-        if visit.session is None or visit.account is None:
-            return self.pages.sign_in_first(visit)
+        visit = await self.pages.signed_in_page(request)
+        if isinstance(visit, Response):
+            return visit
+        assert visit.account is not None
         notice = {"added": "notice.passkey_added", "removed": "PasskeyRemoved", "renamed": "notice.passkey_renamed"}
         problem = {"EXPIRED": "form.expired", "REFUSED": "PASSKEY_REFUSED"}
         notice_key = notice.get(request.query_params.get("notice", ""))
@@ -368,9 +345,9 @@ class PasskeyPages:
         return self._json(visit, {"options": json.loads(outcome.options_json), "handle": outcome.handle})
 
     async def add(self, request: Request) -> Response:
-        visit, early = await self._signed_in_post(request)
-        if early is not None:
-            return early
+        visit = await self._signed_in_post(request)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None
         outcome = await passkeys.finish_registration(
             self.rt, visit.session, visit.value("handle", 200), visit.value("response", passkeys.RESPONSE_MAX),
@@ -383,17 +360,17 @@ class PasskeyPages:
         return self.pages.redirect(visit, "/account/passkeys?problem=REFUSED")
 
     async def rename(self, request: Request) -> Response:
-        visit, early = await self._signed_in_post(request)
-        if early is not None:
-            return early
+        visit = await self._signed_in_post(request)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None
         await passkeys.rename_passkey(self.rt, visit.session, visit.value("id", 64), visit.value("name", 200))
         return self.pages.redirect(visit, "/account/passkeys?notice=renamed")
 
     async def remove(self, request: Request) -> Response:
-        visit, early = await self._signed_in_post(request)
-        if early is not None:
-            return early
+        visit = await self._signed_in_post(request)
+        if isinstance(visit, Response):
+            return visit
         assert visit.session is not None
         outcome = await passkeys.remove_passkey(self.rt, visit.session, visit.value("id", 64), visit.client)
         if isinstance(outcome, proofs.ReauthNeeded):

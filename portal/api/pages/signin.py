@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.api.http import clear_session_cookie, set_session_cookie
 from portal.api.pages.providers import problem_from_query, provider_buttons
 from portal.api.pages.security import PASSKEY_COOKIE_PATH, passkey_cookie_name
-from portal.api.pages.web import Pages, Visit, field_errors, safe_next, too_many_answer
-from portal.core.errors import Invalid, TooMany
+from portal.api.pages.web import PageGroup, Visit, refusal_answer, safe_next, too_many_answer
+from portal.core.errors import TooMany
 from portal.identity import passkeys, sessions, signin
 from portal.identity.browsers import COOKIE_MAX_AGE, note_browser
 from portal.identity.challenge import SecondFactorNeeded
@@ -21,11 +23,7 @@ from portal.identity.sessions import IssuedSession
 LOGIN_NOTICES = {"signed-out": "notice.signed_out", "session-ended": "notice.session_ended", "reauth": "notice.reauth"}
 
 
-class SignInPages:
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-
+class SignInPages(PageGroup):
     async def login(self, request: Request) -> Response:
         if switched := self.pages.language_switch(request):
             return switched
@@ -56,11 +54,8 @@ class SignInPages:
             return await self.signed_in(visit, outcome, target)
         if isinstance(outcome, SecondFactorNeeded):
             return self._code_form(visit, target, outcome.challenge, outcome.methods)
-        if isinstance(outcome, TooMany):
-            return self._form(visit, target, identifier, **too_many_answer(outcome, visit.lang))
-        if isinstance(outcome, Invalid):
-            errors = field_errors(outcome, visit.lang)
-            return self._form(visit, target, identifier, errors=errors, status=400)
+        if answer := refusal_answer(outcome, visit.lang):
+            return self._form(visit, target, identifier, **answer)
         return self._form(visit, target, identifier, problem=visit.t("InvalidCredentials"), status=401)
 
     async def signed_in(self, visit: Visit, issued: IssuedSession, target: str) -> Response:
@@ -92,11 +87,8 @@ class SignInPages:
         outcome = await verify_second_factor(self.rt, challenge, visit.value("code", 100), visit.client)
         if isinstance(outcome, IssuedSession):
             return await self.signed_in(visit, outcome, target)
-        if isinstance(outcome, TooMany):
-            return self._code_form(visit, target, challenge, methods, **too_many_answer(outcome, visit.lang))
-        if isinstance(outcome, Invalid):
-            errors = field_errors(outcome, visit.lang)
-            return self._code_form(visit, target, challenge, methods, errors=errors, status=400)
+        if answer := refusal_answer(outcome, visit.lang):
+            return self._code_form(visit, target, challenge, methods, **answer)
         return self._code_form(
             visit, target, challenge, methods, errors={"code": visit.t("login.code_wrong")}, status=401
         )
@@ -123,41 +115,18 @@ class SignInPages:
         return response
 
     def _code_form(
-        self, visit: Visit, target: str, challenge: str, methods: tuple[str, ...], *,
-        problem: str | None = None, errors: dict[str, str] | None = None, status: int = 200,
-        headers: dict[str, str] | None = None,
+        self, visit: Visit, target: str, challenge: str, methods: tuple[str, ...], **answer: Any
     ) -> Response:
         """The second step of /login: the code from the app or a recovery code."""
-        context = {"next": target, "challenge": challenge, "methods": ",".join(methods), "problem": problem,
-                   "errors": errors or {}}
-        return self.pages.render(visit, "login_code.html", context, status=status, headers=headers)
+        context = {"next": target, "challenge": challenge, "methods": ",".join(methods)}
+        return self.pages.form(visit, "login_code.html", context, **answer)
 
     def _form(
-        self,
-        visit: Visit,
-        target: str,
-        identifier: str = "",
-        *,
-        problem: str | None = None,
-        errors: dict[str, str] | None = None,
-        notice: str | None = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
+        self, visit: Visit, target: str, identifier: str = "", *, notice: str | None = None, **answer: Any
     ) -> Response:
-        return self.pages.render(
-            visit,
-            "login.html",
-            {
-                "next": target,
-                "form": {"identifier": identifier},
-                "problem": problem,
-                "errors": errors or {},
-                "notice": notice,
-                "providers": provider_buttons(self.rt),
-            },
-            status=status,
-            headers=headers,
-        )
+        context = {"next": target, "form": {"identifier": identifier}, "notice": notice,
+                   "providers": provider_buttons(self.rt)}
+        return self.pages.form(visit, "login.html", context, **answer)
 
     async def logout(self, request: Request) -> Response:
         """Ends this browser's session on the server: the cookie is dead at once, wherever it was copied to."""

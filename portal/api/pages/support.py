@@ -8,8 +8,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.api.pages.links import LinkSecrets
-from portal.api.pages.web import Pages, Visit, field_errors, too_many_answer
+from portal.api.pages.web import PageGroup, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.core.tokens import new_token
 from portal.models.support import TicketCategory
@@ -35,12 +34,7 @@ FIELDS = (
 )
 
 
-class SupportPages:
-    def __init__(self, pages: Pages) -> None:
-        self.pages = pages
-        self.rt = pages.rt
-        self.links = LinkSecrets(pages.rt)
-
+class SupportPages(PageGroup):
     async def form(self, request: Request) -> Response:
         if switched := self.pages.language_switch(request):
             return switched
@@ -93,34 +87,12 @@ class SupportPages:
             values["accountIdentifier"] = account.email or account.login or account.phone or ""
         return values
 
-    def _form(
-        self,
-        visit: Visit,
-        values: dict[str, str],
-        key: str,
-        *,
-        problem: str | None = None,
-        errors: dict[str, str] | None = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
+    def _form(self, visit: Visit, values: dict[str, str], key: str, **answer: Any) -> Response:
         categories = [
             {"value": c.name, "label": visit.t(f"ticket.category.{c.value}"), "selected": values["category"] == c.name}
             for c in TicketCategory
         ]
-        return self.pages.render(
-            visit,
-            "support.html",
-            {
-                "form": values,
-                "key": key,
-                "categories": categories,
-                "problem": problem,
-                "errors": errors or {},
-            },
-            status=status,
-            headers=headers,
-        )
+        return self.pages.form(visit, "support.html", {"form": values, "key": key, "categories": categories}, **answer)
 
     async def status(self, request: Request) -> Response:
         """The status link's key (and the look-up form's) moves at once into this browser's sealed cookie
@@ -148,13 +120,9 @@ class SupportPages:
             referrer_policy=NO_REFERRER,
         )
 
-    def _lookup(self, visit: Visit, number: str, *, problem: str | None = None, status: int = 200) -> Response:
-        return self.pages.render(
-            visit,
-            "support_lookup.html",
-            {"form": {"number": number}, "problem": problem},
-            status=status,
-            referrer_policy=NO_REFERRER,
+    def _lookup(self, visit: Visit, number: str, **answer: Any) -> Response:
+        return self.pages.form(
+            visit, "support_lookup.html", {"form": {"number": number}}, referrer_policy=NO_REFERRER, **answer
         )
 
     def _ticket(self, visit: Visit, view: TicketView, key: str, *, new: bool) -> dict[str, Any]:

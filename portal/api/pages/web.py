@@ -7,6 +7,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
@@ -17,17 +18,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from portal.api.http import LANG_COOKIE, browser_session, client_info, posted_from_own_page
+from portal.api.pages.links import LinkSecrets
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldProblem, Invalid, TooMany
 from portal.core.i18n import code_message, install_gettext, language_name, t, tn
 from portal.core.localtime import format_local
 from portal.core.runtime import Runtime
 from portal.core.tokens import new_token
-from portal.models.accounts import Account, Session
+from portal.models.accounts import Session
+from portal.schema.context import Caller
 
 MAX_FORM_BYTES = 32 * 1024
 MAX_FIELDS = 40
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+TOKEN_MAX = 200  # a mailed link's token, as long as it may be
 # Where `next` may lead after sign-in: the portal's own pages and the OpenID Provider's authorization endpoint.
 NEXT_ALLOWED = ("/account", "/support", "/oauth/authorize", "/desk")
 # Page-level headers; the app-wide security middleware may set the same ones (the values agree).
@@ -50,8 +54,9 @@ Handler = Callable[["Visit"], Awaitable[Response]]
 
 
 @dataclass
-class Visit:
-    """One page request: who, in which language, with which CSRF nonce and (maybe) which session."""
+class Visit(Caller):
+    """One page request: who, in which language (`lang`), with which CSRF nonce and (maybe) which session
+    (`account`): `lang` and `account` as a GraphQL operation's context has them."""
 
     request: Request
     rt: Runtime
@@ -61,14 +66,6 @@ class Visit:
     session: Session | None = None
     form: FormData | None = None
     extra_cookies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def lang(self) -> str:
-        return self.client.locale
-
-    @property
-    def account(self) -> Account | None:
-        return self.session.account if self.session else None
 
     def t(self, key: str, **params: object) -> str:
         return t(key, self.lang, **params)
@@ -96,6 +93,15 @@ def too_many_answer(limited: TooMany, lang: str) -> dict[str, Any]:
         "status": 429,
         "headers": {"Retry-After": str(seconds)},
     }
+
+
+def refusal_answer(outcome: object, lang: str) -> dict[str, Any] | None:
+    """A form's re-render for a throttled (429) or invalid (400, field errors) outcome; None for any other."""
+    if isinstance(outcome, TooMany):
+        return too_many_answer(outcome, lang)
+    if isinstance(outcome, Invalid):
+        return {"errors": field_errors(outcome, lang), "status": 400}
+    return None
 
 
 def safe_next(raw: str | None, public_url: str, default: str = "/account") -> str:
@@ -197,6 +203,23 @@ class Pages:
         self.finish(visit, response, referrer_policy=referrer_policy)
         return response
 
+    def form(
+        self,
+        visit: Visit,
+        template: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        problem: str | None = None,
+        errors: Mapping[str, str] | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        referrer_policy: str = "same-origin",
+    ) -> HTMLResponse:
+        """A form page, shown or shown again after a refused post: `problem` heads the form, `errors` sit by
+        their fields (`too_many_answer` and `refusal_answer` give these and the status as keyword arguments)."""
+        values = {**(context or {}), "problem": problem, "errors": errors or {}}
+        return self.render(visit, template, values, status=status, referrer_policy=referrer_policy, headers=headers)
+
     def redirect(self, visit: Visit, url: str) -> RedirectResponse:
         """303 See Other: a form post (credentials included) never replays on reload or back."""
         response = RedirectResponse(url, status_code=303)
@@ -256,6 +279,20 @@ class Pages:
             )
         return response
 
+    async def signed_in(self, request: Request, back: str | None = None) -> Visit | Response:
+        """The signed-in resident's visit, or the way to sign in first (and back to `back`, or to this page)."""
+        visit = await self.visit(request)
+        if visit.session is None or visit.account is None:
+            return self.sign_in_first(visit, back)
+        return visit
+
+    async def signed_in_page(self, request: Request) -> Visit | Response:
+        """A page for the signed-in: `?lang=xx` answered first (remembered, then the same URL without it),
+        then as `signed_in`, back to this page."""
+        if switched := self.language_switch(request):
+            return switched
+        return await self.signed_in(request)
+
     def sign_in_first(self, visit: Visit, back: str | None = None) -> RedirectResponse:
         """No live browser session: to the sign-in page, which comes back here afterwards.
 
@@ -264,6 +301,32 @@ class Pages:
         request = visit.request
         here = back or request.url.path + ("?" + request.url.query if request.url.query else "")
         return self.redirect(visit, "/login?" + urlencode({"next": here}))
+
+
+class PageGroup:
+    """One area's pages (a class each: sign-in, account, reset, ...) over the shared `Pages`."""
+
+    def __init__(self, pages: Pages) -> None:
+        self.pages = pages
+        self.rt = pages.rt
+
+    @cached_property
+    def links(self) -> LinkSecrets:
+        """The secrets mailed links bring (api/pages/links.py), for the pages such a link opens."""
+        return LinkSecrets(self.rt)
+
+    async def link_visit(
+        self, request: Request, max_age: int, *, with_session: bool = True
+    ) -> tuple[Visit, str] | Response:
+        """A page a mailed link opens: `?lang=xx` answered first; then the link's `token` leaves the address bar
+        at once (into this path's sealed cookie for `max_age` seconds); then the visit and that token ('' if none).
+        """
+        if switched := self.pages.language_switch(request):
+            return switched
+        if moved := self.links.move_out_of_url(request, ("token",), max_age):
+            return moved
+        visit = await self.pages.visit(request, with_session=with_session)
+        return visit, self.links.read(request, request.url.path).get("token", "")[:TOKEN_MAX]
 
 
 def format_time(value: datetime | None, lang: str, zone: ZoneInfo) -> str:
