@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from portal.models.support import Ticket, TicketStatus
-from portal.support.tickets import change_status
+from portal.support.tickets.status import change_status
 from tests.helpers import (
     LOGIN,
     NEW_PASSWORD,

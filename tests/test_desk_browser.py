@@ -19,7 +19,8 @@ from portal.core.client import ClientInfo
 from portal.models.accounts import Account, Role
 from portal.models.audit import AuditEvent
 from portal.models.support import TicketCategory
-from portal.support.tickets import Submitted, TicketForm, submit_ticket
+from portal.support.tickets.submission import Submitted, submit_ticket
+from portal.support.tickets.validation import TicketForm
 from tests.helpers import NEW_PASSWORD, PASSWORD, RESET_LINK, ROOT, LiveServer, local, unique
 
 ARTIFACTS = ROOT / "test-artifacts" / "desk"

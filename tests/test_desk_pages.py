@@ -10,7 +10,8 @@ from portal.core.client import ClientInfo
 from portal.models.accounts import Account, AccountStatus, Role
 from portal.models.audit import AuditEvent
 from portal.models.support import Ticket, TicketCategory
-from portal.support.tickets import Submitted, TicketForm, submit_ticket
+from portal.support.tickets.submission import Submitted, submit_ticket
+from portal.support.tickets.validation import TicketForm
 from tests.helpers import csrf_of, page_sign_in, unique
 
 TICKET_FORMS = ("assign", "status", "note", "verify", "reset-link", "email-change")

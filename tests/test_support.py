@@ -18,7 +18,10 @@ from portal.models.accounts import Role
 from portal.models.audit import AuditEvent
 from portal.models.mail import OutboxMessage
 from portal.models.support import Ticket, TicketEvent, TicketStatus
-from portal.support import tickets as service
+from portal.support.tickets.letters import OWNER_NOTICES_PER_ACCOUNT
+from portal.support.tickets.status import change_status
+from portal.support.tickets.submission import ANONYMOUS_LIMIT, CONSENT_VERSION, SubmitOutcome, Submitted, submit_ticket
+from portal.support.tickets.validation import TicketForm
 from tests.helpers import GQL, PUBLIC_URL, SUBMIT, form, sign_in, unique
 
 LOOKUP = """
@@ -87,7 +90,7 @@ async def test_anonymous_journey(anon, rt, smtp_sink):
     row = await Ticket.get(number=number)
     assert row.account_id is None and row.phone == "+79123456789" and row.reply_email == values["replyEmail"]
     assert row.description == values["description"]
-    assert row.consent_version == service.CONSENT_VERSION and row.consent_given_at is not None
+    assert row.consent_version == CONSENT_VERSION and row.consent_given_at is not None
     assert key not in (row.access_key_hash, row.content_hash) and len(row.access_key_hash) == 64
     events = await TicketEvent.filter(ticket_id=row.id)
     assert [(e.from_status, e.to_status, e.actor_id) for e in events] == [(None, TicketStatus.NEW, None)]
@@ -107,7 +110,7 @@ async def test_anonymous_journey(anon, rt, smtp_sink):
     assert found["number"] == number and found["status"] == "NEW"
 
     # staff answer publicly: the status page shows the new status and the message; the history keeps the actor
-    staff_event = await service.change_status(
+    staff_event = await change_status(
         rt, row, TicketStatus.WAITING_FOR_RESIDENT, actor_id=None, public_message="Позвоните нам, пожалуйста."
     )
     assert staff_event is not None
@@ -289,8 +292,8 @@ async def test_concurrent_submissions_get_unique_consecutive_numbers(rt, on_post
     count = 200 if on_postgres else 40
     description = unique("concurrency ")
 
-    async def one(i: int) -> service.SubmitOutcome:
-        values = service.TicketForm(
+    async def one(i: int) -> SubmitOutcome:
+        values = TicketForm(
             full_name=f"Житель {i}",
             registration_address="ул. Мира, д. 1",
             phone="+7 912 345-67-89",
@@ -299,10 +302,10 @@ async def test_concurrent_submissions_get_unique_consecutive_numbers(rt, on_post
             personal_data_consent=True,
         )
         client = ClientInfo(address=f"198.51.{i // 250}.{i % 250}")  # residents from many addresses
-        return await service.submit_ticket(rt, values, account=None, client=client)
+        return await submit_ticket(rt, values, account=None, client=client)
 
     outcomes = await asyncio.gather(*(one(i) for i in range(count)))
-    refused = [o for o in outcomes if not isinstance(o, service.Submitted)]
+    refused = [o for o in outcomes if not isinstance(o, Submitted)]
     assert not refused, refused[:3]
     numbers = [o.view.ticket.number for o in outcomes]  # type: ignore[union-attr]
     assert len(set(numbers)) == count
@@ -383,7 +386,7 @@ async def test_no_notice_when_the_owner_files_it_or_to_their_own_address(gql, an
 
 
 async def test_anonymous_submissions_are_throttled_per_address(anon, rt, clock):
-    limit = service.ANONYMOUS_LIMIT.count
+    limit = ANONYMOUS_LIMIT.count
     kept = form(idempotencyKey=unique("kept-"))
     first = await submit(anon, kept)
     for _ in range(limit - 1):
@@ -393,7 +396,7 @@ async def test_anonymous_submissions_are_throttled_per_address(anon, rt, clock):
     # a retry of a ticket already filed is still answered
     again = await submit(anon, kept)
     assert again["ticket"]["number"] == first["ticket"]["number"]
-    clock.advance(service.ANONYMOUS_LIMIT.window + 1)
+    clock.advance(ANONYMOUS_LIMIT.window + 1)
     assert (await submit(anon, form()))["__typename"] == "SupportTicketSubmitted"
 
 
@@ -403,7 +406,7 @@ async def test_status_changes_race_once_and_are_recorded(rt, anon, make_account)
     row = await Ticket.get(number=answer["ticket"]["number"])
     copies = [await Ticket.get(id=row.id) for _ in range(5)]
     results = await asyncio.gather(
-        *(service.change_status(rt, c, TicketStatus.IN_PROGRESS, actor_id=staff.id) for c in copies)
+        *(change_status(rt, c, TicketStatus.IN_PROGRESS, actor_id=staff.id) for c in copies)
     )
     assert sum(r is not None for r in results) == 1
     events = await TicketEvent.filter(ticket_id=row.id).order_by("id")
@@ -418,12 +421,12 @@ async def test_status_changes_race_once_and_are_recorded(rt, anon, make_account)
 async def test_owner_notices_are_capped_and_the_answer_stays_the_same(rt, app, smtp_sink, make_account):
     owner = await make_account(login=unique("popular."))
     answers = []
-    for _ in range(service.OWNER_NOTICES_PER_ACCOUNT.count + 2):
+    for _ in range(OWNER_NOTICES_PER_ACCOUNT.count + 2):
         transport = httpx.ASGITransport(app=app, client=(random_address(), 40000))
         async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as c:
             answers.append(await submit(GQL(c), form(accountIdentifier=owner.login)))
     assert {a["__typename"] for a in answers} == {"SupportTicketSubmitted"}
     await deliver(rt)
-    await smtp_sink.wait_for(owner.email, count=service.OWNER_NOTICES_PER_ACCOUNT.count)
+    await smtp_sink.wait_for(owner.email, count=OWNER_NOTICES_PER_ACCOUNT.count)
     await asyncio.sleep(0.2)
-    assert len(smtp_sink.to(owner.email)) == service.OWNER_NOTICES_PER_ACCOUNT.count
+    assert len(smtp_sink.to(owner.email)) == OWNER_NOTICES_PER_ACCOUNT.count

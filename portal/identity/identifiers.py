@@ -31,7 +31,8 @@ def has_control_characters(value: str) -> bool:
     return bool(_CONTROL_RE.search(value))
 
 
-def normalize_email(raw: str, field: str = "email") -> str:
+def _typed_text(raw: str, field: str) -> str:
+    """Trimmed text that is present, at most EMAIL_MAX long and free of control characters, in that order."""
     value = raw.strip()
     if not value:
         raise FieldProblem(field, FieldCode.REQUIRED)
@@ -39,6 +40,11 @@ def normalize_email(raw: str, field: str = "email") -> str:
         raise FieldProblem(field, FieldCode.TOO_LONG)
     if has_control_characters(value):
         raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
+    return value
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    value = _typed_text(raw, field)
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
@@ -101,13 +107,7 @@ def read_lookup_identifier(raw: str, region: str, field: str = "identifier") -> 
 
 def parse_identifier(raw: str, region: str, field: str = "identifier") -> Identifier:
     """Reads what a resident typed into «e-mail, phone or login»; raises FieldProblem when it is none."""
-    value = raw.strip()
-    if not value:
-        raise FieldProblem(field, FieldCode.REQUIRED)
-    if len(value) > EMAIL_MAX:
-        raise FieldProblem(field, FieldCode.TOO_LONG)
-    if has_control_characters(value):
-        raise FieldProblem(field, FieldCode.INVALID_CHARACTERS)
+    value = _typed_text(raw, field)
     if "@" in value:
         return Identifier("email", normalize_email(value, field))
     if looks_like_phone(value):

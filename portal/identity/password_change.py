@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
-from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.core.errors import Invalid, TooMany
 from portal.core.runtime import Runtime
-from portal.identity.passwords import check_password_policy
 from portal.identity.proofs import Proved, ReauthNeeded, prove
 from portal.identity.provider import revoke_partner_tokens
-from portal.identity.reset import password_changed_letter, void_reset_tokens
+from portal.identity.reset import password_changed_letter, policy_problems, void_reset_tokens
 from portal.identity.sessions import revoke_sessions
 from portal.identity.signin import BadCredentials
 from portal.models.accounts import Account, Session
@@ -33,24 +32,6 @@ class PasswordChanged:
 
 
 ChangeOutcome = PasswordChanged | BadCredentials | ReauthNeeded | TooMany | Invalid
-
-
-def policy_problems(rt: Runtime, account: Account, new_password: str, confirmation: str) -> list[FieldProblem]:
-    """The reset's policy on `newPassword`, then the confirmation (the same fields and codes as resetPassword)."""
-    s = rt.settings
-    try:
-        check_password_policy(
-            new_password,
-            min_length=s.password_min_length,
-            max_length=s.password_max_length,
-            context=(account.email, account.login, account.phone),
-            field="newPassword",
-        )
-    except FieldProblem as problem:
-        return [problem]
-    if new_password != confirmation:
-        return [FieldProblem("newPasswordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH)]
-    return []
 
 
 async def change_password(

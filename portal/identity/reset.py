@@ -193,11 +193,28 @@ class _Abandon(Exception):
     """Rolls the reset transaction back: the token was spent meanwhile, or the account was disabled."""
 
 
+def policy_problems(rt: Runtime, account: Account, new_password: str, confirmation: str) -> list[FieldProblem]:
+    """The policy on `newPassword`, then the confirmation: the same codes for resetPassword and changePassword."""
+    s = rt.settings
+    try:
+        check_password_policy(
+            new_password,
+            min_length=s.password_min_length,
+            max_length=s.password_max_length,
+            context=(account.email, account.login, account.phone),
+            field="newPassword",
+        )
+    except FieldProblem as problem:
+        return [problem]
+    if new_password != confirmation:
+        return [FieldProblem("newPasswordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH)]
+    return []
+
+
 async def reset_password(
     rt: Runtime, token: str, new_password: str, confirmation: str, client: ClientInfo
 ) -> ResetOutcome:
     """`resetPassword`: checks the token, then the new password; a rejected password leaves the token usable."""
-    s = rt.settings
     limited = await rt.throttle.check(WRONG_TOKENS_PER_CLIENT, client.address)
     if limited is not None:
         return limited
@@ -220,20 +237,7 @@ async def reset_password(
         return BadToken()
     account: Account = row.account
 
-    problems: list[FieldProblem] = []
-    try:
-        check_password_policy(
-            new_password,
-            min_length=s.password_min_length,
-            max_length=s.password_max_length,
-            context=(account.email, account.login, account.phone),
-            field="newPassword",
-        )
-    except FieldProblem as problem:
-        problems.append(problem)
-    if not problems and new_password != confirmation:
-        problems.append(FieldProblem("newPasswordConfirmation", FieldCode.PASSWORDS_DO_NOT_MATCH))
-    if problems:
+    if problems := policy_problems(rt, account, new_password, confirmation):
         return Invalid(problems)
 
     password_hash = await rt.passwords.hash(new_password)

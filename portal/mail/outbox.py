@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.core.runtime import Runtime
-from portal.models.batch import InsertRow, Statement, write_atomically
+from portal.models.batch import InsertRow, Statement, write_atomically, written_alone
 from portal.models.mail import OutboxMessage, OutboxStatus
 
 SEAL_PURPOSE = "mail-outbox-seal"
@@ -113,26 +113,9 @@ def decoy_statement(
     )
 
 
-async def enqueue(
-    rt: Runtime,
-    *,
-    template: str,
-    to: str,
-    lang: str,
-    context: dict[str, Any],
-    expires_at: datetime | None = None,
-    dedupe_key: str | None = None,
-) -> None:
-    """Writes one outbox row, joining the caller's `in_transaction()` when there is one."""
-    statement = enqueue_statement(
-        rt, template=template, to=to, lang=lang, context=context, expires_at=expires_at, dedupe_key=dedupe_key
-    )
-    await write_atomically([statement])
-
-
-async def enqueue_decoy(rt: Runtime, *, template: str, context: dict[str, Any], dedupe_key: str | None = None) -> None:
-    """`decoy_statement`, written alone."""
-    await write_atomically([decoy_statement(rt, template=template, context=context, dedupe_key=dedupe_key)])
+# One outbox row (a letter, or a decoy) written at once, joining the caller's `in_transaction()` when there is one.
+enqueue = written_alone(enqueue_statement)
+enqueue_decoy = written_alone(decoy_statement)
 
 
 async def enqueue_spaced(

@@ -10,7 +10,7 @@ from tortoise.models import Model
 
 from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
-from portal.models.batch import InsertRow, Statement, write_atomically
+from portal.models.batch import InsertRow, Statement, written_alone
 
 
 class AuditEvent(Model):
@@ -30,24 +30,6 @@ class AuditEvent(Model):
         table = "audit_events"
 
 
-async def record(
-    rt: Runtime,
-    action: str,
-    *,
-    actor_id: UUID | None = None,
-    subject_id: UUID | None = None,
-    client: ClientInfo | None = None,
-    ticket_number: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Appends one event. `action` is a dotted name, e.g. `signin.success`, `password.reset`, `ticket.assigned`."""
-    statement = record_statement(
-        rt, action, actor_id=actor_id, subject_id=subject_id, client=client, ticket_number=ticket_number,
-        details=details,
-    )
-    await write_atomically([statement])
-
-
 _AUDIT_ROW = InsertRow(
     AuditEvent,
     ("occurred_at", "action", "actor_id", "subject_id", "ticket_number", "client_address", "user_agent", "details"),
@@ -64,7 +46,10 @@ def record_statement(
     ticket_number: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> Statement:
-    """The row `record` writes, as a statement for `models.batch.write_atomically` (the caller's other writes)."""
+    """One event, as a statement for `models.batch.write_atomically` (with the caller's other writes).
+
+    `action` is a dotted name, e.g. `signin.success`, `password.reset`, `ticket.assigned`.
+    """
     return _AUDIT_ROW.row(
         occurred_at=rt.clock.now(),
         action=action,
@@ -75,3 +60,7 @@ def record_statement(
         user_agent=client.user_agent if client else None,
         details=details or {},
     )
+
+
+# Appends one event at once, with `record_statement`'s arguments.
+record = written_alone(record_statement)

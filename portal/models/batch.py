@@ -19,10 +19,10 @@ metadata, with `?` placeholders (renumbered `$n` for PostgreSQL); values go thro
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
@@ -31,6 +31,7 @@ from tortoise.fields import DatetimeField
 from tortoise.models import Model
 
 MODEL = TypeVar("MODEL", bound=Model)
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,16 @@ async def write_atomically(statements: Sequence[Statement]) -> None:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
+
+
+def written_alone(build: Callable[P, Statement]) -> Callable[P, Coroutine[Any, Any, None]]:
+    """The writer of the one row `build` describes, run at once (joining the caller's transaction when there is
+    one): `record` from `record_statement`, `enqueue` from `enqueue_statement`, with the same arguments."""
+
+    async def write(*args: P.args, **kwargs: P.kwargs) -> None:
+        await write_atomically([build(*args, **kwargs)])
+
+    return write
 
 
 async def execute(statement: Statement) -> int:

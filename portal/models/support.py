@@ -29,7 +29,7 @@ class TicketStatus(StrEnum):
 
 
 class Ticket(Model):
-    # A resident's request to support. What the resident typed is stored normalised (see support.tickets);
+    # A resident's request to support. What the resident typed is stored normalised (see support.tickets.validation);
     # the access key and the idempotency key are stored only as keyed hashes.
     id = fields.BigIntField(primary_key=True)
     number = fields.CharField(max_length=16, unique=True)  # "2026-000123", from TicketCounter

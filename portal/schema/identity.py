@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -107,16 +107,21 @@ class Account:
 
     @classmethod
     def from_model(cls, account: AccountModel) -> Account:
-        return cls(
-            id=strawberry.ID(str(account.id)),
-            full_name=account.full_name,
-            email=account.email,
-            email_verified=account.email_verified,
-            phone=account.phone,
-            login=account.login,
-            role=AccountRole(str(account.role)),  # models.accounts.Role is a StrEnum: str() is the stored value
-            has_password=account.password_hash is not None,
-        )
+        return cls(**account_fields(account))
+
+
+def account_fields(account: AccountModel) -> dict[str, Any]:
+    """What `Account` and the staff's `AccountRecord` both show of an account, read the same way."""
+    return {
+        "id": strawberry.ID(str(account.id)),
+        "full_name": account.full_name,
+        "email": account.email,
+        "email_verified": account.email_verified,
+        "phone": account.phone,
+        "login": account.login,
+        "role": AccountRole(str(account.role)),  # models.accounts.Role is a StrEnum: str() is the stored value
+        "has_password": account.password_hash is not None,
+    }
 
 
 @strawberry.type

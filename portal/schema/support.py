@@ -1,4 +1,4 @@
-"""Support tickets: thin resolvers over `support.tickets`."""
+"""Support tickets: thin resolvers over the `support.tickets` package."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from portal.core.errors import Invalid, TooMany
 from portal.models.support import TicketCategory, TicketStatus
 from portal.schema.context import Info
 from portal.schema.errors import TooManyAttempts, ValidationError, too_many, validation_error
-from portal.support import tickets as service
+from portal.support.tickets.lookup import TicketView, find_ticket, tickets_of
+from portal.support.tickets.submission import submit_ticket
+from portal.support.tickets.validation import TicketForm
 
 strawberry.enum(TicketCategory, name="TicketCategory")  # the model's own enum, as GraphQL sees it
 
@@ -35,7 +37,7 @@ class SupportTicket:
     messages: list[TicketMessage]
 
     @classmethod
-    def from_view(cls, view: service.TicketView) -> SupportTicket:
+    def from_view(cls, view: TicketView) -> SupportTicket:
         ticket = view.ticket
         return cls(
             number=ticket.number,
@@ -84,7 +86,7 @@ SubmitSupportTicketResult = Annotated[
 class SupportQuery:
     @strawberry.field(description="A ticket by its number and access key; null on any mismatch.")
     async def support_ticket(self, info: Info, number: str, access_key: str) -> SupportTicket | None:
-        view = await service.find_ticket(info.context.rt, number, access_key)
+        view = await find_ticket(info.context.rt, number, access_key)
         return SupportTicket.from_view(view) if view else None
 
     @strawberry.field(description="The signed-in resident's own tickets, newest first; empty when not signed in.")
@@ -92,7 +94,7 @@ class SupportQuery:
         account = info.context.account
         if account is None:
             return []
-        return [SupportTicket.from_view(v) for v in await service.tickets_of(account.id)]
+        return [SupportTicket.from_view(v) for v in await tickets_of(account.id)]
 
 
 @strawberry.type
@@ -100,7 +102,7 @@ class SupportMutation:
     @strawberry.mutation(description="File a support ticket, signed in or not; the answer carries its access key.")
     async def submit_support_ticket(self, info: Info, input: SupportTicketInput) -> SubmitSupportTicketResult:  # noqa: A002
         ctx = info.context
-        form = service.TicketForm(
+        form = TicketForm(
             full_name=input.full_name,
             registration_address=input.registration_address,
             phone=input.phone,
@@ -112,7 +114,7 @@ class SupportMutation:
             idempotency_key=input.idempotency_key,
             personal_account_number=input.personal_account_number,
         )
-        outcome = await service.submit_ticket(ctx.rt, form, account=ctx.account, client=ctx.client)
+        outcome = await submit_ticket(ctx.rt, form, account=ctx.account, client=ctx.client)
         if isinstance(outcome, Invalid):
             return validation_error(outcome, ctx.lang)
         if isinstance(outcome, TooMany):

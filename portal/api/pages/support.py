@@ -1,4 +1,4 @@
-"""/support and /support/status: the support form and a ticket's status page, over support.tickets."""
+"""/support and /support/status: the support form and a ticket's status page, over the support.tickets package."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from portal.api.pages.web import PageGroup, Visit, field_errors, too_many_answer
 from portal.core.errors import Invalid, TooMany
 from portal.core.tokens import new_token
 from portal.models.support import TicketCategory
-from portal.support.tickets import Submitted, TicketForm, TicketView, find_ticket, status_url, submit_ticket
+from portal.support.tickets.keys import status_url
+from portal.support.tickets.lookup import TicketView, find_ticket
+from portal.support.tickets.submission import Submitted, submit_ticket
+from portal.support.tickets.validation import TicketForm
 
 # The status link carries the ticket's access key: no Referer may take it anywhere.
 NO_REFERRER = "no-referrer"

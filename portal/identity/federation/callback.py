@@ -11,7 +11,7 @@ from portal.core.client import ClientInfo
 from portal.core.providers import ProviderConfig
 from portal.core.runtime import Runtime
 from portal.identity.federation.id_token import Claims, Rejected, verify_answer
-from portal.identity.federation.links import link_identity
+from portal.identity.federation.links import link_identity, new_identity
 from portal.identity.federation.mobile import new_login_code
 from portal.identity.federation.outcomes import (
     BINDING,
@@ -114,15 +114,7 @@ async def _account_for(rt: Runtime, provider: ProviderConfig, claims: Claims, cl
                 password_hash=None,
                 preferred_language=client.locale,
             )
-            await FederatedIdentity.create(
-                account=account,
-                provider=provider.id,
-                issuer=claims.issuer,
-                subject=claims.subject,
-                email=claims.email,
-                linked_at=now,
-                last_used_at=now,
-            )
+            await new_identity(account, provider, claims, now)
             await record(
                 rt,
                 "account.created",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from uuid import UUID
 
 from tortoise.exceptions import IntegrityError
@@ -56,21 +57,26 @@ async def unlink(
     return Unlinked(provider_id)
 
 
+async def new_identity(account: Account, provider: ProviderConfig, claims: Claims, now: datetime) -> FederatedIdentity:
+    """The row that ties a provider's subject to an account, first used now (inside the caller's transaction)."""
+    return await FederatedIdentity.create(
+        account=account,
+        provider=provider.id,
+        issuer=claims.issuer,
+        subject=claims.subject,
+        email=claims.email,
+        linked_at=now,
+        last_used_at=now,
+    )
+
+
 async def link_identity(
     rt: Runtime, account: Account, provider: ProviderConfig, claims: Claims, client: ClientInfo
 ) -> FederatedIdentity | Failed:
     now = rt.clock.now()
     try:
         async with in_transaction():
-            identity = await FederatedIdentity.create(
-                account=account,
-                provider=provider.id,
-                issuer=claims.issuer,
-                subject=claims.subject,
-                email=claims.email,
-                linked_at=now,
-                last_used_at=now,
-            )
+            identity = await new_identity(account, provider, claims, now)
             await record(
                 rt,
                 "federation.linked",

@@ -21,13 +21,12 @@ from portal.schema.staff.common import (
     ActionRefused,
     NotFound,
     not_found,
+    on_id,
     parse_id,
-    refused,
 )
 from portal.support import accounts as account_tools
 from portal.support import audit, privacy
 from portal.support.accounts import NotFound as NotFoundResult
-from portal.support.accounts import Refused
 
 AuditEventsResult = Annotated[
     AuditEventConnection | NotAuthenticated | Forbidden | ValidationError, strawberry.union("AuditEventsResult")
@@ -78,12 +77,8 @@ EraseAccountResult = Annotated[
 ]
 
 
-def account_update(outcome: AccountModel | NotFoundResult | Refused, lang: str) -> AccountUpdateResult:
-    if isinstance(outcome, NotFoundResult):
-        return not_found(lang)
-    if isinstance(outcome, Refused):
-        return refused(outcome, lang)
-    return AccountUpdated(account=AccountRecord.from_model(outcome))
+def _account_updated(account: AccountModel) -> AccountUpdated:
+    return AccountUpdated(account=AccountRecord.from_model(account))
 
 
 # ---------------------------------------------------------------- operations
@@ -116,12 +111,12 @@ class AccountToolsMutation:
                          extensions=[requires(IsAdmin)])
     async def set_account_role(self, info: Info, account_id: strawberry.ID, role: AccountRole) -> AccountUpdateResult:
         ctx = info.context
-        try:
-            target = parse_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        outcome = await account_tools.set_role(ctx.rt, target, role, actor=ctx.account, client=ctx.client)
-        return account_update(outcome, ctx.lang)
+        return await on_id(
+            account_id,
+            ctx.lang,
+            lambda target: account_tools.set_role(ctx.rt, target, role, actor=ctx.account, client=ctx.client),
+            _account_updated,
+        )
 
     @strawberry.mutation(description="STAFF: disable an account: sessions end, reset links die.",
                          extensions=[requires(IsStaff)])
@@ -138,12 +133,12 @@ class AccountToolsMutation:
                          extensions=[requires(IsStaff)])
     async def unlock_account(self, info: Info, account_id: strawberry.ID) -> AccountUpdateResult:
         ctx = info.context
-        try:
-            target = parse_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        outcome = await account_tools.unlock(ctx.rt, target, actor=ctx.account, client=ctx.client)
-        return account_update(outcome, ctx.lang)
+        return await on_id(
+            account_id,
+            ctx.lang,
+            lambda target: account_tools.unlock(ctx.rt, target, actor=ctx.account, client=ctx.client),
+            _account_updated,
+        )
 
     @strawberry.mutation(description="ADMIN: everything held about a resident, as JSON (152-FZ).",
                          extensions=[requires(IsAdmin)])
@@ -165,27 +160,23 @@ class AccountToolsMutation:
                          extensions=[requires(IsAdmin)])
     async def erase_account(self, info: Info, account_id: strawberry.ID) -> EraseAccountResult:
         ctx = info.context
-        try:
-            target = parse_id(account_id)
-        except FieldProblem as problem:
-            return validation_error(problem, ctx.lang)
-        outcome = await privacy.erase_account(ctx.rt, target, actor=ctx.account, client=ctx.client)
-        if isinstance(outcome, NotFoundResult):
-            return not_found(ctx.lang)
-        if isinstance(outcome, Refused):
-            return refused(outcome, ctx.lang)
-        return AccountErased(message=t("AccountErased", ctx.lang), summary=json.dumps(outcome))
+        return await on_id(
+            account_id,
+            ctx.lang,
+            lambda target: privacy.erase_account(ctx.rt, target, actor=ctx.account, client=ctx.client),
+            lambda summary: AccountErased(message=t("AccountErased", ctx.lang), summary=json.dumps(summary)),
+        )
 
 
 async def _set_disabled(
     info: Info, account_id: strawberry.ID, disabled: bool, reason: str | None
 ) -> AccountUpdateResult:
     ctx = info.context
-    try:
-        target = parse_id(account_id)
-    except FieldProblem as problem:
-        return validation_error(problem, ctx.lang)
-    outcome = await account_tools.set_disabled(
-        ctx.rt, target, disabled, actor=ctx.account, client=ctx.client, reason=reason
+    return await on_id(
+        account_id,
+        ctx.lang,
+        lambda target: account_tools.set_disabled(
+            ctx.rt, target, disabled, actor=ctx.account, client=ctx.client, reason=reason
+        ),
+        _account_updated,
     )
-    return account_update(outcome, ctx.lang)

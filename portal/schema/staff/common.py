@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar, overload
+from uuid import UUID
 
 import strawberry
 
@@ -15,6 +16,7 @@ from portal.models.accounts import Account as AccountModel
 from portal.models.accounts import AccountStatus
 from portal.models.accounts import Role as AccountRole
 from portal.schema.errors import Error, ValidationError, validation_error
+from portal.schema.identity import account_fields
 from portal.schema.residents import PersonalAccountRecord
 from portal.support.accounts import NotFound as NotFoundResult
 from portal.support.accounts import Refused
@@ -54,15 +56,8 @@ class AccountRecord:
     @classmethod
     def from_model(cls, a: AccountModel) -> AccountRecord:
         return cls(
-            id=strawberry.ID(str(a.id)),
-            full_name=a.full_name,
-            email=a.email,
-            email_verified=a.email_verified,
-            phone=a.phone,
-            login=a.login,
-            role=AccountRole(str(a.role)),  # Role and AccountStatus are StrEnums: str() is the stored value
-            status=AccountStatus(str(a.status)),
-            has_password=a.password_hash is not None,
+            **account_fields(a),
+            status=AccountStatus(str(a.status)),  # a StrEnum: str() is the stored value
             created_at=a.created_at,
             erased=a.erased_at is not None,
         )
@@ -116,3 +111,18 @@ def outcome_result(
     if isinstance(result, Invalid):
         return validation_error(result, lang)
     return success(result)
+
+
+async def on_id(
+    raw: str,
+    lang: str,
+    act: Callable[[UUID], Awaitable[T | NotFoundResult | Refused]],
+    success: Callable[[T], S],
+    field: str = "accountId",
+) -> S | NotFound | ActionRefused | ValidationError:
+    """A staff mutation on one id: a malformed id is a ValidationError under `field`, else `act`'s outcome mapped."""
+    try:
+        parsed = parse_id(raw, field)
+    except FieldProblem as problem:
+        return validation_error(problem, lang)
+    return outcome_result(await act(parsed), lang, success)

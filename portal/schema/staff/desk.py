@@ -24,6 +24,7 @@ from portal.schema.staff.common import (
     ActionRefused,
     NotFound,
     PageInfo,
+    on_id,
     outcome_result,
     parse_id,
 )
@@ -508,12 +509,14 @@ async def _decide(
     info: Info, recovery_id: strawberry.ID, approve: bool, kind: RecoveryKind = RecoveryKind.EMAIL_CHANGE
 ) -> RecoveryResult:
     ctx = info.context
-    assert ctx.account is not None
-    try:
-        request_id = parse_id(recovery_id, "recoveryId")
-    except FieldProblem as problem:
-        return validation_error(problem, ctx.lang)
-    result = await desk.decide_email_change(
-        ctx.rt, request_id, approve, admin=ctx.account, client=ctx.client, kind=kind
+    admin = ctx.account
+    assert admin is not None
+    return await on_id(
+        recovery_id,
+        ctx.lang,
+        lambda request_id: desk.decide_email_change(
+            ctx.rt, request_id, approve, admin=admin, client=ctx.client, kind=kind
+        ),
+        _recovery_updated,
+        "recoveryId",
     )
-    return outcome_result(result, ctx.lang, _recovery_updated)

@@ -12,7 +12,7 @@ from portal.models.desk import (
     TicketNote,
 )
 from portal.models.support import Ticket, TicketEvent, TicketMessage
-from portal.support import tickets as ticket_service
+from portal.support.tickets.numbers import NUMBER_RE
 
 CURSOR_KIND = "ticket"
 NOTE_MAX = 5000
@@ -34,7 +34,7 @@ class TicketDetails:
 
 async def load_ticket(number: str) -> Ticket | None:
     number = number.strip()
-    if not ticket_service.NUMBER_RE.fullmatch(number):
+    if not NUMBER_RE.fullmatch(number):
         return None
     return await Ticket.filter(number=number).select_related("assigned_to", "account").first()
 

@@ -17,9 +17,9 @@ from portal.models.desk import (
     TicketNote,
 )
 from portal.models.support import Ticket, TicketStatus
-from portal.support import tickets as ticket_service
 from portal.support.accounts import NotFound, Refused
 from portal.support.desk.common import MESSAGE_MAX, NOTE_MAX, load_ticket, optional_text
+from portal.support.tickets import status as ticket_status
 
 
 async def assign(
@@ -72,7 +72,7 @@ async def change_status(
     if ticket.status == status:
         return Refused(RefusalCode.UNCHANGED)
     async with in_transaction():
-        event = await ticket_service.change_status(
+        event = await ticket_status.change_status(
             rt, ticket, status, actor_id=staff.id, public_message=message, client=client
         )
         if event is None:
@@ -90,7 +90,7 @@ async def change_status(
                     "message": message,
                 },
             )
-    # support.tickets.change_status wrote the audit event (ticket.status_changed) with actor, time and client.
+    # support.tickets.status.change_status wrote the audit event (ticket.status_changed) with actor, time and client.
     return ticket
 
 

@@ -1,0 +1,54 @@
+"""The letters a new ticket sends through the outbox: the resident's confirmation and the owner's notice."""
+
+from __future__ import annotations
+
+from portal.core.client import ClientInfo
+from portal.core.runtime import Runtime
+from portal.core.throttle import Limit
+from portal.mail.outbox import enqueue, enqueue_decoy
+from portal.models.accounts import Account
+from portal.models.support import Ticket
+from portal.support.tickets.keys import status_url
+
+# Letters per recipient: beyond these the ticket is still created, the letter is skipped.
+CONFIRMATIONS_PER_ADDRESS = Limit("ticket.mail.confirmation", 10, 3600)
+OWNER_NOTICES_PER_ACCOUNT = Limit("ticket.mail.owner_notice", 3, 24 * 3600)
+
+
+async def send_letters(
+    rt: Runtime, ticket: Ticket, access_key: str, account: Account | None, owner: Account | None, client: ClientInfo
+) -> None:
+    """The confirmation to the resident and the notice to the owner of the named account, via the outbox.
+
+    Neither the answer nor the confirmation depends on whether `accountIdentifier` matched an account, and
+    no letter repeats what the resident typed: `replyEmail` is unverified, so free text sent there would
+    make the form a spam relay.
+    """
+    recipient = ticket.reply_email or (account.email if account else None)
+    if recipient and await rt.throttle.hit(CONFIRMATIONS_PER_ADDRESS, recipient) is None:
+        await enqueue(
+            rt,
+            template="ticket_submitted",
+            to=recipient,
+            lang=client.locale,
+            context={
+                "number": ticket.number,
+                "status_url": status_url(rt, ticket.number, access_key),
+                "category": ticket.category.value,
+            },
+            dedupe_key=f"ticket_submitted:{ticket.number}",
+        )
+
+    filed_by_owner = account is not None and owner is not None and owner.id == account.id
+    notify = owner is not None and bool(owner.email) and owner.email != recipient and not filed_by_owner
+    # The same statements whether or not the identifier matched: one throttle step (the owner's count, or a
+    # decoy count), then one insert of the same shape (the notice, or a decoy row born discarded), so the
+    # time an answer takes tells nothing either.
+    capped = await rt.throttle.hit(OWNER_NOTICES_PER_ACCOUNT, str(owner.id) if notify and owner else "decoy")
+    context = {"number": ticket.number, "support_url": f"{rt.settings.public_url}/support"}
+    template, dedupe_key = "ticket_owner_notice", f"ticket_owner_notice:{ticket.number}"
+    if notify and owner and owner.email and capped is None:
+        lang = owner.preferred_language or client.locale
+        await enqueue(rt, template=template, to=owner.email, lang=lang, context=context, dedupe_key=dedupe_key)
+    else:
+        await enqueue_decoy(rt, template=template, context=context, dedupe_key=dedupe_key)

@@ -1,0 +1,166 @@
+"""Filing a ticket: validate, replay an idempotent retry, throttle, then one transaction with the letters.
+
+The ticket, its number, its first event, its audit record and its letters are written in one transaction,
+so a rolled-back submission leaves neither a gap in the numbers nor a letter behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from portal.core.client import ClientInfo
+from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
+from portal.core.metrics import TICKETS_SUBMITTED
+from portal.core.runtime import Runtime
+from portal.core.throttle import Limit
+from portal.core.tokens import new_token
+from portal.identity.accounts import find_account
+from portal.identity.identifiers import parse_identifier
+from portal.models.accounts import Account
+from portal.models.audit import record_statement
+from portal.models.batch import InsertRow, write_atomically
+from portal.models.support import Ticket, TicketEvent, TicketStatus
+from portal.support.tickets import keys
+from portal.support.tickets.letters import send_letters
+from portal.support.tickets.lookup import TicketView, view_of
+from portal.support.tickets.numbers import next_number
+from portal.support.tickets.validation import TicketForm, validate
+
+# The version of the personal-data consent text the support form shows; stored with every ticket as the
+# proof of what the resident agreed to (152-FZ). Bump it whenever the text on the form changes.
+CONSENT_VERSION = "2026-11-pd-1"
+
+# Anonymous submissions per client address, and signed-in ones per account (mail-bombing through
+# `replyEmail` or the owner's notice). Only submissions that create a ticket count: a retry that returns
+# an existing ticket is free, so twenty concurrent identical submissions cost one.
+ANONYMOUS_LIMIT = Limit("ticket.submit.client", 10, 3600)
+ACCOUNT_LIMIT = Limit("ticket.submit.account", 20, 3600)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A ticket was filed (or, for a retry with the same idempotency key and content, found)."""
+
+    view: TicketView
+    access_key: str
+
+
+SubmitOutcome = Submitted | Invalid | TooMany
+
+
+class _Throttled(Exception):
+    """Raised inside the transaction to roll the new ticket back when the submission limit is reached."""
+
+    def __init__(self, too_many: TooMany) -> None:
+        super().__init__("throttled")
+        self.too_many = too_many
+
+
+_CREATED_EVENT = InsertRow(TicketEvent, ("ticket_id", "from_status", "to_status", "actor_id", "occurred_at"))
+
+
+async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | None, client: ClientInfo) -> SubmitOutcome:
+    """Files a ticket: validate, replay an idempotent retry, throttle, then one transaction with the letters.
+
+    The confirmation goes to `replyEmail`, else to the signed-in account's address; with neither, no
+    letter is sent and the resident keeps the number and access key from the answer.
+    """
+    clean = validate(form, rt.settings.default_region)
+    if isinstance(clean, Invalid):
+        return clean
+    account_id = account.id if account else None
+    content_hash = rt.tokens.digest(keys.CONTENT_PURPOSE, clean.canonical(account_id))
+    idempotency_hash = keys.idempotency_hash(rt, clean.idempotency_key, account_id) if clean.idempotency_key else None
+
+    if idempotency_hash is not None:
+        replay = await _replay(rt, idempotency_hash, content_hash)
+        if replay is not None:
+            return replay
+
+    limit, throttle_key = (ACCOUNT_LIMIT, str(account_id)) if account_id else (ANONYMOUS_LIMIT, client.address)
+    early = await rt.throttle.check(limit, throttle_key)  # cheap refusal before any write
+    if early is not None:
+        return early
+
+    access_key = keys.derived_access_key(rt, idempotency_hash, content_hash) if idempotency_hash else new_token()
+    owner = await _named_account(rt, clean.account_identifier)  # read before the counter row is locked
+    now = rt.clock.now()
+    try:
+        async with in_transaction() as conn:
+            number = await next_number(conn, now.year)
+            ticket = await Ticket.create(
+                number=number,
+                status=TicketStatus.NEW,
+                category=clean.category,
+                account_id=account_id,
+                full_name=clean.full_name,
+                registration_address=clean.registration_address,
+                phone=clean.phone,
+                account_identifier=clean.account_identifier,
+                reply_email=clean.reply_email,
+                personal_account_number=clean.personal_account_number,
+                description=clean.description,
+                locale=client.locale,
+                access_key_hash=rt.tokens.digest(keys.KEY_PURPOSE, access_key),
+                idempotency_hash=idempotency_hash,
+                content_hash=content_hash,
+                consent_given_at=now,
+                consent_version=CONSENT_VERSION,
+                client_address=client.address,
+                user_agent=client.user_agent,
+                created_at=now,
+                updated_at=now,
+            )
+            # Counted only once the insert succeeded: a concurrent duplicate fails above and costs nothing.
+            throttled = await rt.throttle.hit(limit, throttle_key)
+            if throttled is not None:
+                raise _Throttled(throttled)
+            await send_letters(rt, ticket, access_key, account, owner, client)
+            # The first event and the audit record: one trip (models.batch), no model instances.
+            event = _CREATED_EVENT.row(
+                ticket_id=ticket.id, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
+            )
+            audit = record_statement(
+                rt,
+                "ticket.submitted",
+                actor_id=account_id,
+                subject_id=account_id,
+                ticket_number=number,
+                client=client,
+                details={"category": clean.category.value},
+            )
+            await write_atomically([event, audit])
+    except _Throttled as exc:
+        return exc.too_many
+    except IntegrityError:
+        # A concurrent submission with the same idempotency key committed first: answer as its retry.
+        if idempotency_hash is None:
+            raise
+        replay = await _replay(rt, idempotency_hash, content_hash)
+        if replay is None:
+            raise
+        return replay
+    TICKETS_SUBMITTED.inc()
+    return Submitted(TicketView(ticket, []), access_key)
+
+
+async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Submitted | Invalid | None:
+    """The ticket an earlier submission with this key created: the same answer, or a reused-key error."""
+    ticket = await Ticket.get_or_none(idempotency_hash=idempotency_hash)
+    if ticket is None:
+        return None
+    if not rt.tokens.equal(ticket.content_hash, content_hash):
+        return Invalid.of(FieldProblem("idempotencyKey", FieldCode.IDEMPOTENCY_KEY_REUSED))
+    access_key = keys.derived_access_key(rt, idempotency_hash, content_hash)
+    return Submitted(await view_of(ticket), access_key)
+
+
+async def _named_account(rt: Runtime, identifier: str) -> Account | None:
+    try:
+        parsed = parse_identifier(identifier, rt.settings.default_region, "accountIdentifier")
+    except FieldProblem:
+        return None  # not a well-formed login, e-mail or phone: it cannot name an account
+    return await find_account(parsed)
