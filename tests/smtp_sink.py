@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -67,6 +68,17 @@ class SmtpSink:
 
     def to(self, address: str) -> list[Letter]:
         return [letter for letter in self.letters if address.lower() in (r.lower() for r in letter.rcpt_tos)]
+
+    async def wait_for_match(self, address: str, pattern: re.Pattern[str], timeout: float = 10.0) -> re.Match[str]:
+        """The first match of `pattern` in a letter to `address`, waiting for the letter that has it (others,
+        such as notices sent meanwhile, may come before or after it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for letter in self.to(address):
+                if match := pattern.search(letter.text):
+                    return match
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no letter to {address} matched {pattern.pattern!r}")
 
     async def wait_for(self, address: str, count: int = 1, timeout: float = 10.0) -> list[Letter]:
         deadline = time.monotonic() + timeout
