@@ -1,7 +1,8 @@
 """A per-process cache of the session rows that every authenticated request reads, revocation kept immediate.
 
 It is only ever on while a change feed (`models/changes.py`: PostgreSQL triggers and `LISTEN`) reports
-every change to a session or an account, on whichever replica or process it was made:
+every change to a session or an account, on whichever replica or process it was made, and a row is served
+only after the feed has caught up with every change committed before the request (`get_current`):
 
 - the feed turns it on only after its `LISTEN` is in place, and off (dropping every entry) the moment its
   connection fails; while it is off every read goes to the database, so a lost channel costs speed, never
@@ -16,6 +17,7 @@ every change to a session or an account, on whichever replica or process it was 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from portal.core.metrics import SESSION_CACHE_ON
@@ -29,6 +31,8 @@ class SessionCache:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self.enabled = False
+        # Set by the feed: True once every change committed before the call has arrived (False: ask the database).
+        self.catch_up: Callable[[], Awaitable[bool]] | None = None
         self.generation = 0  # moves on every change the feed reports and every switch on or off
         self._rows: dict[str, tuple[str, Row]] = {}  # key -> (account id, row)
         self._keys_of: dict[str, set[str]] = {}  # account id -> its keys
@@ -36,6 +40,12 @@ class SessionCache:
     def get(self, key: str) -> Row | None:
         entry = self._rows.get(key) if self.enabled else None
         return entry[1] if entry else None
+
+    async def get_current(self, key: str) -> Row | None:
+        """The row kept for `key`, once every change committed before this call has been applied."""
+        if self.get(key) is None or self.catch_up is None or not await self.catch_up():
+            return None
+        return self.get(key)  # a change that just arrived may have dropped it
 
     def put(self, key: str, account_id: str, row: Row, generation: int) -> None:
         """Keeps `row` if the cache is on and nothing changed since `generation` was read (before the row)."""

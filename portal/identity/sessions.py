@@ -170,7 +170,7 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
     else one indexed read; liveness is the caller's to check either way, on the row as it stands.
     """
     key = column + ":" + token_hash
-    cached = rt.session_cache.get(key)
+    cached = await rt.session_cache.get_current(key)
     if cached is not None:  # copies: what a request does to its instances reaches no other request
         cached_session: Session = cached[0]
         session, account = _copy(cached_session), _copy(cached[1])

@@ -52,6 +52,34 @@ class SessionChangeFeed:
     def __init__(self, database_url: str, cache: SessionCache) -> None:
         self.cache = cache
         self._credentials = expand_db_url(database_url)["credentials"]
+        self._connection: Any = None  # the listening connection while it is up
+        self._rounds = 0  # round trips started on it so far
+        self._round: asyncio.Future[None] | None = None  # the one in flight, number `self._rounds`
+        cache.catch_up = self.caught_up
+
+    async def caught_up(self) -> bool:
+        """True once every change committed before this call has reached the cache; False if the channel is down.
+
+        A notice is signalled to the listening backend when its transaction commits, and PostgreSQL sends a
+        listener its pending notices before it answers the listener's next query. So a round trip on the
+        listening connection that begins after this call brings every notice committed before it, and asyncpg
+        runs their callbacks before the round trip's caller resumes. Concurrent callers share round trips: each
+        waits for the first one that began after it arrived (under load, one trip serves a batch of requests).
+        """
+        arrived = self._rounds
+        while True:
+            if self._connection is None:
+                return False
+            if self._round is None or self._round.done():
+                self._rounds += 1
+                self._round = asyncio.ensure_future(self._connection.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS))
+            number, current = self._rounds, self._round
+            try:
+                await asyncio.shield(current)
+            except Exception:  # noqa: BLE001 - the channel failed: the database is asked instead (run() turns it off)
+                return False
+            if number > arrived:
+                return self.cache.enabled
 
     async def run(self) -> None:
         """Listens until cancelled; reconnects after a failure (the cache stays off meanwhile)."""
@@ -90,12 +118,17 @@ class SessionChangeFeed:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _c: lost.set())
         await connection.add_listener(CHANNEL, self._on_change)
-        self.cache.switch(True)  # only now: every change from here on reaches us
-        while not lost.is_set():
-            await connection.fetchval("SELECT 1", timeout=HEARTBEAT_SECONDS)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), timeout=HEARTBEAT_SECONDS)
-        raise ConnectionError("the listening connection closed")
+        self._connection, self._round = connection, None
+        try:
+            self.cache.switch(True)  # only now: every change from here on reaches us
+            while not lost.is_set():
+                if not await self.caught_up():  # the heartbeat: a round trip like any request's
+                    raise ConnectionError("the listening connection does not answer")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=HEARTBEAT_SECONDS)
+            raise ConnectionError("the listening connection closed")
+        finally:
+            self._connection = None
 
     def _on_change(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self.cache.changed(payload)
