@@ -603,7 +603,7 @@ class Pass:
         verify = rates.get("argon2_verify")
         add("login", "argon2_verify", Row(
             "login successes/s, 1 worker", db, cpu("login"), "/cpu-s", "Argon2 verify, 1 core", verify, "/cpu-s",
-            Target(low=0.85), note("login"),
+            Target(low=0.9), note("login"),
         ))
         if "login" in r and verify:
             extra = 1000 / r["login"].ok_per_cpu_second - 1000 / verify if r["login"].ok else None
