@@ -15,6 +15,7 @@ from portal.identity.housekeeping import prune_expired
 from portal.identity.provider.notices import deliver_partner_notices, prune_partner_notices
 from portal.mail import worker
 from portal.models.changes import SessionChangeFeed
+from portal.models.postgres import is_postgres
 
 log = logging.getLogger("portal.worker")
 
@@ -37,7 +38,7 @@ async def in_process_delivery(rt: Runtime) -> AsyncIterator[None]:
 @contextlib.asynccontextmanager
 async def session_change_feed(rt: Runtime) -> AsyncIterator[None]:
     """On PostgreSQL, listens for session and account changes so the session cache may serve (models/changes.py)."""
-    if not (rt.settings.session_cache and rt.settings.database_url.startswith(("postgres://", "asyncpg://"))):
+    if not (rt.settings.session_cache and is_postgres(rt.settings.database_url)):
         yield
         return
     task = asyncio.create_task(SessionChangeFeed(rt.settings.database_url, rt.session_cache).run())

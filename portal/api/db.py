@@ -10,6 +10,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 
 from portal.core.settings import Settings
 from portal.models import tortoise_config
+from portal.models.postgres import is_postgres
 
 log = logging.getLogger("portal.db")
 
@@ -26,7 +27,7 @@ async def migrate(settings: Settings) -> None:
         await tortoise_migrate(config=tortoise_config(settings.database_url))
     finally:
         await Tortoise.close_connections()
-    if settings.database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+    if is_postgres(settings.database_url):
         await _postgres_extras(settings)
 
 

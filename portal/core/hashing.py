@@ -42,8 +42,7 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID
         )
-        self.threads = concurrency or usable_cores()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(concurrency or usable_cores(), thread_name_prefix="argon2")
         # A real hash of a random password: verifying against it costs what a real verify costs.
         self._dummy_hash = self._hasher.hash(os.urandom(16).hex())
 

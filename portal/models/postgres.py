@@ -21,9 +21,14 @@ class LeanConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
+def is_postgres(database_url: str) -> bool:
+    """Every scheme Tortoise reads as PostgreSQL through asyncpg (`postgresql://` is libpq's and pydantic's)."""
+    return database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
 def connection_config(database_url: str) -> str | dict[str, Any]:
     """The Tortoise connection for a URL: PostgreSQL through `LeanConnection`, anything else unchanged."""
-    if not database_url.startswith(("postgres://", "asyncpg://")):
+    if not is_postgres(database_url):
         return database_url
     config: dict[str, Any] = expand_db_url(database_url)
     if config.get("engine") != "tortoise.backends.asyncpg":
