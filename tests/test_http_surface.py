@@ -17,11 +17,12 @@ import httpx
 import pytest
 import strawberry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from strawberry.extensions import QueryDepthLimiter, ValidationCache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from portal.api.security import security_middleware
+from portal.api.middleware import Edge
 from portal.core.runtime import Runtime
 from portal.core.settings import SettingsError, load_settings
 from portal.schema import MaskUnexpectedErrors, PortalSchema
@@ -299,7 +300,7 @@ async def test_unexpected_errors_are_masked_with_a_request_id(caplog):
     async def crash(_request: Any) -> Any:
         raise RuntimeError("Traceback material")
 
-    app = Starlette(routes=[Route("/crash", crash)], middleware=security_middleware(load_settings(_env_file=None)))
+    app = Starlette(routes=[Route("/crash", crash)], middleware=[Middleware(Edge, settings=load_settings(_env_file=None))])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL) as c:
         response = await c.get("/crash")
     assert response.status_code == 500 and "Traceback" not in response.text

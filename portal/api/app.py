@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -16,11 +17,10 @@ from portal.api import db
 from portal.api.background import in_process_delivery, session_change_feed
 from portal.api.federation import FederationCallback
 from portal.api.graphql import GraphQLEndpoint
-from portal.api.logs import AccessLog
-from portal.api.observability import RequestObservability, metrics_server
+from portal.api.middleware import Edge
+from portal.api.observability import metrics_server
 from portal.api.pages import page_routes
 from portal.api.provider_routes import provider_routes
-from portal.api.security import security_middleware
 from portal.core.clock import Clock
 from portal.core.runtime import Runtime
 from portal.core.settings import Settings, load_settings
@@ -57,6 +57,12 @@ def create_app(
             # The mail delivery loop (unless a `portal worker` runs it), /metrics on its own port, and on
             # PostgreSQL the feed that lets the session cache serve.
             async with in_process_delivery(rt), metrics_server(rt), session_change_feed(rt):
+                # What start-up built (schema, models, templates, settings) lives as long as the process: out of
+                # the collector's sight, a full collection no longer walks it. Measured under `me`'s load: the
+                # collector's time per request 45 -> 20 µs, and no more 100-ms pauses in the p99 (issue 21). Once
+                # per process: a test process starts many apps.
+                if gc.get_freeze_count() == 0:
+                    gc.freeze()
                 yield
         finally:
             if manage_database:
@@ -66,19 +72,12 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
-        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/auth/federated/{provider}/callback", FederationCallback(rt).handle, methods=["GET"]),
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
     ]
-    # The access line: RequestObservability writes it in JSON mode (route, no query); in text mode our own
-    # redacted one (api/logs.py), since `portal serve` turns uvicorn's off (it prints query strings).
-    text_access = [Middleware(AccessLog)] if rt.settings.log_format != "json" else []
-    middleware = [
-        Middleware(RequestObservability, settings=rt.settings),
-        *text_access,
-        *security_middleware(rt.settings),
-    ]
+    # The edge (api/middleware.py) takes every request first and hands `/graphql` straight to its endpoint.
+    middleware = [Middleware(Edge, settings=rt.settings, graphql=graphql)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = rt
     app.state.graphql = graphql

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
@@ -49,6 +50,11 @@ class GraphQLEndpoint:
             rt.settings.public_origin,
             *(origin.rstrip("/").lower() for origin in rt.settings.cors_origin_list),
         }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI app the edge middleware hands `/graphql` to, past Starlette's router (api/middleware.py)."""
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex

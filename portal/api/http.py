@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from datetime import datetime
 
@@ -38,27 +39,32 @@ def client_address(conn: HTTPConnection, settings: Settings) -> str | None:
 def _client_address(conn: HTTPConnection, settings: Settings) -> str | None:
     peer = conn.client.host if conn.client else None
     networks = settings.trusted_proxy_networks
-    if not networks or not peer or not _in(peer, networks):
+    if not networks or not peer or _proxy(peer, networks) is not True:
         return peer
     forwarded = conn.headers.get("x-forwarded-for")
     if not forwarded:
         return peer
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+        trusted = _proxy(hop, networks)
+        if trusted is None:
             return peer  # a malformed chain is not believed
-        if not _in(hop, networks):
+        if not trusted:
             return hop
     return hops[0] if hops else peer
 
 
-def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _proxy(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool | None:
+    """Whether `address` is in one of the trusted proxies' networks; None when it is no IP address at all.
+
+    Asked on every request for the peer and each forwarded hop: remembered, since parsing an address and
+    testing it against every network cost more than the rest of working out the client (issue 21).
+    """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     return any(ip in net for net in networks)
 
 

@@ -2,21 +2,17 @@
 
 uvicorn's access log prints the request line as received, so `/reset-password?token=…`,
 `/support/status?…&key=…` and `/oauth/logout?id_token_hint=…` would land in the log. `portal serve`
-turns it off and this middleware writes one line per request instead, with the value of every query
-parameter not on a short allowlist replaced by `[redacted]` (an allowlist, so a parameter added later
-is hidden until someone decides it is harmless). Headers and bodies are never logged.
+turns it off and the edge middleware (api/middleware.py) writes one line per request instead, with the
+value of every query parameter not on a short allowlist replaced by `[redacted]` (an allowlist, so a
+parameter added later is hidden until someone decides it is harmless). Headers and bodies are never logged.
 See docs/hostile-input.md.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from urllib.parse import parse_qsl, quote
 
-from portal.api.security import ASGIApp, Message, Receive, Scope, Send
-
-log = logging.getLogger("portal.access")
+from portal.api.security import Scope
 
 # Query parameters whose values are never secret and help an operator read the log.
 SHOWN_PARAMS = frozenset(
@@ -48,34 +44,14 @@ def request_line(scope: Scope) -> str:
     return f"{scope.get('method', '?')} {path}{'?' + query if query else ''}"
 
 
-class AccessLog:
-    """One INFO line per HTTP request: client, request line (redacted), status, milliseconds."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the outer middleware answers when nothing was sent
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            client = scope.get("client")
-            log.info(
-                '%s "%s HTTP/%s" %d %.1fms',
-                client[0] if client else "-",
-                request_line(scope),
-                scope.get("http_version", "1.1"),
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+def access_line(scope: Scope, status: int, milliseconds: float) -> tuple[str, tuple[object, ...]]:
+    """The text-mode access line (format and arguments, for `log.info`): client, request line (redacted),
+    status, milliseconds."""
+    client = scope.get("client")
+    return '%s "%s HTTP/%s" %d %.1fms', (
+        client[0] if client else "-",
+        request_line(scope),
+        scope.get("http_version", "1.1"),
+        status,
+        milliseconds,
+    )

