@@ -23,6 +23,7 @@ from portal.identity.passwords import check_password_policy
 from portal.models.accounts import Account, Role
 from portal.models.batch import hydrate
 from portal.models.federation import FederatedIdentity
+from portal.models.reads import fetch_rows
 from portal.models.security import TotpCredential
 
 FULL_NAME_MAX = 200
@@ -121,7 +122,7 @@ async def find_account(identifier: Identifier) -> Account | None:
     dialect = client.capabilities.dialect
     if dialect not in ("sqlite", "postgres") or identifier.kind not in _LOOKUP_KINDS:
         return await Account.filter(**{identifier.kind: identifier.value}).first()
-    _, rows = await client.execute_query(_lookup_sql(dialect, identifier.kind), [identifier.value])
+    rows = await fetch_rows(_lookup_sql(dialect, identifier.kind), [identifier.value])
     if not rows:
         return None
     row = dict(rows[0])
