@@ -1,6 +1,6 @@
 """Log lines an operator can follow: the request id and client address on every line, JSON on request.
 
-`api/observability.py` sets the two context variables at the edge of each request; every log line
+`api/middleware.py` sets the two context variables at the edge of each request; every log line
 written while that request runs (by our code or a library's) carries them, through `RequestContext`.
 `PORTAL_LOG_FORMAT=json` writes one JSON object per line instead of text.
 """

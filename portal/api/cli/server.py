@@ -77,7 +77,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         )
     options = serve_options(args.host, args.port)
     if settings.log_format == "json":
-        # Our own access line (api/observability.py) has the route, request id and real client, in JSON;
+        # Our own access line (api/middleware.py) has the route, request id and real client, in JSON;
         # uvicorn's loggers then go through the root handler configured by `portal` too.
         options |= {"access_log": False, "log_config": None}
     if args.workers > 1:
