@@ -72,6 +72,9 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        # The edge hands `/graphql` to the endpoint before routing; the route stays for the router's own answers
+        # (`/graphql/` redirected here) and for anything that lists the routes.
+        Route("/graphql", graphql.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/auth/federated/{provider}/callback", FederationCallback(rt).handle, methods=["GET"]),
         *page_routes(rt),  # the residents' web pages (api/pages)
         *provider_routes(rt),  # the OpenID Provider for partner systems (identity/provider)
