@@ -196,17 +196,19 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
         for name, value in dict(rows[0]).items():
             (session_values if name[0] == "s" else account_values)[name[2:]] = value
         session, account = hydrate(Session, session_values), hydrate(Account, account_values)
-        if len(_built) >= MAX_ENTRIES:
-            del _built[next(iter(_built))]  # the oldest
-        _built[key] = (raw, _copy(session), _copy(account))
+        if not rt.session_cache.enabled:  # with the cache on, the cache keeps the instances (and serves them)
+            if len(_built) >= MAX_ENTRIES:
+                del _built[next(iter(_built))]  # the oldest
+            _built[key] = (raw, _copy(session), _copy(account))
     rt.session_cache.put(key, str(account.id), (_copy(session), _copy(account)), generation)
     object.__setattr__(session, "_account", account)
     return session
 
 
-# Token key -> the last row read for it, as read, and the instances built from it. Not a cache of the session:
-# the row is read every time (so a revoked session is seen at once); only building instances from the same
-# values again is spared, which cost more than the read itself on SQLite (~40 µs: times, ids, enums).
+# Token key -> the last row read for it, as read, and the instances built from it, while the session cache is
+# off (SQLite; PostgreSQL without its change feed). Not a cache of the session: the row is read every time (so
+# a revoked session is seen at once); only building instances from the same values again is spared, which
+# cost more than the read itself on SQLite (~40 µs: times, ids, enums). At most MAX_ENTRIES rows, ~3 KB each.
 _built: dict[str, tuple[tuple[Any, ...], Session, Account]] = {}
 
 
