@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
@@ -21,12 +21,12 @@ from portal.identity.accounts import find_account
 from portal.identity.identifiers import parse_identifier
 from portal.models.accounts import Account
 from portal.models.audit import record_statement
-from portal.models.batch import InsertRow, write_atomically
+from portal.models.batch import InsertRow, in_steps
 from portal.models.support import Ticket, TicketEvent, TicketStatus
 from portal.support.tickets import keys
-from portal.support.tickets.letters import send_letters
+from portal.support.tickets.letters import letter_statements
 from portal.support.tickets.lookup import TicketView, view_of
-from portal.support.tickets.numbers import next_number
+from portal.support.tickets.numbers import numbered_insert
 from portal.support.tickets.validation import TicketForm, validate
 
 # The version of the personal-data consent text the support form shows; stored with every ticket as the
@@ -59,6 +59,12 @@ class _Throttled(Exception):
         self.too_many = too_many
 
 
+# Every column of a new ticket but its id and its number (`numbers.numbered_insert` adds the number).
+_TICKET_ROW = InsertRow(Ticket, (
+    "status", "category", "account_id", "full_name", "registration_address", "phone", "account_identifier",
+    "reply_email", "personal_account_number", "description", "locale", "access_key_hash", "idempotency_hash",
+    "content_hash", "consent_given_at", "consent_version", "client_address", "user_agent", "created_at", "updated_at",
+))
 _CREATED_EVENT = InsertRow(TicketEvent, ("ticket_id", "from_status", "to_status", "actor_id", "occurred_at"))
 
 
@@ -88,40 +94,45 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
     access_key = keys.derived_access_key(rt, idempotency_hash, content_hash) if idempotency_hash else new_token()
     owner = await _named_account(rt, clean.account_identifier)  # read before the counter row is locked
     now = rt.clock.now()
+    values = {
+        "status": TicketStatus.NEW,
+        "category": clean.category,
+        "account_id": account_id,
+        "full_name": clean.full_name,
+        "registration_address": clean.registration_address,
+        "phone": clean.phone,
+        "account_identifier": clean.account_identifier,
+        "reply_email": clean.reply_email,
+        "personal_account_number": clean.personal_account_number,
+        "description": clean.description,
+        "locale": client.locale,
+        "access_key_hash": rt.tokens.digest(keys.KEY_PURPOSE, access_key),
+        "idempotency_hash": idempotency_hash,
+        "content_hash": content_hash,
+        "consent_given_at": now,
+        "consent_version": CONSENT_VERSION,
+        "client_address": client.address,
+        "user_agent": client.user_agent,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = connections.get("default").capabilities.dialect
     try:
-        async with in_transaction() as conn:
-            number = await next_number(conn, now.year)
-            ticket = await Ticket.create(
-                number=number,
-                status=TicketStatus.NEW,
-                category=clean.category,
-                account_id=account_id,
-                full_name=clean.full_name,
-                registration_address=clean.registration_address,
-                phone=clean.phone,
-                account_identifier=clean.account_identifier,
-                reply_email=clean.reply_email,
-                personal_account_number=clean.personal_account_number,
-                description=clean.description,
-                locale=client.locale,
-                access_key_hash=rt.tokens.digest(keys.KEY_PURPOSE, access_key),
-                idempotency_hash=idempotency_hash,
-                content_hash=content_hash,
-                consent_given_at=now,
-                consent_version=CONSENT_VERSION,
-                client_address=client.address,
-                user_agent=client.user_agent,
-                created_at=now,
-                updated_at=now,
-            )
+        # Two trips in one transaction (models.batch.in_steps; on SQLite the first carries BEGIN, the last
+        # COMMIT): the number and the ticket; then, once the throttle has counted it, its first event, its
+        # audit record and its letters. The letters need the number, so they cannot ride in the first.
+        async with in_steps() as steps:
+            [created] = await steps.write(numbered_insert(dialect, now.year, _TICKET_ROW.row(**values)))
+            ticket_id, number = int(created["id"]), str(created["number"])
             # Counted only once the insert succeeded: a concurrent duplicate fails above and costs nothing.
             throttled = await rt.throttle.hit(limit, throttle_key)
             if throttled is not None:
                 raise _Throttled(throttled)
-            await send_letters(rt, ticket, access_key, account, owner, client)
-            # The first event and the audit record: one trip (models.batch), no model instances.
+            letters = await letter_statements(
+                rt, number, clean.category, clean.reply_email, access_key, account, owner, client
+            )
             event = _CREATED_EVENT.row(
-                ticket_id=ticket.id, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
+                ticket_id=ticket_id, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
             )
             audit = record_statement(
                 rt,
@@ -132,7 +143,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
                 client=client,
                 details={"category": clean.category.value},
             )
-            await write_atomically([event, audit])
+            await steps.finish([event, audit, *letters])
     except _Throttled as exc:
         return exc.too_many
     except IntegrityError:
@@ -144,7 +155,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
             raise
         return replay
     TICKETS_SUBMITTED.inc()
-    return Submitted(TicketView(ticket, []), access_key)
+    return Submitted(TicketView(Ticket(id=ticket_id, number=number, **values), []), access_key)
 
 
 async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Submitted | Invalid | None:
