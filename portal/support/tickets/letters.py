@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+from uuid import UUID
+
 from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
@@ -16,6 +19,14 @@ CONFIRMATIONS_PER_ADDRESS = Limit("ticket.mail.confirmation", 10, 3600)
 OWNER_NOTICES_PER_ACCOUNT = Limit("ticket.mail.owner_notice", 3, 24 * 3600)
 
 
+class Owner(NamedTuple):
+    """The account `accountIdentifier` names, as far as its notice needs it."""
+
+    id: UUID
+    email: str | None
+    preferred_language: str | None
+
+
 async def letter_statements(
     rt: Runtime,
     number: str,
@@ -23,7 +34,7 @@ async def letter_statements(
     reply_email: str | None,
     access_key: str,
     account: Account | None,
-    owner: Account | None,
+    owner: Owner | None,
     client: ClientInfo,
 ) -> list[Statement]:
     """The outbox rows of the confirmation to the resident and the notice to the owner of the named account,

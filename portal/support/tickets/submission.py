@@ -7,6 +7,8 @@ so a rolled-back submission leaves neither a gap in the numbers nor a letter beh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -17,14 +19,13 @@ from portal.core.metrics import TICKETS_SUBMITTED
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
-from portal.identity.accounts import find_account
-from portal.identity.identifiers import parse_identifier
+from portal.identity.identifiers import Identifier, parse_identifier
 from portal.models.accounts import Account
 from portal.models.audit import record_statement
-from portal.models.batch import InsertRow, in_steps
+from portal.models.batch import InsertRow, Statement, in_steps
 from portal.models.support import Ticket, TicketEvent, TicketStatus
 from portal.support.tickets import keys
-from portal.support.tickets.letters import letter_statements
+from portal.support.tickets.letters import Owner, letter_statements
 from portal.support.tickets.lookup import TicketView, view_of
 from portal.support.tickets.numbers import numbered_insert
 from portal.support.tickets.validation import TicketForm, validate
@@ -92,7 +93,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
         return early
 
     access_key = keys.derived_access_key(rt, idempotency_hash, content_hash) if idempotency_hash else new_token()
-    owner = await _named_account(rt, clean.account_identifier)  # read before the counter row is locked
+    named = _named_identifier(rt, clean.account_identifier)
     now = rt.clock.now()
     values = {
         "status": TicketStatus.NEW,
@@ -122,8 +123,10 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
         # COMMIT): the number and the ticket; then, once the throttle has counted it, its first event, its
         # audit record and its letters. The letters need the number, so they cannot ride in the first.
         async with in_steps() as steps:
-            [created] = await steps.write(numbered_insert(dialect, now.year, _TICKET_ROW.row(**values)))
+            ticket = numbered_insert(dialect, now.year, _TICKET_ROW.row(**values))
+            [created] = await steps.write([*ticket, _created_with_owner(dialect, named)])
             ticket_id, number = int(created["id"]), str(created["number"])
+            owner = _owner(created)
             # Counted only once the insert succeeded: a concurrent duplicate fails above and costs nothing.
             throttled = await rt.throttle.hit(limit, throttle_key)
             if throttled is not None:
@@ -169,9 +172,41 @@ async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Subm
     return Submitted(await view_of(ticket), access_key)
 
 
-async def _named_account(rt: Runtime, identifier: str) -> Account | None:
+def _owner(row: dict[str, Any]) -> Owner | None:
+    if row["owner_id"] is None:
+        return None
+    return Owner(UUID(str(row["owner_id"])), row["owner_email"], row["owner_language"])  # SQLite: the id as text
+
+
+def _named_identifier(rt: Runtime, identifier: str) -> Identifier:
     try:
-        parsed = parse_identifier(identifier, rt.settings.default_region, "accountIdentifier")
+        return parse_identifier(identifier, rt.settings.default_region, "accountIdentifier")
     except FieldProblem:
-        return None  # not a well-formed login, e-mail or phone: it cannot name an account
-    return await find_account(parsed)
+        return _NOBODY  # not a well-formed login, e-mail or phone: it cannot name an account
+
+
+_NOBODY = Identifier("email", "")  # no account has an empty e-mail: the same statement, no row
+_CREATED_WITH_OWNER: dict[tuple[str, str], str] = {}
+
+
+def _created_with_owner(dialect: str, named: Identifier) -> Statement:
+    """The last statement of the ticket's first step: the new ticket's id and number, and the account the
+    resident named (for the owner's notice), read in the same trip.
+
+    PostgreSQL reads the ticket from the insert's RETURNING row (the step's CTE `s1`), SQLite the row just
+    inserted. The account is read whatever its status, as `identity.accounts.find_account` reads it.
+    """
+    key = dialect, named.kind
+    if key not in _CREATED_WITH_OWNER:
+        accounts = Account._meta.db_table
+        tickets = Ticket._meta.db_table
+        created = "s1" if dialect == "postgres" else (
+            f'(SELECT "id", "number" FROM "{tickets}" WHERE "id" = last_insert_rowid())'  # noqa: S608
+        )
+        # Names from the models' metadata and a fixed list of identifier kinds; the value is a parameter.
+        _CREATED_WITH_OWNER[key] = (
+            f'SELECT t."id", t."number", o."id" AS "owner_id", o."email" AS "owner_email", '  # noqa: S608
+            f'o."preferred_language" AS "owner_language" FROM {created} AS t LEFT JOIN '
+            f'(SELECT "id", "email", "preferred_language" FROM "{accounts}" WHERE "{named.kind}" = ?) AS o ON TRUE'
+        )
+    return Statement(_CREATED_WITH_OWNER[key], (named.value,))
