@@ -11,6 +11,11 @@ writes 3-4 rows that belong together, so:
 - SQLite: `BEGIN`, the statements and `COMMIT` run in one hand-off to aiosqlite's thread, while holding
   the Tortoise client's lock (the one its transactions hold), so nothing else interleaves.
 
+A transaction that must do work between its writes (a ticket: the throttle counts it once its insert
+succeeded, then its letters are written) runs in steps (`in_steps`): a statement of CTEs per step on
+PostgreSQL between `BEGIN` and `COMMIT`, one hand-off per step on SQLite with `BEGIN` riding on the first
+and `COMMIT` on the last.
+
 Inside an open `in_transaction()` the statements simply join it. SQL is built once from the models'
 metadata, with `?` placeholders (renumbered `$n` for PostgreSQL); values go through the fields' own
 `to_db_value`, as the ORM does.
@@ -18,6 +23,7 @@ metadata, with `?` placeholders (renumbered `$n` for PostgreSQL); values go thro
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -215,12 +221,17 @@ async def in_steps() -> AsyncIterator[Steps]:
     """
     client = connections.get("default")
     kind = client.capabilities.dialect
+    log = logging.getLogger("tortoise.db_client")
+    # Each statement of a step is logged as Tortoise logs a query (`sql: values`), on both databases, so the
+    # statement log shows the same work whichever way a step is sent (SQLite's thread bypasses Tortoise's log;
+    # on PostgreSQL Tortoise also logs the combined statement).
     if kind == "sqlite" and hasattr(client, "_connection") and not isinstance(client, TransactionalDBClient):
         async with client.acquire_connection() as connection:  # the client's lock, as its transactions take
             is_open = False
 
             async def hop(statements: Sequence[Statement], commit: bool) -> Rows:
                 nonlocal is_open
+                _log_step(log, statements)
                 begin, is_open = not is_open, True
                 try:
                     # aiosqlite runs a callable on its thread through `_execute` (see `write_atomically`).
@@ -249,6 +260,7 @@ async def in_steps() -> AsyncIterator[Steps]:
         if not statements:
             return []
         if kind == "postgres":
+            _log_step(log, statements)  # (other databases: Tortoise logs each statement below)
             values = [value for statement in statements for value in statement.values]
             return list(await conn.execute_query_dict(combined_sql([s.sql for s in statements]), values))
         for statement in statements[:-1]:
@@ -262,6 +274,12 @@ async def in_steps() -> AsyncIterator[Steps]:
 
     async with in_transaction() as conn:
         yield Steps(lambda statements, last: joined(conn, statements, last))
+
+
+def _log_step(log: logging.Logger, statements: Sequence[Statement]) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        for statement in statements:
+            log.debug("%s: %s", statement.sql, list(statement.values))
 
 
 def _sqlite_step(
