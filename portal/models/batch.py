@@ -285,11 +285,12 @@ def _log_step(log: logging.Logger, statements: Sequence[Statement]) -> None:
 def _sqlite_step(
     conn: sqlite3.Connection, statements: Sequence[Statement], begin: bool, commit: bool
 ) -> Rows:
-    """On aiosqlite's thread: one step of `in_steps`, with `BEGIN` before it and/or `COMMIT` after it."""
-    if begin:
-        conn.execute("BEGIN")
+    """On aiosqlite's thread: one step of `in_steps`, with `BEGIN` before it and/or `COMMIT` after it; any
+    failure (a COMMIT refused included) rolls the whole unit back before it is raised."""
     rows: Rows = []
     try:
+        if begin:
+            conn.execute("BEGIN")
         for statement in statements:
             cursor = conn.execute(statement.sql, statement.values)
             fetched = cursor.fetchall()  # a RETURNING statement completes only once its rows are read
@@ -298,11 +299,12 @@ def _sqlite_step(
                 rows = [dict(zip(names, row, strict=True)) for row in fetched]
             else:
                 rows = []
+        if commit:
+            conn.commit()
     except BaseException:
-        conn.rollback()
+        if conn.in_transaction:
+            conn.rollback()
         raise
-    if commit:
-        conn.commit()
     return rows
 
 
