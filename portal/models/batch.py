@@ -11,6 +11,11 @@ writes 3-4 rows that belong together, so:
 - SQLite: `BEGIN`, the statements and `COMMIT` run in one hand-off to aiosqlite's thread, while holding
   the Tortoise client's lock (the one its transactions hold), so nothing else interleaves.
 
+A transaction that must do work between its writes (a ticket: the throttle counts it once its insert
+succeeded, then its letters are written) runs in steps (`in_steps`): a statement of CTEs per step on
+PostgreSQL between `BEGIN` and `COMMIT`, one hand-off per step on SQLite with `BEGIN` riding on the first
+and `COMMIT` on the last.
+
 Inside an open `in_transaction()` the statements simply join it. SQL is built once from the models'
 metadata, with `?` placeholders (renumbered `$n` for PostgreSQL); values go through the fields' own
 `to_db_value`, as the ORM does.
@@ -18,8 +23,10 @@ metadata, with `?` placeholders (renumbered `$n` for PostgreSQL); values go thro
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -172,6 +179,133 @@ async def execute(statement: Statement) -> int:
     sql = numbered(statement.sql)[0] if client.capabilities.dialect == "postgres" else statement.sql
     changed, _ = await client.execute_query(sql, list(statement.values))
     return int(changed)
+
+
+Rows = list[dict[str, Any]]
+
+
+class Steps:
+    """An atomic unit written in a few steps, each step one trip: `in_steps()` opens it.
+
+    `write(statements)` runs the statements as one step and returns the rows of the last one (a `RETURNING`
+    clause, or a `SELECT`); on PostgreSQL the statements of a step are one statement of data-modifying CTEs,
+    so a later one may read an earlier one's `RETURNING` rows as `s0`, `s1`, … (see `combined_sql`).
+    `finish(statements)` is the last step: on SQLite its statements and the `COMMIT` are one hand-off.
+    Between steps the caller may do other work (a throttle hit) and raise to roll everything back.
+    """
+
+    def __init__(self, step: Callable[[Sequence[Statement], bool], Coroutine[Any, Any, Rows]]) -> None:
+        self._step = step
+        self.finished = False
+
+    async def write(self, statements: Sequence[Statement]) -> Rows:
+        if self.finished:
+            raise RuntimeError("the unit is finished")
+        return await self._step(statements, False)
+
+    async def finish(self, statements: Sequence[Statement] = ()) -> Rows:
+        if self.finished:
+            raise RuntimeError("the unit is finished")
+        self.finished = True
+        return await self._step(statements, True)
+
+
+@asynccontextmanager
+async def in_steps() -> AsyncIterator[Steps]:
+    """An atomic unit in steps: committed when the block ends, rolled back when it raises.
+
+    PostgreSQL: `BEGIN`, one statement per step, `COMMIT` (a trip each). SQLite: the first step's statements
+    ride with `BEGIN` and the last step's with `COMMIT`, one hand-off to aiosqlite's thread per step, under
+    the Tortoise client's lock (nothing else on the connection runs until the unit ends: the block must not
+    query the database by other means). Inside the caller's own transaction the steps join it.
+    """
+    client = connections.get("default")
+    kind = client.capabilities.dialect
+    log = logging.getLogger("tortoise.db_client")
+    # Each statement of a step is logged as Tortoise logs a query (`sql: values`), on both databases, so the
+    # statement log shows the same work whichever way a step is sent (SQLite's thread bypasses Tortoise's log;
+    # on PostgreSQL Tortoise also logs the combined statement).
+    if kind == "sqlite" and hasattr(client, "_connection") and not isinstance(client, TransactionalDBClient):
+        async with client.acquire_connection() as connection:  # the client's lock, as its transactions take
+            is_open = False
+
+            async def hop(statements: Sequence[Statement], commit: bool) -> Rows:
+                nonlocal is_open
+                _log_step(log, statements)
+                begin, is_open = not is_open, True
+                try:
+                    # aiosqlite runs a callable on its thread through `_execute` (see `write_atomically`).
+                    rows: Rows = await connection._execute(_sqlite_step, connection._conn, statements, begin, commit)
+                except sqlite3.Error as exc:
+                    is_open = False  # the step rolled back on the thread
+                    if isinstance(exc, sqlite3.IntegrityError):
+                        raise IntegrityError(exc) from exc
+                    raise OperationalError(exc) from exc
+                # (Cancelled while the thread runs the step: `is_open` stays set, so the ROLLBACK queues behind it.)
+                is_open = not commit
+                return rows
+
+            steps = Steps(hop)
+            try:
+                yield steps
+            except BaseException:
+                if is_open:
+                    await connection._execute(connection._conn.rollback)
+                raise
+            if is_open:
+                await hop((), True)  # the block ended without `finish`: the COMMIT alone
+        return
+
+    async def joined(conn: Any, statements: Sequence[Statement], _: bool) -> Rows:
+        if not statements:
+            return []
+        if kind == "postgres":
+            _log_step(log, statements)  # (other databases: Tortoise logs each statement below)
+            values = [value for statement in statements for value in statement.values]
+            return list(await conn.execute_query_dict(combined_sql([s.sql for s in statements]), values))
+        for statement in statements[:-1]:
+            await conn.execute_query(statement.sql, list(statement.values))
+        return list(await conn.execute_query_dict(statements[-1].sql, list(statements[-1].values)))
+
+    if isinstance(client, TransactionalDBClient):  # inside the caller's transaction: join it
+        yield Steps(lambda statements, last: joined(client, statements, last))
+        return
+    from tortoise.transactions import in_transaction
+
+    async with in_transaction() as conn:
+        yield Steps(lambda statements, last: joined(conn, statements, last))
+
+
+def _log_step(log: logging.Logger, statements: Sequence[Statement]) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        for statement in statements:
+            log.debug("%s: %s", statement.sql, list(statement.values))
+
+
+def _sqlite_step(
+    conn: sqlite3.Connection, statements: Sequence[Statement], begin: bool, commit: bool
+) -> Rows:
+    """On aiosqlite's thread: one step of `in_steps`, with `BEGIN` before it and/or `COMMIT` after it; any
+    failure (a COMMIT refused included) rolls the whole unit back before it is raised."""
+    rows: Rows = []
+    try:
+        if begin:
+            conn.execute("BEGIN")
+        for statement in statements:
+            cursor = conn.execute(statement.sql, statement.values)
+            fetched = cursor.fetchall()  # a RETURNING statement completes only once its rows are read
+            if cursor.description:
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in fetched]
+            else:
+                rows = []
+        if commit:
+            conn.commit()
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return rows
 
 
 def _sqlite_batch(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:

@@ -7,9 +7,11 @@ so a rolled-back submission leaves neither a gap in the numbers nor a letter beh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from portal.core.client import ClientInfo
 from portal.core.errors import FieldCode, FieldProblem, Invalid, TooMany
@@ -17,16 +19,15 @@ from portal.core.metrics import TICKETS_SUBMITTED
 from portal.core.runtime import Runtime
 from portal.core.throttle import Limit
 from portal.core.tokens import new_token
-from portal.identity.accounts import find_account
-from portal.identity.identifiers import parse_identifier
+from portal.identity.identifiers import Identifier, parse_identifier
 from portal.models.accounts import Account
 from portal.models.audit import record_statement
-from portal.models.batch import InsertRow, write_atomically
+from portal.models.batch import InsertRow, Statement, in_steps
 from portal.models.support import Ticket, TicketEvent, TicketStatus
 from portal.support.tickets import keys
-from portal.support.tickets.letters import send_letters
+from portal.support.tickets.letters import Owner, letter_statements
 from portal.support.tickets.lookup import TicketView, view_of
-from portal.support.tickets.numbers import next_number
+from portal.support.tickets.numbers import numbered_insert
 from portal.support.tickets.validation import TicketForm, validate
 
 # The version of the personal-data consent text the support form shows; stored with every ticket as the
@@ -59,6 +60,12 @@ class _Throttled(Exception):
         self.too_many = too_many
 
 
+# Every column of a new ticket but its id and its number (`numbers.numbered_insert` adds the number).
+_TICKET_ROW = InsertRow(Ticket, (
+    "status", "category", "account_id", "full_name", "registration_address", "phone", "account_identifier",
+    "reply_email", "personal_account_number", "description", "locale", "access_key_hash", "idempotency_hash",
+    "content_hash", "consent_given_at", "consent_version", "client_address", "user_agent", "created_at", "updated_at",
+))
 _CREATED_EVENT = InsertRow(TicketEvent, ("ticket_id", "from_status", "to_status", "actor_id", "occurred_at"))
 
 
@@ -86,42 +93,49 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
         return early
 
     access_key = keys.derived_access_key(rt, idempotency_hash, content_hash) if idempotency_hash else new_token()
-    owner = await _named_account(rt, clean.account_identifier)  # read before the counter row is locked
+    named = _named_identifier(rt, clean.account_identifier)
     now = rt.clock.now()
+    values = {
+        "status": TicketStatus.NEW,
+        "category": clean.category,
+        "account_id": account_id,
+        "full_name": clean.full_name,
+        "registration_address": clean.registration_address,
+        "phone": clean.phone,
+        "account_identifier": clean.account_identifier,
+        "reply_email": clean.reply_email,
+        "personal_account_number": clean.personal_account_number,
+        "description": clean.description,
+        "locale": client.locale,
+        "access_key_hash": rt.tokens.digest(keys.KEY_PURPOSE, access_key),
+        "idempotency_hash": idempotency_hash,
+        "content_hash": content_hash,
+        "consent_given_at": now,
+        "consent_version": CONSENT_VERSION,
+        "client_address": client.address,
+        "user_agent": client.user_agent,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = connections.get("default").capabilities.dialect
     try:
-        async with in_transaction() as conn:
-            number = await next_number(conn, now.year)
-            ticket = await Ticket.create(
-                number=number,
-                status=TicketStatus.NEW,
-                category=clean.category,
-                account_id=account_id,
-                full_name=clean.full_name,
-                registration_address=clean.registration_address,
-                phone=clean.phone,
-                account_identifier=clean.account_identifier,
-                reply_email=clean.reply_email,
-                personal_account_number=clean.personal_account_number,
-                description=clean.description,
-                locale=client.locale,
-                access_key_hash=rt.tokens.digest(keys.KEY_PURPOSE, access_key),
-                idempotency_hash=idempotency_hash,
-                content_hash=content_hash,
-                consent_given_at=now,
-                consent_version=CONSENT_VERSION,
-                client_address=client.address,
-                user_agent=client.user_agent,
-                created_at=now,
-                updated_at=now,
-            )
+        # Two trips in one transaction (models.batch.in_steps; on SQLite the first carries BEGIN, the last
+        # COMMIT): the number and the ticket; then, once the throttle has counted it, its first event, its
+        # audit record and its letters. The letters need the number, so they cannot ride in the first.
+        async with in_steps() as steps:
+            ticket = numbered_insert(dialect, now.year, _TICKET_ROW.row(**values))
+            [created] = await steps.write([*ticket, _created_with_owner(dialect, named)])
+            ticket_id, number = int(created["id"]), str(created["number"])
+            owner = _owner(created)
             # Counted only once the insert succeeded: a concurrent duplicate fails above and costs nothing.
             throttled = await rt.throttle.hit(limit, throttle_key)
             if throttled is not None:
                 raise _Throttled(throttled)
-            await send_letters(rt, ticket, access_key, account, owner, client)
-            # The first event and the audit record: one trip (models.batch), no model instances.
+            letters = await letter_statements(
+                rt, number, clean.category, clean.reply_email, access_key, account, owner, client
+            )
             event = _CREATED_EVENT.row(
-                ticket_id=ticket.id, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
+                ticket_id=ticket_id, from_status=None, to_status=TicketStatus.NEW, actor_id=account_id, occurred_at=now
             )
             audit = record_statement(
                 rt,
@@ -132,7 +146,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
                 client=client,
                 details={"category": clean.category.value},
             )
-            await write_atomically([event, audit])
+            await steps.finish([event, audit, *letters])
     except _Throttled as exc:
         return exc.too_many
     except IntegrityError:
@@ -144,7 +158,7 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
             raise
         return replay
     TICKETS_SUBMITTED.inc()
-    return Submitted(TicketView(ticket, []), access_key)
+    return Submitted(TicketView(Ticket(id=ticket_id, number=number, **values), []), access_key)
 
 
 async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Submitted | Invalid | None:
@@ -158,9 +172,41 @@ async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Subm
     return Submitted(await view_of(ticket), access_key)
 
 
-async def _named_account(rt: Runtime, identifier: str) -> Account | None:
+def _owner(row: dict[str, Any]) -> Owner | None:
+    if row["owner_id"] is None:
+        return None
+    return Owner(UUID(str(row["owner_id"])), row["owner_email"], row["owner_language"])  # SQLite: the id as text
+
+
+def _named_identifier(rt: Runtime, identifier: str) -> Identifier:
     try:
-        parsed = parse_identifier(identifier, rt.settings.default_region, "accountIdentifier")
+        return parse_identifier(identifier, rt.settings.default_region, "accountIdentifier")
     except FieldProblem:
-        return None  # not a well-formed login, e-mail or phone: it cannot name an account
-    return await find_account(parsed)
+        return _NOBODY  # not a well-formed login, e-mail or phone: it cannot name an account
+
+
+_NOBODY = Identifier("email", "")  # no account has an empty e-mail: the same statement, no row
+_CREATED_WITH_OWNER: dict[tuple[str, str], str] = {}
+
+
+def _created_with_owner(dialect: str, named: Identifier) -> Statement:
+    """The last statement of the ticket's first step: the new ticket's id and number, and the account the
+    resident named (for the owner's notice), read in the same trip.
+
+    PostgreSQL reads the ticket from the insert's RETURNING row (the step's CTE `s1`), SQLite the row just
+    inserted. The account is read whatever its status, as `identity.accounts.find_account` reads it.
+    """
+    key = dialect, named.kind
+    if key not in _CREATED_WITH_OWNER:
+        accounts = Account._meta.db_table
+        tickets = Ticket._meta.db_table
+        created = "s1" if dialect == "postgres" else (
+            f'(SELECT "id", "number" FROM "{tickets}" WHERE "id" = last_insert_rowid())'  # noqa: S608
+        )
+        # Names from the models' metadata and a fixed list of identifier kinds; the value is a parameter.
+        _CREATED_WITH_OWNER[key] = (
+            f'SELECT t."id", t."number", o."id" AS "owner_id", o."email" AS "owner_email", '  # noqa: S608
+            f'o."preferred_language" AS "owner_language" FROM {created} AS t LEFT JOIN '
+            f'(SELECT "id", "email", "preferred_language" FROM "{accounts}" WHERE "{named.kind}" = ?) AS o ON TRUE'
+        )
+    return Statement(_CREATED_WITH_OWNER[key], (named.value,))
