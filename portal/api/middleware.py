@@ -51,6 +51,8 @@ _REQUEST_ID = b"x-request-id"
 
 
 class Edge:
+    """Every HTTP request's first and last stop (see above); `graphql` is the endpoint handed `/graphql`."""
+
     def __init__(self, app: ASGIApp, settings: Settings, graphql: ASGIApp | None = None) -> None:
         self.app = app
         self.settings = settings
