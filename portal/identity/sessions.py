@@ -172,13 +172,11 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
     else one indexed read; liveness is the caller's to check either way, on the row as it stands.
     """
     key = column + ":" + token_hash
-    cached = await rt.session_cache.get_current(key)
+    cache = rt.session_cache
+    cached = await cache.get_current(key)
     if cached is not None:  # copies: what a request does to its instances reaches no other request
-        cached_session: Session = cached[0]
-        session, account = _copy(cached_session), _copy(cached[1])
-        object.__setattr__(session, "_account", account)
-        return session
-    generation = rt.session_cache.generation  # before the read: a change during it keeps the row out
+        return _joined(_copy(cached[0]), _copy(cached[1]))
+    generation = cache.generation  # before the read: a change during it keeps the row out
     connection = connections.get("default")
     dialect = connection.capabilities.dialect
     if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way, never cached
@@ -187,20 +185,26 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
     if not rows:
         return None
     raw = tuple(rows[0])
-    built = _built.get(key)
+    built = None if cache.enabled else _built.get(key)
     if built is not None and built[0] == raw:  # the very row built last time: its instances, copied
-        session, account = _copy(built[1]), _copy(built[2])
+        return _joined(_copy(built[1]), _copy(built[2]))
+    session_values: dict[str, Any] = {}
+    account_values: dict[str, Any] = {}
+    for name, value in dict(rows[0]).items():
+        (session_values if name[0] == "s" else account_values)[name[2:]] = value
+    session, account = hydrate(Session, session_values), hydrate(Account, account_values)
+    kept = (_copy(session), _copy(account))
+    if cache.enabled:  # the cache keeps the instances (and serves them)
+        cache.put(key, str(account.id), kept, generation)
     else:
-        session_values: dict[str, Any] = {}
-        account_values: dict[str, Any] = {}
-        for name, value in dict(rows[0]).items():
-            (session_values if name[0] == "s" else account_values)[name[2:]] = value
-        session, account = hydrate(Session, session_values), hydrate(Account, account_values)
-        if not rt.session_cache.enabled:  # with the cache on, the cache keeps the instances (and serves them)
-            if len(_built) >= MAX_ENTRIES:
-                del _built[next(iter(_built))]  # the oldest
-            _built[key] = (raw, _copy(session), _copy(account))
-    rt.session_cache.put(key, str(account.id), (_copy(session), _copy(account)), generation)
+        if len(_built) >= MAX_ENTRIES:
+            del _built[next(iter(_built))]  # the oldest
+        _built[key] = (raw, *kept)
+    return _joined(session, account)
+
+
+def _joined(session: Session, account: Account) -> Session:
+    """The session with its account loaded, as `select_related` would leave it."""
     object.__setattr__(session, "_account", account)
     return session
 
