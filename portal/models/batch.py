@@ -139,8 +139,7 @@ async def write_atomically(statements: Sequence[Statement]) -> None:
     client = connections.get("default")
     kind = client.capabilities.dialect
     if kind == "postgres":
-        values = [value for statement in statements for value in statement.values]
-        await client.execute_query(combined_sql([s.sql for s in statements]), values)
+        await client.execute_query(*_as_one(statements))
         return
     if isinstance(client, TransactionalDBClient):  # inside the caller's transaction: join it
         for statement in statements:
@@ -156,11 +155,19 @@ async def write_atomically(statements: Sequence[Statement]) -> None:
     async with client.acquire_connection() as connection:  # the client's lock: no statement or transaction between
         try:
             # aiosqlite runs a callable on its thread through `_execute`: one hand-off instead of one per statement.
-            await connection._execute(_sqlite_batch, connection._conn, statements)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+            await connection._execute(_sqlite_step, connection._conn, statements, True, True)
+        except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
+            raise _tortoise_error(exc) from exc
+
+
+def _as_one(statements: Sequence[Statement]) -> tuple[str, list[Any]]:
+    """PostgreSQL: the statements as one (`combined_sql`) and their values in order."""
+    return combined_sql([s.sql for s in statements]), [value for s in statements for value in s.values]
+
+
+def _tortoise_error(exc: sqlite3.Error) -> Exception:
+    """What Tortoise raises for sqlite3's error (its own SQLite client's mapping), for the paths that bypass it."""
+    return IntegrityError(exc) if isinstance(exc, sqlite3.IntegrityError) else OperationalError(exc)
 
 
 def written_alone(build: Callable[P, Statement]) -> Callable[P, Coroutine[Any, Any, None]]:
@@ -221,26 +228,20 @@ async def in_steps() -> AsyncIterator[Steps]:
     """
     client = connections.get("default")
     kind = client.capabilities.dialect
-    log = logging.getLogger("tortoise.db_client")
-    # Each statement of a step is logged as Tortoise logs a query (`sql: values`), on both databases, so the
-    # statement log shows the same work whichever way a step is sent (SQLite's thread bypasses Tortoise's log;
-    # on PostgreSQL Tortoise also logs the combined statement).
     if kind == "sqlite" and hasattr(client, "_connection") and not isinstance(client, TransactionalDBClient):
         async with client.acquire_connection() as connection:  # the client's lock, as its transactions take
             is_open = False
 
             async def hop(statements: Sequence[Statement], commit: bool) -> Rows:
                 nonlocal is_open
-                _log_step(log, statements)
+                _log_step(statements)
                 begin, is_open = not is_open, True
                 try:
                     # aiosqlite runs a callable on its thread through `_execute` (see `write_atomically`).
                     rows: Rows = await connection._execute(_sqlite_step, connection._conn, statements, begin, commit)
                 except sqlite3.Error as exc:
                     is_open = False  # the step rolled back on the thread
-                    if isinstance(exc, sqlite3.IntegrityError):
-                        raise IntegrityError(exc) from exc
-                    raise OperationalError(exc) from exc
+                    raise _tortoise_error(exc) from exc
                 # (Cancelled while the thread runs the step: `is_open` stays set, so the ROLLBACK queues behind it.)
                 is_open = not commit
                 return rows
@@ -260,9 +261,8 @@ async def in_steps() -> AsyncIterator[Steps]:
         if not statements:
             return []
         if kind == "postgres":
-            _log_step(log, statements)  # (other databases: Tortoise logs each statement below)
-            values = [value for statement in statements for value in statement.values]
-            return list(await conn.execute_query_dict(combined_sql([s.sql for s in statements]), values))
+            _log_step(statements)  # (other databases: Tortoise logs each statement below)
+            return list(await conn.execute_query_dict(*_as_one(statements)))
         for statement in statements[:-1]:
             await conn.execute_query(statement.sql, list(statement.values))
         return list(await conn.execute_query_dict(statements[-1].sql, list(statements[-1].values)))
@@ -276,17 +276,24 @@ async def in_steps() -> AsyncIterator[Steps]:
         yield Steps(lambda statements, last: joined(conn, statements, last))
 
 
-def _log_step(log: logging.Logger, statements: Sequence[Statement]) -> None:
-    if log.isEnabledFor(logging.DEBUG):
+# Each statement of a step is logged as Tortoise logs a query (`sql: values`), on both databases, so the
+# statement log shows the same work whichever way a step is sent (SQLite's thread bypasses Tortoise's log;
+# on PostgreSQL Tortoise also logs the combined statement).
+_statement_log = logging.getLogger("tortoise.db_client")
+
+
+def _log_step(statements: Sequence[Statement]) -> None:
+    if _statement_log.isEnabledFor(logging.DEBUG):
         for statement in statements:
-            log.debug("%s: %s", statement.sql, list(statement.values))
+            _statement_log.debug("%s: %s", statement.sql, list(statement.values))
 
 
 def _sqlite_step(
     conn: sqlite3.Connection, statements: Sequence[Statement], begin: bool, commit: bool
 ) -> Rows:
-    """On aiosqlite's thread: one step of `in_steps`, with `BEGIN` before it and/or `COMMIT` after it; any
-    failure (a COMMIT refused included) rolls the whole unit back before it is raised."""
+    """On aiosqlite's thread (the connection in autocommit mode, as Tortoise opens it): one step of `in_steps`,
+    or all of `write_atomically` (both flags), with `BEGIN` before it and/or `COMMIT` after it; any failure
+    (a COMMIT refused included) rolls the whole unit back before it is raised."""
     rows: Rows = []
     try:
         if begin:
@@ -306,18 +313,6 @@ def _sqlite_step(
             conn.rollback()
         raise
     return rows
-
-
-def _sqlite_batch(conn: sqlite3.Connection, statements: Sequence[Statement]) -> None:
-    """On aiosqlite's thread: the connection is in autocommit mode (as Tortoise opens it), so BEGIN … COMMIT."""
-    conn.execute("BEGIN")
-    try:
-        for statement in statements:
-            conn.execute(statement.sql, statement.values)
-    except BaseException:
-        conn.rollback()
-        raise
-    conn.commit()
 
 
 async def execute_many(statements: Sequence[Statement]) -> None:
