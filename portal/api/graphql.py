@@ -133,7 +133,7 @@ class GraphQLEndpoint:
         status = 200 if result.data is not None or not result.errors else 400
         if status == 400 and any(e["extensions"]["code"] == "TOO_MANY_REQUESTS" for e in data["errors"]):
             status = 429  # a per-client mutation limit (schema/edge.py) on a field without TooManyAttempts
-        response = JSONResponse(data, status_code=status, headers={"X-Request-Id": request_id, **NO_STORE})
+        response = JSONResponse(data, status_code=status, headers=NO_STORE)
         browser = _from_a_page(request, allowed_origin)
         for change in changes:  # a page's sign-in sets the browser's cookie, sign-out clears it
             if change is None:
@@ -207,7 +207,7 @@ def _problem(
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id}}], "data": None},
         status_code=status,
-        headers={"X-Request-Id": request_id, **NO_STORE, **(headers or {})},
+        headers={**NO_STORE, **(headers or {})},
     )
 
 

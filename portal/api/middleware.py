@@ -2,7 +2,8 @@
 
 For each request it
 - refuses oversized headers (431) before anything reads them (api/security.py);
-- adopts the caller's `X-Request-ID` when sane, or makes one, and returns it on the response;
+- adopts the caller's `X-Request-ID` when sane, or makes one, and returns it on the response (the one place
+  that sets that header);
 - puts the request id and the client address into the log context (core/logs.py);
 - adds the security headers (api/security.py);
 - answers an exception no route caught: 503 with `Retry-After` while the database is away, else a masked 500;

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from portal.core import metrics
 from portal.core.runtime import Runtime
 
-log = logging.getLogger("portal.access")
+log = logging.getLogger("portal.metrics")
 
 
 async def refresh_database_gauges() -> None:

@@ -100,7 +100,7 @@ def unavailable(request_id: str, retry_after: int) -> JSONResponse:
             "data": None,
         },
         status_code=503,
-        headers={"Retry-After": str(retry_after), "X-Request-Id": request_id, "Cache-Control": "no-store"},
+        headers={"Retry-After": str(retry_after), "Cache-Control": "no-store"},
     )
 
 
