@@ -25,10 +25,6 @@ _NUMBER_SQL = {
 _NUMBERED: dict[tuple[str, str], str] = {}
 
 
-def number_of(year: int, value: int) -> str:
-    return f"{year:04d}-{value:06d}"
-
-
 def numbered_insert(dialect: str, year: int, insert: Statement) -> list[Statement]:
     """The counter's upsert, then `insert` (a `models.batch.InsertRow` statement of the ticket without its
     number) with the number the upsert handed out: one step of `models.batch.in_steps`, whose rows are the
