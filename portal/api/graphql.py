@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from portal.api.http import (
     set_session_cookie,
 )
 from portal.api.security import unavailable
+from portal.core.logs import accept_request_id
 from portal.core.runtime import Runtime
 from portal.identity.sessions import IssuedSession, authenticate, browser_session, open_browser_session
 from portal.models.availability import is_unavailable
@@ -57,7 +57,7 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        request_id = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+        request_id = request.scope.get("state", {}).get("request_id") or accept_request_id(None)  # the edge sets it
         if request.method == "GET":
             if not self.rt.settings.production and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(_graphiql_html(), headers={"Content-Security-Policy": GRAPHIQL_CSP})
