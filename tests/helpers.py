@@ -57,6 +57,21 @@ def need_service(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def wait_until(
+    check: Any, seconds: float, pause: float = 0.2, ignoring: tuple[type[BaseException], ...] = ()
+) -> bool:
+    """Polls `check` until it is true or `seconds` pass; exceptions of the `ignoring` kinds count as not yet."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except ignoring:
+            pass
+        time.sleep(pause)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,12 +14,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import LOGIN, PASSWORD, free_port, need_service, settings_env, start_live_server, stop_live_server
+from tests.helpers import (
+    LOGIN,
+    PASSWORD,
+    free_port,
+    need_service,
+    settings_env,
+    start_live_server,
+    stop_live_server,
+    wait_until,
+)
 from tests.helpers import unique as unique_name
 from tests.private_services import PrivatePostgres, PrivateRedis, postgres_available, redis_server_available
 
@@ -49,15 +57,6 @@ def sign_in(http: httpx.Client, identifier: str, password: str = PASSWORD) -> ht
 def typename(response: httpx.Response) -> str:
     assert response.status_code == 200, response.text
     return response.json()["data"]["login"]["__typename"]
-
-
-def wait_until(check: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture

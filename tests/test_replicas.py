@@ -32,6 +32,7 @@ import pytest
 
 from portal.identity.signin import SIGNIN_BACKOFF
 from tests.helpers import LOGIN, PASSWORD, ROOT, SUBMIT, form, free_port, need_service, unique
+from tests.helpers import wait_until as poll
 from tests.private_services import PrivateRedis, redis_server_available
 from tests.smtp_sink import SmtpSink
 
@@ -83,15 +84,8 @@ def psql(sql: str, database: str = "postgres") -> str:
 
 
 def wait_until(check: Any, seconds: float, pause: float = 0.2) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(pause)
-    return False
+    """A replica that is starting or was just killed refuses connections: that counts as not yet."""
+    return poll(check, seconds, pause, ignoring=(httpx.HTTPError,))
 
 
 class Cluster:
