@@ -8,11 +8,13 @@ import json
 from typing import Any
 
 import pytest
+import strawberry
 
 from portal.core.client import ClientInfo
 from portal.core.runtime import Runtime
 from portal.schema import build_runner, build_schema
 from portal.schema.context import Context
+from portal.schema.runner import Runner
 
 DEEP = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }"
 ALIASES = "{ " + " ".join(f"a{n}: me {{ id }}" for n in range(20)) + " }"
@@ -80,3 +82,33 @@ async def test_the_runner_answers_every_document_as_strawberry_does(rt: Runtime,
         assert ours == theirs, (document[:80], ours[:600], theirs[:600])
         outcomes.add(ours[:40])
     assert len(outcomes) >= 8  # the corpus reaches many different answers, not one answer many times
+
+
+
+@strawberry.type
+class EchoQuery:
+    @strawberry.field
+    def echo(self, info: strawberry.Info, word: str) -> str:
+        seen = {
+            "variables": dict(info.variable_values),
+            "context": info.context["who"],
+            "field": info.field_name,
+            "path": info.path.as_list(),
+            "operation": info.operation.name.value if info.operation.name else None,
+        }
+        return json.dumps(seen, sort_keys=True) + word
+
+
+async def test_resolvers_see_strawberrys_info_through_the_runner():
+    """The runner executes on graphql-core's plain executor; a resolver must still get Strawberry's info:
+    the variables as a plain dict, the context, the field's name and path, as under `Schema.execute`."""
+    schema = strawberry.Schema(query=EchoQuery)
+    runner = Runner(strawberry.Schema(query=EchoQuery), (), lambda errors, _request_id: errors)
+    document, variables = "query Echo($w: String!) { said: echo(word: $w) }", {"w": "!"}
+    theirs = await schema.execute(document, variable_values=variables, context_value={"who": "resident"})
+    ours = await runner.execute(document, variables, {"who": "resident"}, None)
+    assert theirs.errors is None and ours.errors is None
+    assert ours.data == theirs.data
+    assert json.loads(ours.data["said"][:-1]) == {
+        "context": "resident", "field": "echo", "operation": "Echo", "path": ["said"], "variables": {"w": "!"},
+    }

@@ -9,14 +9,16 @@ execution. Here the same steps run in the same order with the same outcomes:
    rules, Strawberry's own and ours (`validation_rules`): both cached by the document's text, errors included;
 2. the operation picked as Strawberry picks it (`CannotGetOperationTypeError`, `InvalidOperationTypeError`);
 3. several operations and no `operationName`: refused (`EdgeGuard.on_execute`);
-4. execution by graphql-core with Strawberry's execution context, `edge.guard` wrapped around each root field;
+4. execution by graphql-core with Strawberry's resolve info, `edge.guard` wrapped around each root field: on
+   graphql-core's plain `Executor`, not the `IncrementalExecutor` Strawberry's class extends, since the
+   schema has no `@defer` or `@stream` (~5 µs of `me`'s ~40 in one process);
 5. errors logged by `PortalSchema.process_errors`, then unexpected ones masked (`MaskUnexpectedErrors`).
 
 Strawberry's own `schema.execute` with the extensions `build_schema` lists remains the reference:
 `tests/test_graphql_runner.py` runs a corpus of documents through both and fails on any difference, so a
 Strawberry or graphql-core upgrade that changes either side is caught. The few names used from outside
 Strawberry's public API (`_schema`, `validate_document`, `DEFAULT_ALLOWED_OPERATION_TYPES`,
-`execution_context_class`) are all in this module.
+`StrawberryGraphQLCoreExecutionContext.build_resolve_info`) are all in this module.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from typing import Any
 
 import strawberry
 from graphql import DocumentNode, GraphQLError, default_field_resolver, execute, parse
+from graphql.execution import Executor
 from graphql.validation import specified_rules
 from strawberry.exceptions import MissingQueryError
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, validate_document
+from strawberry.schema.schema import (
+    DEFAULT_ALLOWED_OPERATION_TYPES,
+    StrawberryGraphQLCoreExecutionContext,
+    validate_document,
+)
 from strawberry.types import ExecutionResult
 from strawberry.utils.await_maybe import await_maybe
 from strawberry.utils.operation import get_operation_type
@@ -48,7 +55,6 @@ class Runner:
         self._core = schema._schema
         self._rules = (*specified_rules, *rules)
         self._mask = mask  # the errors as the caller may see them, given the request's id
-        self._executor: Any = schema.execution_context_class
         self._is_awaitable: Any = optimized_is_awaitable  # typed as a plain bool predicate; Strawberry passes it too
         # The document's text -> the parsed document and its validation errors; a document that does not
         # parse raises and is not kept (lru_cache keeps no exception).
@@ -82,7 +88,7 @@ class Runner:
         result = await await_maybe(
             execute(
                 self._core, document, context_value=context, variable_values=variables, operation_name=operation_name,
-                is_awaitable=self._is_awaitable, executor_class=self._executor,
+                is_awaitable=self._is_awaitable, executor_class=_Executor,
             )
         )
         return self._answer(result.data, result.errors, context)
@@ -103,6 +109,14 @@ def _guarded(resolve: Callable[..., Any]) -> Callable[..., Any]:
         return guard(resolve, root, info, **kwargs)
 
     return resolver
+
+
+class _Executor(Executor):  # type: ignore[type-arg]
+    """graphql-core's executor without incremental delivery, handing resolvers Strawberry's resolve info
+    (the plain dict of variables, the operation's extensions) as Strawberry's own class does."""
+
+    operation_extensions = None
+    build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
 
 
 class _Logged:
