@@ -9,7 +9,8 @@ execution. Here the same steps run in the same order with the same outcomes:
    rules, Strawberry's own and ours (`validation_rules`): both cached by the document's text, errors included;
 2. the operation picked as Strawberry picks it (`CannotGetOperationTypeError`, `InvalidOperationTypeError`);
 3. several operations and no `operationName`: refused (`EdgeGuard.on_execute`);
-4. execution by graphql-core with Strawberry's resolve info, `edge.guard` wrapped around each root field: on
+4. a query of one root field with plain fields below it runs its prepared plan (schema/plans.py); any other
+   operation runs on graphql-core with Strawberry's resolve info, `edge.guard` wrapped around each root field: on
    graphql-core's plain `Executor`, not the `IncrementalExecutor` Strawberry's class extends, since the
    schema has no `@defer` or `@stream` (~5 µs of `me`'s ~40 in one process);
 5. errors logged by `PortalSchema.process_errors`, then unexpected ones masked (`MaskUnexpectedErrors`).
@@ -45,6 +46,7 @@ from strawberry.utils.operation import get_operation_type
 
 from portal.schema.edge import guard, operation_name_required, several_operations_without_a_name
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS
+from portal.schema.plans import Plan, plan_for, run_plan
 
 Mask = Callable[[list[GraphQLError], str | None], list[GraphQLError]]
 
@@ -59,6 +61,8 @@ class Runner:
         # The document's text -> the parsed document and its validation errors; a document that does not
         # parse raises and is not kept (lru_cache keeps no exception).
         self.prepared = lru_cache(maxsize=CACHE_SIZE)(self._prepare)
+        # (text, operation name) of a valid document -> its plan, or None for graphql-core (schema/plans.py).
+        self.planned = lru_cache(maxsize=CACHE_SIZE)(self._plan)
         # The edge checks belong to root fields only: wrapped into their resolvers once, here, instead of a
         # graphql-core middleware that wraps every field of every request. The schema is this runner's own
         # (`build_runner` builds it), so Strawberry's reference path keeps its untouched copy.
@@ -85,6 +89,11 @@ class Runner:
             return self._answer(None, problems, context)
         if operation_name is None and several_operations_without_a_name(document):
             return self._answer(None, [operation_name_required()], context)
+        plan = self.planned(query, operation_name)
+        if plan is not None:
+            planned = await run_plan(plan, self._core, context, variables, self._is_awaitable)
+            if planned is not None:
+                return self._answer(planned.data, planned.errors, context)
         result = await await_maybe(
             execute(
                 self._core, document, context_value=context, variable_values=variables, operation_name=operation_name,
@@ -96,6 +105,9 @@ class Runner:
     def _prepare(self, query: str) -> tuple[DocumentNode, list[GraphQLError]]:
         document = parse(query, max_tokens=MAX_TOKENS)
         return document, validate_document(self._core, document, self._rules)
+
+    def _plan(self, query: str, operation_name: str | None) -> Plan | None:
+        return plan_for(self._core, self.prepared(query)[0], operation_name)
 
     def _answer(self, data: Any, errors: list[GraphQLError] | None, context: Any) -> ExecutionResult:
         if errors:
