@@ -31,6 +31,7 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
     GraphQLList,
@@ -40,13 +41,15 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     located_error,
 )
+from graphql.execution import default_type_resolver
 from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.pyutils import Path, Undefined, inspect
-from graphql.type import is_leaf_type, is_non_null_type, is_object_type
+from graphql.type import is_abstract_type, is_leaf_type, is_non_null_type, is_object_type
 from graphql.utilities import get_operation_ast
 from strawberry.types import ExecutionResult
 
@@ -63,6 +66,7 @@ class Step:
     type: GraphQLOutputType
     resolve: Callable[..., Any] | None  # None for `__typename`
     below: tuple[Step, ...]  # the object's fields, for an object (or a list of objects)
+    variants: dict[str, tuple[Step, ...]] | None = None  # the root field's union or interface: by runtime type
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +80,11 @@ class Plan:
 def plan_for(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Plan | None:
     """The plan of a valid document's operation, or None when graphql-core is to run it (see above)."""
     operation = get_operation_ast(document, operation_name)
-    if operation is None or operation.operation != OperationType.QUERY or operation.directives:
+    if operation is None or operation.operation == OperationType.SUBSCRIPTION or operation.directives:
         return None
-    if len(document.definitions) != sum(isinstance(d, OperationDefinitionNode) for d in document.definitions):
-        return None  # a fragment definition
-    root_type = schema.query_type
+    if any(isinstance(d, FragmentDefinitionNode) for d in document.definitions):
+        return None
+    root_type = schema.get_root_type(operation.operation)
     selections = operation.selection_set.selections
     if root_type is None or len(selections) != 1 or not isinstance(selections[0], FieldNode):
         return None
@@ -88,23 +92,45 @@ def plan_for(schema: GraphQLSchema, document: DocumentNode, operation_name: str 
     definition = root_type.fields.get(node.name.value)
     if definition is None or node.directives:  # `__schema` and `__type` are not in `fields`: never planned
         return None
-    below = _plain_selection(_named(definition.type), node)
-    if below is None:
+    named = _named(definition.type)
+    decided_at_run = is_abstract_type(named) or (is_object_type(named) and named.is_type_of is not None)
+    if decided_at_run and _is_list(definition.type):
         return None
-    root = Step(_key(node), node, root_type, definition.type, definition.resolve, below)
+    if is_abstract_type(named):
+        if node.selection_set is None:
+            return None
+        variants = {}
+        for possible in schema.get_possible_types(named):
+            steps = _steps(schema, possible, node.selection_set)
+            if steps is None:
+                return None
+            variants[possible.name] = steps
+        root = Step(_key(node), node, root_type, definition.type, definition.resolve, (), variants)
+    else:
+        below = _selection(schema, named, node, root=True)
+        if below is None:
+            return None
+        root = Step(_key(node), node, root_type, definition.type, definition.resolve, below)
     return Plan(operation, root_type, root, definition)
 
 
-def _plain_selection(named: Any, node: FieldNode) -> tuple[Step, ...] | None:
+def _selection(schema: GraphQLSchema, named: Any, node: FieldNode, root: bool = False) -> tuple[Step, ...] | None:
     """The steps below `node` when all of them are plain; () for a leaf; None when any is not plain."""
     if is_leaf_type(named):
         return () if node.selection_set is None else None
-    if not is_object_type(named) or named.is_type_of is not None or node.selection_set is None:
+    if not is_object_type(named) or node.selection_set is None or (named.is_type_of is not None and not root):
+        return None  # below the root: no union or interface, no `is_type_of` (both want the resolve info)
+    return _steps(schema, named, node.selection_set)
+
+
+def _steps(schema: GraphQLSchema, object_type: GraphQLObjectType, selection_set: Any) -> tuple[Step, ...] | None:
+    fields = _fields_on(schema, object_type, selection_set)
+    if fields is None:
         return None
     steps = []
     keys = set()
-    for selection in node.selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or selection.arguments:
+    for selection in fields:
+        if selection.arguments:
             return None
         key = _key(selection)
         if key in keys:  # the same key twice: graphql-core merges the two; not worth planning
@@ -112,16 +138,42 @@ def _plain_selection(named: Any, node: FieldNode) -> tuple[Step, ...] | None:
         keys.add(key)
         name = selection.name.value
         if name == TYPENAME:
-            steps.append(Step(key, selection, named, GraphQLNonNull(GraphQLString), None, ()))
+            steps.append(Step(key, selection, object_type, GraphQLNonNull(GraphQLString), None, ()))
             continue
-        field = named.fields.get(name)
+        field = object_type.fields.get(name)
         if field is None or field.args or not getattr(field.resolve, "_is_default", False):
             return None  # a resolver of its own: it may await, read arguments or the resolve info
-        below = _plain_selection(_named(field.type), selection)
+        below = _selection(schema, _named(field.type), selection)
         if below is None:
             return None
-        steps.append(Step(key, selection, named, field.type, field.resolve, below))
+        steps.append(Step(key, selection, object_type, field.type, field.resolve, below))
     return tuple(steps)
+
+
+def _fields_on(schema: GraphQLSchema, object_type: GraphQLObjectType, selection_set: Any) -> list[FieldNode] | None:
+    """The fields a selection set selects on `object_type`, in order, inline fragments that apply to it flattened
+    (graphql-core's `does_fragment_condition_match`); None for a directive or a named fragment."""
+    fields: list[FieldNode] = []
+    for selection in selection_set.selections:
+        if selection.directives:
+            return None
+        if isinstance(selection, FieldNode):
+            fields.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            if selection.type_condition is not None:
+                condition = schema.get_type(selection.type_condition.name.value)
+                applies = condition is object_type or (
+                    is_abstract_type(condition) and schema.is_sub_type(condition, object_type)
+                )
+                if not applies:
+                    continue
+            inner = _fields_on(schema, object_type, selection.selection_set)
+            if inner is None:
+                return None
+            fields.extend(inner)
+        else:
+            return None
+    return fields
 
 
 async def run_plan(
@@ -148,7 +200,7 @@ async def run_plan(
             value = step.resolve(None, info, **arguments)  # type: ignore[misc]  # a root field always has one
             if is_awaitable(value):
                 value = await value
-            data = {step.key: _complete(step, step.type, value, path, errors)}
+            data = {step.key: await _complete_root(step, value, path, errors, info, is_awaitable)}
         except Exception as raw:  # noqa: BLE001 - a resolver's error is the field's error, as in graphql-core
             _field_error(raw, step, step.type, path, errors)
             data = {step.key: None}
@@ -156,6 +208,62 @@ async def run_plan(
         errors.append(error)
         return ExecutionResult(data=None, errors=errors)
     return ExecutionResult(data=data, errors=errors or None)
+
+
+async def _complete_root(
+    step: Step, value: Any, path: Path, errors: list[GraphQLError], info: Any, is_awaitable: Any
+) -> Any:
+    """The root field's value: as below, except that a union or interface (or an object type's `is_type_of`)
+    is decided here with the root's resolve info, as graphql-core's `complete_abstract_value` decides it."""
+    inner: Any = step.type.of_type if isinstance(step.type, GraphQLNonNull) else step.type
+    if step.variants is None and not (is_object_type(inner) and inner.is_type_of is not None):
+        return _complete(step, step.type, value, path, errors)
+    if isinstance(value, Exception):
+        raise value
+    completed = None
+    if value is not None and value is not Undefined:
+        object_type = inner
+        if step.variants is not None:
+            runtime: Any = (inner.resolve_type or default_type_resolver)(value, info, inner)
+            if is_awaitable(runtime):
+                runtime = await runtime
+            object_type = _runtime_type(runtime, inner, step, info.schema, value)
+        if object_type.is_type_of is not None:
+            matches: Any = object_type.is_type_of(value, info)
+            if is_awaitable(matches):
+                matches = await matches
+            if not matches:
+                raise GraphQLError(f"Expected value of type '{object_type}' but got: {inspect(value)}.", [step.node])
+        below = step.below if step.variants is None else step.variants[object_type.name]
+        completed = _object(below, value, path, errors)
+    if completed is None and isinstance(step.type, GraphQLNonNull):
+        raise TypeError(f"Cannot return null for non-nullable field {step.parent}.{step.node.name.value}.")
+    return completed
+
+
+def _runtime_type(name: Any, abstract: Any, step: Step, schema: GraphQLSchema, value: Any) -> GraphQLObjectType:
+    """graphql-core's `ensure_valid_runtime_type`, with its messages."""
+    field = f"{step.parent}.{step.node.name.value}"
+    if name is None:
+        message = (
+            f"Abstract type '{abstract}' must resolve to an Object type at runtime for field '{field}'."
+            f" Either the '{abstract}' type should provide a 'resolve_type' function"
+            " or each possible type should provide an 'is_type_of' function."
+        )
+    elif not isinstance(name, str):
+        message = (
+            f"Abstract type '{abstract}' must resolve to an Object type at runtime for field '{field}' with value"
+            f" {inspect(value)}, received '{inspect(name)}', which is not a valid Object type name."
+        )
+    elif (runtime := schema.get_type(name)) is None:
+        message = f"Abstract type '{abstract}' was resolved to a type '{name}' that does not exist inside the schema."
+    elif not is_object_type(runtime):
+        message = f"Abstract type '{abstract}' was resolved to a non-object type '{name}'."
+    elif not schema.is_sub_type(abstract, runtime):
+        message = f"Runtime Object type '{runtime}' is not a possible type for '{abstract}'."
+    else:
+        return runtime
+    raise GraphQLError(message, [step.node])
 
 
 def _complete(step: Step, type_: GraphQLOutputType, value: Any, path: Path, errors: list[GraphQLError]) -> Any:
@@ -220,6 +328,14 @@ def _field_error(raw: Exception, step: Step, type_: GraphQLOutputType, path: Pat
     if is_non_null_type(type_):
         raise error
     errors.append(error)
+
+
+def _is_list(type_: GraphQLOutputType) -> bool:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        if isinstance(type_, GraphQLList):
+            return True
+        type_ = type_.of_type
+    return False
 
 
 def _named(type_: GraphQLOutputType) -> Any:
