@@ -1,27 +1,31 @@
-"""A prepared execution for the commonest document: a query of one root field and plain fields below it.
+"""A prepared execution for the commonest documents: one root field, plain fields below it.
 
 Why: `query { me { id fullName email role } }` is what every page of the personal account asks first, and
 graphql-core's general executor spent ~25 % of its CPU on it (BENCHMARKS.md, issue 21): per request it
 looks the operation up, collects the selections of every level, builds a resolve info for every field and
 walks the type wrappers of each. A plan does that walk once per document and keeps what it found; a
 request then calls the root field's resolver (with the real resolve info, the edge's guard included) and
-reads the plain fields below it.
+reads the plain fields below it. Every form's mutation has the same shape (`login(…) { __typename
+... on LoginSuccess { … } ... on Error { message } }`), so it is planned too.
 
 Planned are documents where it is cheap to be exactly right, and nothing else (`plan_for` answers None and
 graphql-core runs the document as before):
-- a `query` operation with exactly one root field (no concurrency between root fields to reproduce);
+- a query or a mutation with exactly one root field (nothing to run concurrently or in order);
+- at the root field: any type but a list of a union or interface; a union or interface is resolved to its
+  runtime type with the root's resolve info, and the inline fragments that apply to that type are taken in
+  order (graphql-core's `complete_abstract_value` and `does_fragment_condition_match`);
 - below it only Strawberry's plain attribute fields (no resolver, no arguments) and `__typename`, on object
-  types without `is_type_of` (no interfaces), lists of them allowed;
-- no fragments and no directives anywhere (so the selections never depend on the variables);
+  types without `is_type_of` (no interfaces), lists of them allowed, no response key twice;
+- no named fragments and no directives anywhere (so the selections never depend on the variables);
 - variables only in the root field's arguments, coerced as graphql-core coerces them; when they do not
   coerce, graphql-core runs the document and reports the errors (nothing has run yet).
 
-What graphql-core does is done the same way: errors are located at their path and nulls propagate to the
-nearest nullable field, with graphql-core's own messages. `tests/test_graphql_plans.py` runs a corpus through
-the plan and through graphql-core and fails on any difference; it also fails when Strawberry stops marking its
-plain fields (`_is_default`, the one name used from outside a public API) and `me` is no longer planned.
+What graphql-core does is done the same way: errors are located at their path, nulls propagate to the
+nearest nullable field, and the messages are graphql-core's. `tests/test_graphql_plans.py` runs a corpus
+through the plan and through graphql-core and fails on any difference; it also fails when Strawberry stops
+marking its plain fields (`_is_default`, the one name used from outside a public API) and `me` is no longer
+planned.
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
