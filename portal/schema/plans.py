@@ -183,7 +183,7 @@ def _fields_on(schema: GraphQLSchema, object_type: GraphQLObjectType, selection_
 async def run_plan(
     plan: Plan, schema: GraphQLSchema, context: Any, variables: dict[str, Any] | None, is_awaitable: Callable[..., bool]
 ) -> ExecutionResult | None:
-    """Runs a planned query; None (before anything ran) when its variables do not coerce."""
+    """Runs a planned operation; None (before anything ran) when its variables do not coerce."""
     coerced = get_variable_values(schema, plan.operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return None  # graphql-core reports these errors its own way
