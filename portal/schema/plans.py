@@ -48,6 +48,9 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
     located_error,
 )
 from graphql.execution import default_type_resolver
@@ -96,9 +99,9 @@ def plan_for(schema: GraphQLSchema, document: DocumentNode, operation_name: str 
     definition = root_type.fields.get(node.name.value)
     if definition is None or node.directives:  # `__schema` and `__type` are not in `fields`: never planned
         return None
-    named = _named(definition.type)
+    named: Any = get_named_type(definition.type)
     decided_at_run = is_abstract_type(named) or (is_object_type(named) and named.is_type_of is not None)
-    if decided_at_run and _is_list(definition.type):
+    if decided_at_run and is_list_type(get_nullable_type(definition.type)):  # NonNull never wraps NonNull
         return None
     if is_abstract_type(named):
         if node.selection_set is None:
@@ -147,7 +150,7 @@ def _steps(schema: GraphQLSchema, object_type: GraphQLObjectType, selection_set:
         field = object_type.fields.get(name)
         if field is None or field.args or not getattr(field.resolve, "_is_default", False):
             return None  # a resolver of its own: it may await, read arguments or the resolve info
-        below = _selection(schema, _named(field.type), selection)
+        below = _selection(schema, get_named_type(field.type), selection)
         if below is None:
             return None
         steps.append(Step(key, selection, object_type, field.type, field.resolve, below))
@@ -241,7 +244,7 @@ async def _complete_root(
         below = step.below if step.variants is None else step.variants[object_type.name]
         completed = _object(below, value, path, errors)
     if completed is None and isinstance(step.type, GraphQLNonNull):
-        raise TypeError(f"Cannot return null for non-nullable field {step.parent}.{step.node.name.value}.")
+        raise _null_in_non_null(step)
     return completed
 
 
@@ -277,7 +280,7 @@ def _complete(step: Step, type_: GraphQLOutputType, value: Any, path: Path, erro
     if isinstance(type_, GraphQLNonNull):
         completed = _complete(step, type_.of_type, value, path, errors)
         if completed is None:
-            raise TypeError(f"Cannot return null for non-nullable field {step.parent}.{step.node.name.value}.")
+            raise _null_in_non_null(step)
         return completed
     if value is None or value is Undefined:
         return None
@@ -334,18 +337,8 @@ def _field_error(raw: Exception, step: Step, type_: GraphQLOutputType, path: Pat
     errors.append(error)
 
 
-def _is_list(type_: GraphQLOutputType) -> bool:
-    while isinstance(type_, GraphQLNonNull | GraphQLList):
-        if isinstance(type_, GraphQLList):
-            return True
-        type_ = type_.of_type
-    return False
-
-
-def _named(type_: GraphQLOutputType) -> Any:
-    while isinstance(type_, GraphQLNonNull | GraphQLList):
-        type_ = type_.of_type
-    return type_
+def _null_in_non_null(step: Step) -> TypeError:
+    return TypeError(f"Cannot return null for non-nullable field {step.parent}.{step.node.name.value}.")
 
 
 def _key(node: FieldNode) -> str:
