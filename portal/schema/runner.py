@@ -9,10 +9,11 @@ execution. Here the same steps run in the same order with the same outcomes:
    rules, Strawberry's own and ours (`validation_rules`): both cached by the document's text, errors included;
 2. the operation picked as Strawberry picks it (`CannotGetOperationTypeError`, `InvalidOperationTypeError`);
 3. several operations and no `operationName`: refused (`EdgeGuard.on_execute`);
-4. a query of one root field with plain fields below it runs its prepared plan (schema/plans.py); any other
-   operation runs on graphql-core with Strawberry's resolve info, `edge.guard` wrapped around each root field: on
-   graphql-core's plain `Executor`, not the `IncrementalExecutor` Strawberry's class extends, since the
-   schema has no `@defer` or `@stream` (~5 µs of `me`'s ~40 in one process);
+4. an operation of one root field with plain fields below it (`me`, every form's mutation) runs its prepared
+   plan (schema/plans.py); any other operation runs on graphql-core with Strawberry's resolve info, `edge.guard`
+   wrapped around each root field: on graphql-core's plain `Executor`, not the `IncrementalExecutor`
+   Strawberry's class extends, since the schema has no `@defer` or `@stream` (~5 µs of `me`'s ~40 in one
+   process);
 5. errors logged by `PortalSchema.process_errors`, then unexpected ones masked (`MaskUnexpectedErrors`).
 
 Strawberry's own `schema.execute` with the extensions `build_schema` lists remains the reference:
