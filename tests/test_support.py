@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from portal.core.client import ClientInfo
+from portal.core.errors import FieldProblem
+from portal.identity.identifiers import parse_identifier
 from portal.mail.delivery import deliver_due
 from portal.models.accounts import Role
 from portal.models.audit import AuditEvent
@@ -20,8 +22,15 @@ from portal.models.mail import OutboxMessage
 from portal.models.support import Ticket, TicketEvent, TicketStatus
 from portal.support.tickets.letters import OWNER_NOTICES_PER_ACCOUNT
 from portal.support.tickets.status import change_status
-from portal.support.tickets.submission import ANONYMOUS_LIMIT, CONSENT_VERSION, SubmitOutcome, Submitted, submit_ticket
-from portal.support.tickets.validation import TicketForm
+from portal.support.tickets.submission import (
+    ANONYMOUS_LIMIT,
+    CONSENT_VERSION,
+    SubmitOutcome,
+    Submitted,
+    named_identifier,
+    submit_ticket,
+)
+from portal.support.tickets.validation import CleanForm, TicketForm, validate
 from tests.helpers import GQL, PUBLIC_URL, SUBMIT, form, sign_in, unique
 
 LOOKUP = """
@@ -430,3 +439,30 @@ async def test_owner_notices_are_capped_and_the_answer_stays_the_same(rt, app, s
     await smtp_sink.wait_for(owner.email, count=OWNER_NOTICES_PER_ACCOUNT.count)
     await asyncio.sleep(0.2)
     assert len(smtp_sink.to(owner.email)) == OWNER_NOTICES_PER_ACCOUNT.count
+
+
+@pytest.mark.parametrize(
+    ("typed", "reply"),
+    [
+        ("  Ivan.Petrov@Example.RU ", "Ivan.Petrov@Example.RU"),  # the same address: the reply's normalisation
+        ("ivan@пример.рф", "ivan@пример.рф"),
+        ("ivan@example.ru", "other@example.ru"),  # another address: parsed on its own
+        ("ivan.petrov", "ivan.petrov@example.ru"),  # a login
+        ("+7 912 000-00-01", None),
+        ("не помню", "ivan@example.ru"),  # names no account
+    ],
+)
+def test_the_named_account_is_read_as_sign_in_reads_it(rt, typed: str, reply: str | None) -> None:
+    """Reusing the reply address's normalisation gives what parsing the identifier itself gives."""
+    values = form()
+    raw = TicketForm(
+        full_name=values["fullName"], registration_address=values["registrationAddress"], phone=values["phone"],
+        account_identifier=typed, description=values["description"], personal_data_consent=True, reply_email=reply,
+    )
+    clean = validate(raw, rt.settings.default_region)
+    assert isinstance(clean, CleanForm)
+    try:
+        expected = parse_identifier(clean.account_identifier, rt.settings.default_region, "accountIdentifier")
+    except FieldProblem:  # not an identifier: the statement that finds nobody
+        expected = named_identifier(rt, "", None, None)
+    assert named_identifier(rt, clean.account_identifier, reply, clean.reply_email) == expected
