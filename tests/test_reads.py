@@ -1,10 +1,17 @@
 """The hot paths' one-row reads (models/reads.py): on a SQLite file, outside a transaction, on the event loop's
-thread through a connection of its own; always seeing every commit made before the read began."""
+thread through a connection of its own; always seeing every commit made before the read began. A session row
+read again only after a commit to the file (identity/sessions.py), and a session revoked through one
+`portal serve` refused by another on its very next request."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
+import httpx
 import pytest
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -16,7 +23,7 @@ from portal.identity.identifiers import Identifier
 from portal.identity.sessions import authenticate, issue_session
 from portal.models import reads
 from portal.models.accounts import Account, AccountStatus, Session
-from tests.helpers import unique
+from tests.helpers import PASSWORD, settings_env, start_live_server, stop_live_server, unique
 
 
 async def test_a_read_sees_every_commit_made_before_it_on_either_database(rt: Runtime, make_account):
@@ -61,3 +68,78 @@ async def test_inside_a_transaction_a_read_sees_the_transactions_own_writes(rt: 
         found = await find_account(Identifier("email", account.email))
         assert found.status == AccountStatus.DISABLED
         await Account.filter(id=account.id).update(status=AccountStatus.ACTIVE)
+
+
+# Another process committing to the file, as an operator's `sqlite3` shell would.
+REVOKE_SCRIPT = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+connection.execute("UPDATE sessions SET revoked_at = ? WHERE id = ?", (sys.argv[3], sys.argv[2]))
+"""
+
+
+async def test_on_a_sqlite_file_a_session_row_is_read_again_only_after_a_commit_by_anyone(
+    rt: Runtime, make_account, on_postgres: bool
+):
+    if on_postgres:
+        pytest.skip("SQLite's data version; PostgreSQL's session cache is tests/test_session_cache.py's")
+    account = await make_account()
+    issued = await issue_session(rt, account, ClientInfo("127.0.0.1", None))
+    assert await authenticate(rt, issued.access_token) is not None
+    client = connections.get("default")
+    reader = next(iter(reads._readers[client].values()))
+    statements: list[str] = []
+    reader.set_trace_callback(statements.append)
+    try:
+        served = []
+        for _ in range(3):  # (another test process's server could commit meanwhile: one quiet read is enough)
+            statements.clear()
+            assert (await authenticate(rt, issued.access_token)).account.full_name == account.full_name
+            served.append(statements == ["PRAGMA data_version"])
+        assert any(served), statements  # nothing committed since the last read: the row stands as read, unread
+
+        revoked_at = datetime.now(UTC).isoformat()
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", REVOKE_SCRIPT, str(Path(client.filename).resolve()), str(issued.session.id),
+             revoked_at],
+            capture_output=True, text=True, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        statements.clear()
+        assert await authenticate(rt, issued.access_token) is None  # the very next read: revoked
+        assert any(s.startswith("SELECT") for s in statements)
+    finally:
+        reader.set_trace_callback(None)
+
+
+ME = "{ me { id } }"
+LOGIN = (
+    "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { "
+    "... on LoginSuccess { session { accessToken } } } }"
+)
+LOGOUT = "mutation { logout { __typename } }"
+
+
+async def test_a_session_revoked_through_one_server_is_refused_by_another_at_once(
+    settings, database, make_account, tmp_path
+):
+    """Two `portal serve` processes on the suite's database (a SQLite file, or PostgreSQL): each serves the
+    session without reading it again, and neither serves it once the other has signed it out."""
+    account = await make_account()
+    env = settings_env(settings) | {"PORTAL_DELIVER_MAIL_IN_PROCESS": "false"}
+    servers = [start_live_server(env, tmp_path), start_live_server(env, tmp_path)]
+    try:
+        first, second = (httpx.Client(base_url=s.url, timeout=20) for s in servers)
+        with first, second:
+            body = {"query": LOGIN, "variables": {"i": account.email, "p": PASSWORD}}
+            token = first.post("/graphql", json=body).json()["data"]["login"]["session"]["accessToken"]
+            auth = {"Authorization": f"Bearer {token}"}
+            for replica in (first, second, first, second):  # each second read: served from what was read
+                assert replica.post("/graphql", json={"query": ME}, headers=auth).json()["data"]["me"] is not None
+            assert first.post("/graphql", json={"query": LOGOUT}, headers=auth).json()["data"]["logout"] == {
+                "__typename": "LoggedOut"
+            }
+            assert second.post("/graphql", json={"query": ME}, headers=auth).json()["data"]["me"] is None
+    finally:
+        for server in servers:
+            stop_live_server(server)

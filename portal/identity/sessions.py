@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from tortoise import connections
@@ -18,7 +18,7 @@ from portal.core.session_cache import MAX_ENTRIES
 from portal.core.tokens import new_token
 from portal.models.accounts import Account, AccountStatus, RefreshToken, Session
 from portal.models.batch import MODEL, InsertRow, Statement, hydrate, write_atomically
-from portal.models.reads import fetch_rows
+from portal.models.reads import Version, data_version, fetch_rows
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -168,8 +168,9 @@ def _session_sql(dialect: str, column: str) -> str:
 async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | None:
     """The session whose `column` (access_hash or cookie_hash, both unique) is `token_hash`, account loaded.
 
-    From the process's session cache when it is on (PostgreSQL with its change feed: core/session_cache.py),
-    else one indexed read; liveness is the caller's to check either way, on the row as it stands.
+    From the process's session cache when it is on (PostgreSQL with its change feed: core/session_cache.py); on a
+    SQLite file, the row read last time while nothing was committed to the file since (`_built`); else one indexed
+    read. Liveness is the caller's to check either way, on the row as it stands.
     """
     key = column + ":" + token_hash
     cache = rt.session_cache
@@ -181,13 +182,18 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
     dialect = connection.capabilities.dialect
     if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way, never cached
         return await Session.filter(**{column: token_hash}).select_related("account").first()
+    built = None if cache.enabled else _built.get(key)
+    version = None if cache.enabled else data_version()  # before the row: a commit after it moves the version
+    if built is not None and version is not None and built.version == version:
+        # Nothing at all committed to the SQLite file since this row was read (by any process): it stands as read.
+        return _joined(_copy(built.session), _copy(built.account))
     rows = await fetch_rows(_session_sql(dialect, column), [token_hash])
     if not rows:
         return None
     raw = tuple(rows[0])
-    built = None if cache.enabled else _built.get(key)
-    if built is not None and built[0] == raw:  # the very row built last time: its instances, copied
-        return _joined(_copy(built[1]), _copy(built[2]))
+    if built is not None and built.raw == raw:  # the very row built last time: its instances, copied
+        _built[key] = built._replace(version=version)
+        return _joined(_copy(built.session), _copy(built.account))
     session_values: dict[str, Any] = {}
     account_values: dict[str, Any] = {}
     for name, value in dict(rows[0]).items():
@@ -199,7 +205,7 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
     else:
         if len(_built) >= MAX_ENTRIES:
             del _built[next(iter(_built))]  # the oldest
-        _built[key] = (raw, *kept)
+        _built[key] = Built(version, raw, *kept)
     return _joined(session, account)
 
 
@@ -209,11 +215,21 @@ def _joined(session: Session, account: Account) -> Session:
     return session
 
 
-# Token key -> the last row read for it, as read, and the instances built from it, while the session cache is
-# off (SQLite; PostgreSQL without its change feed). Not a cache of the session: the row is read every time (so
-# a revoked session is seen at once); only building instances from the same values again is spared, which
-# cost more than the read itself on SQLite (~40 µs: times, ids, enums). At most MAX_ENTRIES rows, ~3 KB each.
-_built: dict[str, tuple[tuple[Any, ...], Session, Account]] = {}
+class Built(NamedTuple):
+    """The last row read for a token, as read, and the instances built from it."""
+
+    version: Version | None  # the SQLite file's data version read just before the row (models/reads.py)
+    raw: tuple[Any, ...]
+    session: Session
+    account: Account
+
+
+# Token key -> its `Built`, while the session cache is off (SQLite; PostgreSQL without its change feed). On a
+# SQLite file the row is served again while nothing at all was committed to the file since it was read (by this
+# process or any other: a revocation is a commit, so it is seen by the very next request); otherwise it is read
+# again, and only building instances from the same values again is spared (~40 µs: times, ids, enums). At most
+# MAX_ENTRIES rows, ~3 KB each.
+_built: dict[str, Built] = {}
 
 
 def _copy(instance: MODEL) -> MODEL:

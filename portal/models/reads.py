@@ -14,10 +14,17 @@ runs right here, on the event loop's thread, through a connection of this thread
 
 Inside a transaction a read must see the transaction's own writes, so it goes through the transaction's
 connection; on PostgreSQL (and an in-memory SQLite database) through the client, as always.
+
+`data_version()` tells whether anything at all was committed to the file since an earlier call: SQLite's
+`PRAGMA data_version` on the reader changes whenever any other connection (this process's writer, another
+process, an operator's `sqlite3` shell) commits, and the reader never commits itself. Read before a row and
+unchanged at a later request, it proves the row still stands as read (identity/sessions.py keeps session rows
+on that proof: ~4 µs for the pragma against ~20 µs for the row).
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import weakref
@@ -28,9 +35,19 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
 from tortoise.backends.sqlite.client import SqliteClient
 
+
+class _Reader(sqlite3.Connection):
+    """A read connection with a serial number: a data version means something only on the connection that read it."""
+
+    serial = 0
+
+
 # Tortoise's client -> a read connection to its file per thread (gone with the client). Keyed by the thread's
 # id, which a later thread may reuse: hence check_same_thread=False, though no two live threads share one.
-_readers: weakref.WeakKeyDictionary[BaseDBAsyncClient, dict[int, sqlite3.Connection]] = weakref.WeakKeyDictionary()
+_readers: weakref.WeakKeyDictionary[BaseDBAsyncClient, dict[int, _Reader]] = weakref.WeakKeyDictionary()
+_serials = itertools.count(1)
+
+Version = tuple[int, int]  # (the reader's serial, its PRAGMA data_version)
 
 
 async def fetch_rows(sql: str, values: list[Any]) -> list[Any]:
@@ -47,7 +64,21 @@ async def fetch_rows(sql: str, values: list[Any]) -> list[Any]:
     return list(found)
 
 
-def _reader(client: BaseDBAsyncClient) -> sqlite3.Connection | None:
+def data_version() -> Version | None:
+    """Differs from an earlier call's answer exactly when something was committed to the database file in between
+    (see above); None where reads do not go through this thread's reader (PostgreSQL, an in-memory database, a
+    transaction) or the file does not answer at once."""
+    try:
+        reader = _reader(connections.get("default"))
+        if reader is None:
+            return None
+        (version,) = reader.execute("PRAGMA data_version").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return reader.serial, int(version)
+
+
+def _reader(client: BaseDBAsyncClient) -> _Reader | None:
     if not isinstance(client, SqliteClient) or isinstance(client, TransactionalDBClient):
         return None
     filename = str(client.filename)
@@ -57,8 +88,14 @@ def _reader(client: BaseDBAsyncClient) -> sqlite3.Connection | None:
     thread = threading.get_ident()
     if thread not in own:
         connection = sqlite3.connect(
-            Path(filename).resolve().as_uri(), uri=True, timeout=0, isolation_level=None, check_same_thread=False
+            Path(filename).resolve().as_uri(),
+            uri=True,
+            timeout=0,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_Reader,
         )
+        connection.serial = next(_serials)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA query_only = ON")
         own[thread] = connection
