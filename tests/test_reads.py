@@ -108,6 +108,14 @@ async def test_on_a_sqlite_file_a_session_row_is_read_again_only_after_a_commit_
         statements.clear()
         assert await authenticate(rt, issued.access_token) is None  # the very next read: revoked
         assert any(s.startswith("SELECT") for s in statements)
+
+        # PORTAL_SESSION_CACHE=false: every request reads its row.
+        off = Runtime(rt.settings.model_copy(update={"session_cache": False}), rt.clock)
+        again = await issue_session(off, account, ClientInfo("127.0.0.1", None))
+        for _ in range(3):
+            statements.clear()
+            assert await authenticate(off, again.access_token) is not None
+            assert any(s.startswith("SELECT") for s in statements), statements
     finally:
         reader.set_trace_callback(None)
 

@@ -158,8 +158,9 @@ class Settings(BaseSettings):
     )
     session_cache: bool = Field(
         default=True,
-        description="On PostgreSQL, keep the sessions that requests read in each process, dropped the moment "
-        "any replica changes them (triggers and LISTEN/NOTIFY; off while that channel is down).",
+        description="Keep the sessions that requests read in each process. PostgreSQL: dropped the moment any "
+        "replica changes them (triggers and LISTEN/NOTIFY; off while that channel is down). SQLite: served again "
+        "only while nothing at all was committed to the file since the read (PRAGMA data_version).",
     )
     mutations_per_client_per_minute: int = Field(
         default=600, ge=1,

@@ -183,7 +183,8 @@ async def _session_row(rt: Runtime, column: str, token_hash: str) -> Session | N
     if dialect not in ("sqlite", "postgres"):  # any other backend: the query builder's way, never cached
         return await Session.filter(**{column: token_hash}).select_related("account").first()
     built = None if cache.enabled else _built.get(key)
-    version = None if cache.enabled else data_version()  # before the row: a commit after it moves the version
+    # Before the row: a commit after it moves the version. (PORTAL_SESSION_CACHE=false: every request reads.)
+    version = data_version() if rt.settings.session_cache and not cache.enabled else None
     if built is not None and version is not None and built.version == version:
         # Nothing at all committed to the SQLite file since this row was read (by any process): it stands as read.
         return _joined(_copy(built.session), _copy(built.account))
