@@ -43,8 +43,9 @@ def create_app():  # type: ignore[no-untyped-def]
 
     settings = load_settings()
     clock = Clock()
-    # Its session cache stays off (no change feed is started here): every read below goes to the database.
-    rt = Runtime(settings, clock)
+    # No session cache (no change feed is started here) and no SQLite data-version reuse (PORTAL_SESSION_CACHE
+    # off for this runtime): every read below goes to the database.
+    rt = Runtime(settings.model_copy(update={"session_cache": False}), clock)
 
     async def plain(request: Request) -> JSONResponse:
         json.loads(await request.body())
