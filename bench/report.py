@@ -16,6 +16,10 @@ class Target:
     low: float | None = None
     high: float | None = None
 
+    @property
+    def bounded(self) -> bool:
+        return self.low is not None or self.high is not None
+
     def met(self, ratio: float) -> bool:
         return (self.low is None or ratio >= self.low) and (self.high is None or ratio <= self.high)
 
@@ -59,7 +63,7 @@ class Row:
             return "n/a"
         if self.noisy:
             return "noisy"
-        if self.target.low is None and self.target.high is None:
+        if not self.target.bounded:
             return "—"  # reported, not judged
         return "ok" if self.target.met(judged) else "MISS"
 
@@ -99,7 +103,7 @@ def table_rows(rows: list[Row]) -> list[tuple[str, ...]]:
                 _num(row.value, row.value_unit),
                 f"{row.baseline_name}: {_num(row.baseline, row.baseline_unit)}",
                 "—" if ratio is None else f"{ratio:.2f}",
-                f"{row.target} {row.value_unit}" if row.judge_value else str(row.target),
+                f"{row.target} {row.value_unit}" if row.judge_value and row.target.bounded else str(row.target),
                 row.cpu or "—",
                 row.verdict + (f" ({row.notes})" if row.notes else ""),
             )

@@ -82,3 +82,30 @@ def test_memory_helpers_read_this_process_and_judge_a_plateau():
 
     requests = mixed_requests(8, ["tok-a", "tok-b"])
     assert len(requests) == 10 and sum(1 for r in requests if r.bearer) == 2
+
+
+def test_thread_cpu_reads_each_thread_of_this_process():
+    import threading
+    import time
+
+    from bench.run import thread_cpu
+
+    spun, done = threading.Event(), threading.Event()
+
+    def spin() -> None:  # a second thread with CPU of its own, alive until read
+        deadline = time.thread_time() + 0.05
+        while time.thread_time() < deadline:
+            pass
+        spun.set()
+        done.wait(30)
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    assert spun.wait(30)
+    try:
+        threads = thread_cpu(os.getpid())
+        assert os.getpid() in threads  # the main thread's id is the process's
+        assert threads[worker.native_id] >= 0.04  # type: ignore[index]
+    finally:
+        done.set()
+        worker.join()
