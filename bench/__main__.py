@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import wrk
 from bench.report import NOISE, Row, format_table
-from bench.run import PORTAL, Database, Pass
+from bench.run import PORTAL, Database, Pass, unwind_on_sigterm
 
 POSTGRES_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -157,4 +157,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

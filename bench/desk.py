@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
+from bench.run import unwind_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTAL = str(Path(sys.executable).parent / "portal")
@@ -317,4 +318,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

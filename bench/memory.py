@@ -24,7 +24,19 @@ from pathlib import Path
 
 from bench import wrk
 from bench.__main__ import POSTGRES_ADMIN, add_length, conditions, loadavg, log, postgres_database
-from bench.run import LOAD_CORE, LOGIN, ME, PASSWORD, SERVER_CORE, Database, Pass, address, body, hash_memory_bound
+from bench.run import (
+    LOAD_CORE,
+    LOGIN,
+    ME,
+    PASSWORD,
+    SERVER_CORE,
+    Database,
+    Pass,
+    address,
+    body,
+    hash_memory_bound,
+    unwind_on_sigterm,
+)
 from bench.run import resident as resident_set
 from bench.seed import email
 
@@ -144,4 +156,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
+from bench.run import unwind_on_sigterm
 
 PORTAL = str(Path(sys.executable).parent / "portal")
 SECRET = "bench-secret-key-" + "r" * 40
@@ -135,4 +136,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import wrk
 from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
-from bench.run import LOGIN, PASSWORD, PORTAL, PYTHON, ROOT, SECRET, address, body, free_port
+from bench.run import LOGIN, PASSWORD, PORTAL, PYTHON, ROOT, SECRET, address, body, free_port, unwind_on_sigterm
 from bench.seed import email
 
 CONNECTIONS = 16
@@ -184,4 +184,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    unwind_on_sigterm()
     sys.exit(main())

@@ -86,6 +86,12 @@ class Database:
         return self.name == "PostgreSQL"
 
 
+def unwind_on_sigterm() -> None:
+    """A `kill` (SIGTERM) of a benchmark unwinds it like Ctrl-C: every `with` stops its server and `wrk` is
+    killed by `subprocess.run`, instead of leaving them running and loading the machine."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def process_tree(pid: int) -> list[int]:
     """A process and all its descendants (uvicorn's supervisor and workers), from /proc."""
     found, pending = [], [pid]
