@@ -86,6 +86,24 @@ class Database:
         return self.name == "PostgreSQL"
 
 
+def ticket_requests(count: int = 2000) -> list[wrk.Request]:
+    """Support tickets as residents file them, each from its own client address."""
+    requests = []
+    for i in range(count):
+        ticket = {
+            "fullName": f"Житель {i}",
+            "registrationAddress": f"ул. Ленина, д. {i % 200 + 1}, кв. {i % 90 + 1}",
+            "phone": f"+7912{i:07d}",
+            "accountIdentifier": email(i),
+            "replyEmail": email(i),
+            "category": "ACCOUNT_ACCESS",
+            "description": "Не могу войти в личный кабинет после смены номера телефона.",
+            "personalDataConsent": True,
+        }
+        requests.append(wrk.Request(address(i), body(TICKET, {"input": ticket})))
+    return requests
+
+
 def unwind_on_sigterm() -> None:
     """A `kill` (SIGTERM) of a benchmark unwinds it like Ctrl-C: every `with` stops its server and `wrk` is
     killed by `subprocess.run`, instead of leaving them running and loading the machine."""
@@ -512,21 +530,8 @@ class Pass:
         )
 
     def tickets(self, url: str, insert_step: Callable[[], object], t: float) -> None:
-        requests = []
-        for i in range(2000):
-            ticket = {
-                "fullName": f"Житель {i}",
-                "registrationAddress": f"ул. Ленина, д. {i % 200 + 1}, кв. {i % 90 + 1}",
-                "phone": f"+7912{i:07d}",
-                "accountIdentifier": email(i),
-                "replyEmail": email(i),
-                "category": "ACCOUNT_ACCESS",
-                "description": "Не могу войти в личный кабинет после смены номера телефона.",
-                "personalDataConsent": True,
-            }
-            requests.append(wrk.Request(address(i), body(TICKET, {"input": ticket})))
         ok = '"__typename":"SupportTicketSubmitted"'
-        self.alternate(insert_step, lambda: self.drive("ticket", url, requests, ok, 32, t))
+        self.alternate(insert_step, lambda: self.drive("ticket", url, ticket_requests(), ok, 32, t))
 
     def reset_passwords(self) -> None:
         """Needs one unused reset token per request: written before the server starts (bench.tokens)."""
