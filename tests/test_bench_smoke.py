@@ -109,3 +109,11 @@ def test_thread_cpu_reads_each_thread_of_this_process():
     finally:
         done.set()
         worker.join()
+
+
+def test_ab_refuses_a_folder_without_the_code_to_compare(tmp_path, capsys):
+    from bench.ab import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--before", str(tmp_path)])
+    assert stopped.value.code == 2 and "holds no checkout of the portal" in capsys.readouterr().err
