@@ -124,30 +124,24 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def _cpu_of(stat: Path) -> float | None:
+    """User and system CPU seconds from a `/proc/…/stat` file; None when the process or thread is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process and all its descendants (uvicorn's workers), from /proc."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for current in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
+    return sum(_cpu_of(Path(f"/proc/{current}/stat")) or 0.0 for current in process_tree(pid))
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
     """User and system CPU time of each thread of one process (a single-worker server), from /proc."""
-    found = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            found[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
+    found = {int(task.name): _cpu_of(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir()}
+    return {tid: cpu for tid, cpu in found.items() if cpu is not None}
 
 
 @dataclass(frozen=True)
