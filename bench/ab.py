@@ -18,18 +18,15 @@ from pathlib import Path
 from bench import wrk
 from bench.__main__ import POSTGRES_ADMIN, postgres_database
 from bench.run import (
-    ME,
-    REQUEST_RESET,
     ROOT,
     Database,
     Pass,
     Server,
-    address,
-    body,
+    known_reset_requests,
+    me_requests,
     ticket_requests,
     unwind_on_sigterm,
 )
-from bench.seed import email
 
 # What each figure sends: (connections, the text every right answer carries).
 FIGURES = {
@@ -42,12 +39,11 @@ FIGURES = {
 
 def requests_for(figure: str, p: Pass, server: Server) -> list[wrk.Request]:
     if figure == "me":
-        tokens = p.sign_in(server, 20)
-        return [wrk.Request(address(i), body(ME), tokens[i % len(tokens)]) for i in range(1000)]
+        return me_requests(p.sign_in(server, 20))
     if figure == "login":
         return p.login_requests()
     if figure == "reset":
-        return [wrk.Request(address(i), body(REQUEST_RESET, {"i": email(i)})) for i in range(p.accounts)]
+        return known_reset_requests(p.accounts)
     return ticket_requests()
 
 

@@ -86,6 +86,16 @@ class Database:
         return self.name == "PostgreSQL"
 
 
+def me_requests(tokens: list[str]) -> list[wrk.Request]:
+    """`me` from 1,000 client addresses, signed in with `tokens` in turn."""
+    return [wrk.Request(address(i), body(ME), tokens[i % len(tokens)]) for i in range(1000)]
+
+
+def known_reset_requests(count: int) -> list[wrk.Request]:
+    """`requestPasswordReset` for the first `count` seeded accounts, each from its own client address."""
+    return [wrk.Request(address(i), body(REQUEST_RESET, {"i": email(i)})) for i in range(count)]
+
+
 def ticket_requests(count: int = 2000) -> list[wrk.Request]:
     """Support tickets as residents file them, each from its own client address."""
     requests = []
@@ -461,7 +471,7 @@ class Pass:
             self.at_rest("baseline", base, "/plain")
             self.at_rest("portal", server, "/graphql")
             tokens = self.sign_in(server, 20)
-            me = [wrk.Request(address(i), body(ME), tokens[i % len(tokens)]) for i in range(1000)]
+            me = me_requests(tokens)
             self.alternate(lambda: self.argon2("verify", t), lambda: self.drive("login", url, login, ok_login, 8, t))
             self.under_load("portal", server)
             self.alternate(
@@ -483,7 +493,7 @@ class Pass:
         self.combine("login", "plain", "me", "session", "insert", "reset_request", "ticket")
 
     def reset_requests(self, url: str, insert_step: Callable[[], object], t: float) -> None:
-        known = [wrk.Request(address(i), body(REQUEST_RESET, {"i": email(i)})) for i in range(self.accounts)]
+        known = known_reset_requests(self.accounts)
         unknown = [
             wrk.Request(address(i), body(REQUEST_RESET, {"i": f"nobody{i}@example.com"})) for i in range(self.accounts)
         ]
