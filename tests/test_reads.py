@@ -23,7 +23,7 @@ from portal.identity.identifiers import Identifier
 from portal.identity.sessions import authenticate, issue_session
 from portal.models import reads
 from portal.models.accounts import Account, AccountStatus, Session
-from tests.helpers import PASSWORD, settings_env, start_live_server, stop_live_server, unique
+from tests.helpers import LOGIN, PASSWORD, settings_env, start_live_server, stop_live_server, unique
 
 
 async def test_a_read_sees_every_commit_made_before_it_on_either_database(rt: Runtime, make_account):
@@ -121,10 +121,6 @@ async def test_on_a_sqlite_file_a_session_row_is_read_again_only_after_a_commit_
 
 
 ME = "{ me { id } }"
-LOGIN = (
-    "mutation($i: String!, $p: String!) { login(identifier: $i, password: $p) { "
-    "... on LoginSuccess { session { accessToken } } } }"
-)
 LOGOUT = "mutation { logout { __typename } }"
 
 
@@ -139,7 +135,7 @@ async def test_a_session_revoked_through_one_server_is_refused_by_another_at_onc
     try:
         first, second = (httpx.Client(base_url=s.url, timeout=20) for s in servers)
         with first, second:
-            body = {"query": LOGIN, "variables": {"i": account.email, "p": PASSWORD}}
+            body = {"query": LOGIN, "variables": {"identifier": account.email, "password": PASSWORD}}
             token = first.post("/graphql", json=body).json()["data"]["login"]["session"]["accessToken"]
             auth = {"Authorization": f"Bearer {token}"}
             for replica in (first, second, first, second):  # each second read: served from what was read
