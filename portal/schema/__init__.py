@@ -15,6 +15,7 @@ from portal.schema.edge import EdgeGuard
 from portal.schema.errors import ERROR_TYPES, Error
 from portal.schema.federation import FederationMutation, FederationQuery
 from portal.schema.identity import IdentityMutation, IdentityQuery
+from portal.schema.inputs import prepare_inputs
 from portal.schema.limits import CACHE_SIZE, MAX_TOKENS, validation_rules
 from portal.schema.passkeys import PasskeyMutation
 from portal.schema.reset import ResetMutation
@@ -97,7 +98,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
     Its extensions are Strawberry's way of running a request; `/graphql` runs them the same way with less
     work per request (schema/runner.py), and a test holds the two to the same answers."""
     rules = list(validation_rules(production))  # built once: the validation cache is keyed by these classes
-    return PortalSchema(
+    schema = PortalSchema(
         query=merge_types("Query", QUERIES),
         mutation=merge_types("Mutation", MUTATIONS),
         types=[Error, *ERROR_TYPES],
@@ -111,3 +112,5 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
             EdgeGuard,  # every root field's arguments, before its resolver (schema/edge.py)
         ],
     )
+    prepare_inputs(schema)  # input objects built without per-request reflection (schema/inputs.py)
+    return schema
