@@ -42,6 +42,19 @@ async def test_a_read_sees_every_commit_made_before_it_on_either_database(rt: Ru
     assert await authenticate(rt, issued.access_token) is None  # revoked: refused by the very next read
 
 
+async def test_a_new_sessions_instance_is_its_stored_row_with_the_account_loaded(rt: Runtime, make_account):
+    account = await make_account()
+    session = (await issue_session(rt, account, ClientInfo("127.0.0.1", "Браузер"))).session
+    stored = await Session.get(id=session.id)
+    assert not session._partial and session._saved_in_db and session.account is account
+    for name in Session._meta.fields_map:
+        if name not in Session._meta.fetch_fields:  # relations: compared by their id columns
+            assert getattr(session, name) == getattr(stored, name), name
+    session.last_used_at = rt.clock.now()
+    await session.save(update_fields=["last_used_at"])  # an update of the row, not a second insert
+    assert await Session.filter(account_id=account.id).count() == 1
+
+
 async def test_on_a_sqlite_file_the_read_stays_on_this_thread_and_never_holds_a_snapshot(
     rt: Runtime, make_account, on_postgres: bool
 ):

@@ -47,6 +47,16 @@ def sequence_of(outcome: Submitted) -> int:
     return int(outcome.view.ticket.number.split("-")[1])
 
 
+async def test_the_answers_ticket_is_the_stored_row(rt):
+    outcome = await filed(rt, unique("as stored "))
+    answered, stored = outcome.view.ticket, await Ticket.get(number=outcome.view.ticket.number)
+    assert not answered._partial and answered._saved_in_db
+    for name in Ticket._meta.fields_map:
+        if name in Ticket._meta.fetch_fields:  # relations: compared by their id columns
+            continue
+        assert getattr(answered, name) == getattr(stored, name), name
+
+
 async def test_a_submission_throttled_after_its_insert_leaves_nothing_and_no_gap(rt, monkeypatch):
     first = await filed(rt, unique("before "))
     real_hit = rt.throttle.hit

@@ -81,8 +81,10 @@ async def issue_session(
         expires_at=min(now + timedelta(seconds=s.refresh_token_ttl), absolute),
     )
     await write_atomically([_SESSION_ROW.row(account_id=account.id, **values), refresh_row, *also])
-    session = Session(account=account, **values)
-    session._saved_in_db = True  # written above: a later save() updates it
+    # The row just written, as the ORM reads one back (a later save() updates it): `Session(**values)` would
+    # validate every field again, which right after the hash's eviction of the caches costs ~115 µs against ~80.
+    row = {**values, "account_id": account.id, "cookie_hash": None, "revoked_at": None}
+    session = _joined(hydrate(Session, row), account)
     return IssuedSession(session, account, access, refresh, access_expires)
 
 

@@ -22,7 +22,7 @@ from portal.core.tokens import new_token
 from portal.identity.identifiers import Identifier, parse_identifier
 from portal.models.accounts import Account
 from portal.models.audit import record_statement
-from portal.models.batch import InsertRow, Statement, in_steps
+from portal.models.batch import InsertRow, Statement, hydrate, in_steps
 from portal.models.support import Ticket, TicketEvent, TicketStatus
 from portal.support.tickets import keys
 from portal.support.tickets.letters import Owner, letter_statements
@@ -158,7 +158,9 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
             raise
         return replay
     TICKETS_SUBMITTED.inc()
-    return Submitted(TicketView(Ticket(id=ticket_id, number=number, **values), []), access_key)
+    # The row just written, as the ORM reads one back: `Ticket(**values)` would validate every field again (~30 µs).
+    ticket = hydrate(Ticket, {"id": ticket_id, "number": number, "assigned_to_id": None, **values})
+    return Submitted(TicketView(ticket, []), access_key)
 
 
 async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Submitted | Invalid | None:
