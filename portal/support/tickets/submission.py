@@ -159,8 +159,8 @@ async def submit_ticket(rt: Runtime, form: TicketForm, *, account: Account | Non
         return replay
     TICKETS_SUBMITTED.inc()
     # The row just written, as the ORM reads one back: `Ticket(**values)` would validate every field again (~30 µs).
-    ticket = hydrate(Ticket, {"id": ticket_id, "number": number, "assigned_to_id": None, **values})
-    return Submitted(TicketView(ticket, []), access_key)
+    answered = hydrate(Ticket, {"id": ticket_id, "number": number, "assigned_to_id": None, **values})
+    return Submitted(TicketView(answered, []), access_key)
 
 
 async def _replay(rt: Runtime, idempotency_hash: str, content_hash: str) -> Submitted | Invalid | None:
