@@ -22,6 +22,7 @@ from portal.api.observability import metrics_server
 from portal.api.pages import page_routes
 from portal.api.provider_routes import provider_routes
 from portal.core.clock import Clock
+from portal.core.logs import flush_logs
 from portal.core.runtime import Runtime
 from portal.core.settings import Settings, load_settings
 from portal.schema import build_runner
@@ -67,6 +68,7 @@ def create_app(
         finally:
             if manage_database:
                 await db.disconnect()
+            flush_logs()  # uvicorn then raises SIGTERM again, and the process dies without logging's own flush
 
     graphql = GraphQLEndpoint(rt, build_runner(production=rt.settings.production))
     routes = [

@@ -86,7 +86,8 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     keeps its request's context and time) and written with the others within `delay` seconds, by a thread of
     this handler's own, or at once when `limit` characters wait. A warning or error goes out at once, after
     the lines logged before it, so the order holds. `flush()` writes everything (logging's shutdown calls it
-    at exit); a process killed outright loses at most `delay` seconds of info lines, never a warning.
+    at exit, `flush_logs` when the app stops); a process killed outright loses at most `delay` seconds of info
+    lines, never a warning.
     """
 
     def __init__(self, stream: object = None, delay: float = WRITE_DELAY, limit: int = WRITE_LIMIT) -> None:
@@ -140,6 +141,17 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._due.wait()
             time.sleep(self.delay)
             self.flush()
+
+
+def flush_logs() -> None:
+    """Writes every line the root handlers hold back.
+
+    uvicorn ends a server stopped by SIGTERM by raising the signal again under its default handler, so the
+    process dies without logging's exit-time flush. The app's lifespan calls this as it ends (api/app.py),
+    once the last request has finished: the access lines of a deployment's final requests are kept.
+    """
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
