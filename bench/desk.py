@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 
 from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
+from bench.ports import free_port
 from bench.run import unwind_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,12 +136,6 @@ async def seed(url: str, workdir: Path, count: int) -> None:
             await get_connection("default").execute_script("ANALYZE support_tickets")
     finally:
         await db.disconnect()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def p95(samples: list[float]) -> float:

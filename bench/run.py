@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from bench import wrk
+from bench.ports import free_port
 from bench.report import Row, Target
 from bench.seed import email
 
@@ -67,12 +68,6 @@ def body(query: str, variables: dict[str, object] | None = None) -> str:
 def address(i: int) -> str:
     """A client behind the proxy, from the range set aside for benchmarks (RFC 2544): never a target."""
     return f"198.18.{(i // 250) % 256}.{i % 250 + 1}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
