@@ -27,7 +27,8 @@ from pathlib import Path
 
 from bench import wrk
 from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, postgres_database
-from bench.run import LOGIN, PASSWORD, PORTAL, PYTHON, ROOT, SECRET, address, body, free_port, unwind_on_sigterm
+from bench.ports import free_port
+from bench.run import LOGIN, PASSWORD, PORTAL, PYTHON, ROOT, SECRET, address, body, unwind_on_sigterm
 from bench.seed import email
 
 CONNECTIONS = 16
