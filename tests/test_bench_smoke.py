@@ -117,3 +117,22 @@ def test_ab_refuses_a_folder_without_the_code_to_compare(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["--before", str(tmp_path)])
     assert stopped.value.code == 2 and "holds no checkout of the portal" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--figure", "login", "--wait", "0"], ["--figure", "ticket", "--concurrency", "2"]])
+def test_inproc_runs_a_figure_through_the_app_and_prints_cpu_per_operation(args):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | {"PYTHONPATH": str(root)}
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bench.inproc", "--count", "4", *args],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # Every answer was checked inside; four operations are too few for /proc's 10-ms CPU ticks to be asserted on.
+    assert result["operations"] == 4 and result["event_loop_ms"] >= 0 and result["wall_ms"] > 0
