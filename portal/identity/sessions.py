@@ -82,7 +82,8 @@ async def issue_session(
     )
     await write_atomically([_SESSION_ROW.row(account_id=account.id, **values), refresh_row, *also])
     # The row just written, as the ORM reads one back (a later save() updates it): `Session(**values)` would
-    # validate every field again, which right after the hash's eviction of the caches costs ~115 µs against ~80.
+    # validate every field again, which costs ~115 µs against ~80 here, where the code runs cold after waiting
+    # out the hash (BENCHMARKS.md, issue 21's fifth stop).
     row = {**values, "account_id": account.id, "cookie_hash": None, "revoked_at": None}
     session = _joined(hydrate(Session, row), account)
     return IssuedSession(session, account, access, refresh, access_expires)

@@ -91,7 +91,7 @@ def _is_leaf(type_: StrawberryType | type, context: InputContext) -> bool:
         return False
     if isinstance(type_, StrawberryOptional):
         type_ = type_.of_type
-    if type_ is GlobalID or isinstance(type_, StrawberryType) and not isinstance(type_, StrawberryEnumDefinition):
+    if type_ is GlobalID or (isinstance(type_, StrawberryType) and not isinstance(type_, StrawberryEnumDefinition)):
         return False
     return (
         isinstance(type_, StrawberryEnumDefinition)
