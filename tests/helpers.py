@@ -221,16 +221,20 @@ def auth(session: dict[str, Any]) -> dict[str, Any]:
     return {"headers": {"Authorization": f"Bearer {session['accessToken']}"}}
 
 
-def plausible_value(gtype: Any) -> Any:
-    """A made-up value of a GraphQL input type that passes validation (required fields only)."""
+def plausible_value(gtype: Any, every_field: bool = False) -> Any:
+    """A made-up value of a GraphQL input type that passes validation (required fields only, unless `every_field`)."""
     if isinstance(gtype, GraphQLNonNull):
-        return plausible_value(gtype.of_type)
+        return plausible_value(gtype.of_type, every_field)
     if isinstance(gtype, GraphQLList):
-        return [plausible_value(gtype.of_type)]
+        return [plausible_value(gtype.of_type, every_field)]
     if isinstance(gtype, GraphQLEnumType):
         return next(iter(gtype.values))
     if isinstance(gtype, GraphQLInputObjectType):
-        return {n: plausible_value(f.type) for n, f in gtype.fields.items() if isinstance(f.type, GraphQLNonNull)}
+        return {
+            n: plausible_value(f.type, every_field)
+            for n, f in gtype.fields.items()
+            if every_field or isinstance(f.type, GraphQLNonNull)
+        }
     assert isinstance(gtype, GraphQLScalarType)
     return {"ID": str(uuid.uuid4()), "Int": 1, "Float": 1.0, "Boolean": False}.get(gtype.name, "2026-000001")
 

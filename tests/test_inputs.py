@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQLScalarType
+from graphql import GraphQLInputObjectType, GraphQLNonNull, coerce_input_value
 from strawberry.relay import GlobalID
 from strawberry.types.arguments import convert_argument
 from strawberry.types.unset import UNSET
 
 from portal.schema import build_schema
 from portal.schema.inputs import prepare_inputs
+from tests.helpers import plausible_value
 
 
 @contextmanager
@@ -41,23 +42,9 @@ def both_ways(schema: strawberry.Schema, cls: type, value: dict[str, Any]) -> tu
     return prepared, own
 
 
-def sample(type_: Any) -> Any:
-    """A coerced value graphql-core could hand over for `type_` (what Strawberry converts)."""
-    if isinstance(type_, GraphQLNonNull):
-        return sample(type_.of_type)
-    if isinstance(type_, GraphQLList):
-        return [sample(type_.of_type)]
-    if isinstance(type_, GraphQLEnumType):
-        return next(iter(type_.values.values())).value
-    if isinstance(type_, GraphQLInputObjectType):
-        return {name: sample(field.type) for name, field in type_.fields.items()}
-    assert isinstance(type_, GraphQLScalarType), type_
-    return {"String": "значение", "Boolean": True, "Int": 7, "Float": 1.5, "ID": "id-1"}.get(type_.name, "x")
-
-
 def variants(input_type: GraphQLInputObjectType) -> list[dict[str, Any]]:
-    """Every field; only the required ones; the optional ones as explicit nulls."""
-    full = sample(input_type)
+    """Every field; only the required ones; the optional ones as explicit nulls (as graphql-core coerces them)."""
+    full = coerce_input_value(plausible_value(input_type, every_field=True), input_type)
     required = {n: v for n, v in full.items() if isinstance(input_type.fields[n].type, GraphQLNonNull)}
     nulls = {**required, **{n: None for n in full if n not in required}}
     return [full, required, nulls]
