@@ -529,8 +529,8 @@ class Pass:
         )
 
     def tickets(self, url: str, insert_step: Callable[[], object], t: float) -> None:
-        ok = '"__typename":"SupportTicketSubmitted"'
-        self.alternate(insert_step, lambda: self.drive("ticket", url, ticket_requests(), ok, 32, t))
+        requests, ok = ticket_requests(), '"__typename":"SupportTicketSubmitted"'
+        self.alternate(insert_step, lambda: self.drive("ticket", url, requests, ok, 32, t))
 
     def reset_passwords(self) -> None:
         """Needs one unused reset token per request: written before the server starts (bench.tokens)."""
