@@ -87,14 +87,10 @@ def _prepare(cls: type, context: InputContext) -> _Prepared:
 def _is_leaf(type_: StrawberryType | type, context: InputContext) -> bool:
     """A scalar or an enum, optional or not (never a `Maybe`, a list or an input): Strawberry returns its coerced
     value unchanged. A `GlobalID` is a scalar Strawberry decodes, so it is not one of these."""
-    if isinstance(type_, StrawberryMaybe):
-        return False
-    if isinstance(type_, StrawberryOptional):
+    if isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe):
         type_ = type_.of_type
-    if type_ is GlobalID or (isinstance(type_, StrawberryType) and not isinstance(type_, StrawberryEnumDefinition)):
+    if isinstance(type_, StrawberryEnumDefinition) or has_enum_definition(type_):
+        return True
+    if type_ is GlobalID or isinstance(type_, StrawberryType):  # a list, a `Maybe`, a lazy or generic type
         return False
-    return (
-        isinstance(type_, StrawberryEnumDefinition)
-        or has_enum_definition(type_)
-        or is_scalar(type_, context.scalar_registry)
-    )
+    return is_scalar(type_, context.scalar_registry)
