@@ -139,18 +139,22 @@ def start_live_server(env: dict[str, str], workdir: Path, *args: str, port: int 
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    return started(process, f"http://127.0.0.1:{port}", log)
+
+
+def started(process: subprocess.Popen[bytes], url: str, log: Path) -> LiveServer:
+    """The server `process` runs at `url`, once `/healthz` answers; its log in the error if it exits or never does."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"portal serve exited: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                 return LiveServer(url, process, log)
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"portal serve did not start: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from portal.core.logs import TEXT_FORMAT, BatchedStreamHandler, RequestContext
-from tests.helpers import wait_until
+from tests.helpers import free_port, settings_env, started, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,8 +91,6 @@ def test_the_portal_logs_through_the_batched_handler(monkeypatch):
 def test_a_server_stopped_by_sigterm_keeps_the_access_lines_of_its_last_requests(settings, database, tmp_path):
     """uvicorn re-raises SIGTERM once it has shut down, and the process dies without logging's exit-time flush;
     the app's lifespan writes what the handler still holds (here everything: the writer thread never runs)."""
-    from tests.helpers import free_port, settings_env, stop_process
-
     port = free_port()
     code = (
         "import logging, uvicorn; from portal.core.logs import configure_logging; "
@@ -106,16 +104,8 @@ def test_a_server_stopped_by_sigterm_keeps_the_access_lines_of_its_last_requests
         env={**os.environ, **settings_env(settings), "PORTAL_DELIVER_MAIL_IN_PROCESS": "false", "PYTHONPATH": str(ROOT)},
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-
-        def answers() -> bool:
-            try:
-                return httpx.get(url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(answers, 30), log.read_text()[-2000:]
-        assert httpx.get(url + "/readyz", timeout=5).status_code == 200  # the last request
+        live = started(process, f"http://127.0.0.1:{port}", log)
+        assert httpx.get(live.url + "/readyz", timeout=5).status_code == 200  # the last request
     finally:
         stop_process(process)
     assert process.returncode == -15  # killed by the SIGTERM uvicorn raised again, as in production

@@ -10,12 +10,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import httpx
 
 from tests.helpers import (
     CHROMIUM,
@@ -25,6 +22,8 @@ from tests.helpers import (
     need_chromium,
     need_service,
     settings_env,
+    start_live_server,
+    stop_live_server,
 )
 
 try:
@@ -42,23 +41,6 @@ def _portal(env: dict[str, str], *args: str) -> str:
     done = subprocess.run([str(portal), *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _serve(env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    portal = Path(sys.executable).parent / "portal"
-    log = (workdir / f"rp-serve-{port}.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
-        [str(portal), "serve", "--port", str(port)], env={**os.environ, **env}, cwd=workdir, stdout=log, stderr=log
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("portal serve did not start")
 
 
 async def _browse(page: Any, url: str, identifier: str, password: str) -> str:
@@ -107,7 +89,7 @@ async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_pat
     need_chromium()
     from playwright.async_api import async_playwright
 
-    server = _serve(env, port, tmp_path)
+    server = start_live_server(env, tmp_path, port=port)
     rp = subprocess.Popen(  # noqa: S603
         [str(node), str(NODE_DIR / "rp.mjs"), f"http://127.0.0.1:{port}", lines["client_id"], lines["client_secret"],
          REDIRECT, AFTER_LOGOUT],
@@ -147,5 +129,4 @@ async def test_openid_client_signs_a_resident_in(settings, make_account, tmp_pat
     finally:
         if rp.poll() is None:
             rp.kill()
-        server.terminate()
-        server.wait(timeout=10)
+        stop_live_server(server)
