@@ -6,7 +6,7 @@ file seeded like `make bench`'s; printed are the CPU seconds each thread of the 
 
 `--wait SECONDS` (sign-ins only) replaces the password check by a wait of that length: no hash runs, the
 event loop just waits as it would for one. BENCHMARKS.md (fifth stop of issue 21) used it to show that, on a
-shared guest, ~1 ms of a sign-in's event-loop CPU is the cost of having waited ~30 ms at all.
+shared guest, ~1.4 ms of a sign-in's event-loop CPU is the cost of having waited ~30 ms at all.
 
     taskset -c 0 .venv/bin/python -m bench.inproc --figure login --concurrency 1 --wait 0.03
 """
@@ -17,14 +17,14 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import LOGIN, PASSWORD, PYTHON, ROOT, SECRET, known_reset_requests, thread_cpu, ticket_requests
+from bench.__main__ import log
+from bench.run import LOGIN, PASSWORD, Database, Pass, known_reset_requests, thread_cpu, ticket_requests
 from bench.seed import email
 
 EXPECT = {"login": b"LoginSuccess", "reset": b"PasswordResetRequested", "ticket": b"SupportTicketSubmitted"}
@@ -139,16 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--count must be at least --concurrency, which must be at least 1")
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-bench-inproc-"))
-    os.environ.update({
-        "PORTAL_ENV": "production", "PORTAL_SECRET_KEY": SECRET, "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
-        "PORTAL_DELIVER_MAIL_IN_PROCESS": "false", "PORTAL_DATA_DIR": str(workdir / "data"),
-        "PORTAL_DATABASE_URL": f"sqlite://{workdir}/bench.sqlite3",
-    })
-    subprocess.run(  # noqa: S603 - the same seeding as `make bench`
-        [PYTHON, "-m", "bench.seed", "--count", str(ACCOUNTS), "--migrate", "--analyze"],
-        input=PASSWORD + "\n", text=True, capture_output=True, check=True, cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    (workdir / "data").mkdir()
+    setup = Pass(db=Database("SQLite", f"sqlite://{workdir}/bench.sqlite3"), workdir=workdir, seconds=0,
+                 accounts=ACCOUNTS, million=False, mutations=set(), log=log)
+    setup.seed(failures=False)  # as `make bench` seeds
+    os.environ.update(setup.env())  # and the server's configuration, for this process's app
     import uvloop
 
     result = uvloop.run(measure(args.figure, args.count, args.concurrency, args.wait))
