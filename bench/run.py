@@ -61,6 +61,17 @@ TICKET = (
 )
 
 
+def naming_refused_fields(document: str) -> str:
+    """The same document, also asking which fields a `ValidationError` refused: a floor figure's answer (below)
+    must name the one field it was built to fail, and nothing else."""
+    return document.replace("... on Error", "... on ValidationError { fields { field code } } ... on Error")
+
+
+REQUEST_RESET_REFUSED, TICKET_REFUSED = naming_refused_fields(REQUEST_RESET), naming_refused_fields(TICKET)
+RESET_REFUSED_ANSWER = '"fields":[{"field":"identifier","code":"INVALID_CHARACTERS"}]'
+TICKET_REFUSED_ANSWER = '"fields":[{"field":"personalDataConsent","code":"CONSENT_REQUIRED"}]'
+
+
 def body(query: str, variables: dict[str, object] | None = None) -> str:
     return json.dumps({"query": query, "variables": variables or {}}, ensure_ascii=False)
 
@@ -91,8 +102,16 @@ def known_reset_requests(count: int) -> list[wrk.Request]:
     return [wrk.Request(address(i), body(REQUEST_RESET, {"i": email(i)})) for i in range(count)]
 
 
-def ticket_requests(count: int = 2000) -> list[wrk.Request]:
-    """Support tickets as residents file them, each from its own client address."""
+def refused_reset_requests(count: int) -> list[wrk.Request]:
+    """`requestPasswordReset` for seeded accounts' addresses with a control character at the end: refused
+    (`RESET_REFUSED_ANSWER`) before the throttle and the account's lookup."""
+    return [wrk.Request(address(i), body(REQUEST_RESET_REFUSED, {"i": email(i) + "\u0001"})) for i in range(count)]
+
+
+def ticket_requests(count: int = 2000, *, consent: bool = True) -> list[wrk.Request]:
+    """Support tickets as residents file them, each from its own client address. With `consent=False` every
+    field is valid but the consent: the ticket is refused (`TICKET_REFUSED_ANSWER`) once validation is done, before
+    any write."""
     requests = []
     for i in range(count):
         ticket = {
@@ -103,9 +122,9 @@ def ticket_requests(count: int = 2000) -> list[wrk.Request]:
             "replyEmail": email(i),
             "category": "ACCOUNT_ACCESS",
             "description": "Не могу войти в личный кабинет после смены номера телефона.",
-            "personalDataConsent": True,
+            "personalDataConsent": consent,
         }
-        requests.append(wrk.Request(address(i), body(TICKET, {"input": ticket})))
+        requests.append(wrk.Request(address(i), body(TICKET if consent else TICKET_REFUSED, {"input": ticket})))
     return requests
 
 
@@ -485,7 +504,9 @@ class Pass:
                 self.tickets(url, insert_step, t)
             if not self.history.get("insert"):
                 self.alternate(insert_step)
-        self.combine("login", "plain", "me", "session", "insert", "reset_request", "ticket")
+        self.combine(
+            "login", "plain", "me", "session", "insert", "reset_request", "reset_refused", "ticket", "ticket_refused"
+        )
 
     def reset_requests(self, url: str, insert_step: Callable[[], object], t: float) -> None:
         known = known_reset_requests(self.accounts)
@@ -497,8 +518,15 @@ class Pass:
             lambda: self.drive("reset_known_c1", url, known, expect, 1, t / 2),
             lambda: self.drive("reset_unknown_c1", url, unknown, expect, 1, t / 2),
         )
+        # The floor (reported, not judged): an identifier with a control character goes through HTTP, the edge and
+        # GraphQL and is refused before the throttle and the account's lookup. A reset request does all of it too.
+        refused = refused_reset_requests(self.accounts)
         # Every answer waits out the service's 50 ms floor: enough connections keep the core busy meanwhile.
-        self.alternate(insert_step, lambda: self.drive("reset_request", url, known, expect, 128, t))
+        self.alternate(
+            insert_step,
+            lambda: self.drive("reset_request", url, known, expect, 128, t),
+            lambda: self.drive("reset_refused", url, refused, RESET_REFUSED_ANSWER, 32, t),
+        )
 
     def login_failures(self, url: str) -> None:
         """Wrong password, disabled account, unknown identifier: one connection, interleaved, all InvalidCredentials."""
@@ -530,7 +558,14 @@ class Pass:
 
     def tickets(self, url: str, insert_step: Callable[[], object], t: float) -> None:
         requests, ok = ticket_requests(), '"__typename":"SupportTicketSubmitted"'
-        self.alternate(insert_step, lambda: self.drive("ticket", url, requests, ok, 32, t))
+        # The floor (reported, not judged): the same tickets without consent go through HTTP, the edge, GraphQL
+        # and all eight fields' validation, then are refused before any write. A filed ticket does all of it too.
+        refused = ticket_requests(consent=False)
+        self.alternate(
+            insert_step,
+            lambda: self.drive("ticket", url, requests, ok, 32, t),
+            lambda: self.drive("ticket_refused", url, refused, TICKET_REFUSED_ANSWER, 32, t),
+        )
 
     def reset_passwords(self) -> None:
         """Needs one unused reset token per request: written before the server starts (bench.tokens)."""
@@ -681,6 +716,12 @@ class Pass:
             "requestPasswordReset req/s", db, cpu("reset_request"), "/cpu-s", "bare ORM insert", cpu("insert"),
             "/cpu-s", Target(low=floor), note("reset_request") if "reset_request" in r else missing,
         ))
+        add("reset_refused", "insert", Row(
+            "requestPasswordReset refused before its first read", db, cpu("reset_refused"), "/cpu-s",
+            "bare ORM insert", cpu("insert"), "/cpu-s", Target(),
+            note("reset_refused") or "the floor of a reset request: HTTP and GraphQL, refused before the lookup"
+            if "reset_refused" in r else missing,
+        ))
         add("reset_password", "argon2_hash", Row(
             "resetPassword req/s", db, cpu("reset_password"), "/cpu-s", "Argon2 hash, 1 core",
             rates.get("argon2_hash"), "/cpu-s", Target(low=0.7),
@@ -689,6 +730,12 @@ class Pass:
         add("ticket", "insert", Row(
             "submitSupportTicket req/s", db, cpu("ticket"), "/cpu-s", "bare ORM insert", cpu("insert"), "/cpu-s",
             Target(low=floor), note("ticket") if "ticket" in r else missing,
+        ))
+        add("ticket_refused", "insert", Row(
+            "submitSupportTicket refused before its first write", db, cpu("ticket_refused"), "/cpu-s",
+            "bare ORM insert", cpu("insert"), "/cpu-s", Target(),
+            note("ticket_refused") or "the floor of a ticket: HTTP, GraphQL and the eight fields' validation, no write"
+            if "ticket_refused" in r else missing,
         ))
         if self.db.postgres:
             million = r["login_c1_million"].p50_ms if "login_c1_million" in r else None

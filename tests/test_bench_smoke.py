@@ -136,3 +136,27 @@ def test_inproc_runs_a_figure_through_the_app_and_prints_cpu_per_operation(args)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # Every answer was checked inside; four operations are too few for /proc's 10-ms CPU ticks to be asserted on.
     assert result["operations"] == 4 and result["event_loop_ms"] >= 0 and result["wall_ms"] > 0
+
+
+async def test_the_floor_figures_requests_are_refused_for_the_one_field_they_were_built_to_fail(client):
+    """`make bench`'s floor figures count only answers that name exactly this refusal (bench/check.lua looks for
+    the substring in the raw body): a refused ticket for its consent alone (every other field passed validation),
+    a refused reset request for its identifier's control character."""
+    import json
+
+    from bench.run import (
+        RESET_REFUSED_ANSWER,
+        TICKET_REFUSED_ANSWER,
+        refused_reset_requests,
+        ticket_requests,
+    )
+
+    for request, answer in ((ticket_requests(3, consent=False)[2], TICKET_REFUSED_ANSWER),
+                            (refused_reset_requests(3)[2], RESET_REFUSED_ANSWER)):
+        response = await client.post(
+            "/graphql",
+            content=request.body.encode(),
+            headers={"Content-Type": "application/json", "X-Forwarded-For": request.forwarded_for},
+        )
+        assert response.status_code == 200 and answer in response.text, response.text
+        assert json.loads(response.text)["data"]  # the refusal is the field's answer, not a GraphQL error
