@@ -1,6 +1,7 @@
 -- wrk script: replays prepared requests in order and checks every answer.
 -- args: <requests file> <expected substring>
--- Each line of the requests file: X-Forwarded-For <TAB> bearer token or empty <TAB> JSON body.
+-- Each line of the requests file: X-Forwarded-For <TAB> bearer token or empty <TAB> body, and optionally
+-- <TAB> method <TAB> content type (by default POST and application/json; a GET goes without a body).
 -- An answer counts as a success only with status 200 and the expected substring in its body.
 
 local prepared = {}
@@ -20,9 +21,14 @@ end
 function init(args)
   expect = args[2]
   for line in io.lines(args[1]) do
-    local xff, auth, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
+    local fields = {}
+    for value in (line .. "\t"):gmatch("([^\t]*)\t") do
+      fields[#fields + 1] = value
+    end
+    local xff, auth, body = fields[1], fields[2], fields[3]
+    local method, content_type = fields[4] or "POST", fields[5] or "application/json"
     local headers = {
-      ["Content-Type"] = "application/json",
+      ["Content-Type"] = content_type,
       ["Accept-Language"] = "ru",
       ["User-Agent"] = "portal-bench",
       ["X-Forwarded-For"] = xff,
@@ -30,7 +36,11 @@ function init(args)
     if auth ~= "" then
       headers["Authorization"] = "Bearer " .. auth
     end
-    prepared[#prepared + 1] = wrk.format("POST", wrk.path, headers, body)
+    if method == "GET" then
+      headers["Content-Type"] = nil
+      body = nil
+    end
+    prepared[#prepared + 1] = wrk.format(method, wrk.path, headers, body)
   end
   count = #prepared
 end

@@ -17,11 +17,16 @@ class Request:
     forwarded_for: str
     body: str
     bearer: str = ""
+    method: str = "POST"  # a GET is sent without its body
+    content_type: str = "application/json"
 
     def line(self) -> str:
         if "\t" in self.body or "\n" in self.body:
             raise ValueError("request bodies are written one per line: no tabs or newlines")
-        return f"{self.forwarded_for}\t{self.bearer}\t{self.body}"
+        line = f"{self.forwarded_for}\t{self.bearer}\t{self.body}"
+        if (self.method, self.content_type) != ("POST", "application/json"):
+            line += f"\t{self.method}\t{self.content_type}"
+        return line
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ def test_wrk_output_is_parsed_and_wrong_answers_are_not_successes():
     assert wrk.Request("198.18.0.1", '{"query": "{ me { id } }"}', "tok").line() == (
         '198.18.0.1\ttok\t{"query": "{ me { id } }"}'
     )
+    # Another method or content type (bench.peer's form sign-in and GET): two more columns for check.lua.
+    assert wrk.Request("198.18.0.1", "", "tok", method="GET").line() == "198.18.0.1\ttok\t\tGET\tapplication/json"
+    form = wrk.Request("198.18.0.2", "username=a&password=b", content_type="application/x-www-form-urlencoded")
+    assert form.line() == "198.18.0.2\t\tusername=a&password=b\tPOST\tapplication/x-www-form-urlencoded"
 
 
 def test_a_moved_baseline_makes_its_figure_noisy_and_an_untargeted_row_is_not_judged():
