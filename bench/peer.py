@@ -3,9 +3,10 @@
 Both serve one uvicorn worker with uvloop and httptools on core 0 (`wrk` on core 1), on a database of their
 own of the same kind, with the same 1,000 accounts and the same stored Argon2 hash (`bench/peer_app.py`). Driven
 in turn, three rounds each: the Argon2 baseline, the portal's sign-in and the peer's (8 connections), then plain
-Starlette JSON, the portal's `me` and the peer's `/users/me` (32 connections). Every answer is checked, as in
-`make bench`. Printed: sign-ins over Argon2 verifies, CPU per sign-in beyond the hash, and `me` over plain
-JSON, each per second of the server's own CPU, for both.
+Starlette JSON, the portal's `me` and the peer's `/users/me` (32 connections), then the bare ORM insert and
+both reset requests (`requestPasswordReset`; the peer's `POST /auth/forgot-password`). Every answer is checked,
+as in `make bench`. Printed: sign-ins over Argon2 verifies, CPU per sign-in beyond the hash, `me` over plain
+JSON and reset requests over the bare insert, each per second of the server's own CPU, for both.
 
 The peer is installed by package name into a venv of its own (`--venv`, reused when it already has it):
 fastapi-users with SQLAlchemy, aiosqlite, asyncpg, uvicorn's standard extras and pwdlib's Argon2. Needs the
@@ -17,6 +18,7 @@ package index once; the portal's own venv is not touched.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +41,7 @@ from bench.run import (
     Server,
     address,
     body,
+    known_reset_requests,
     me_requests,
     unwind_on_sigterm,
 )
@@ -97,6 +100,10 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
                     content_type="application/x-www-form-urlencoded")
         for i in range(ACCOUNTS)
     ]
+    portal_reset = known_reset_requests(ACCOUNTS)
+    # fastapi-users answers 202 with `null` whether or not the account exists; it makes a token and hands it to
+    # `on_after_forgot_password`, which sends nothing unless the application writes it to.
+    peer_reset = [wrk.Request(address(i), json.dumps({"email": email(i)})) for i in range(ACCOUNTS)]
     with p.baseline_server() as base, p.portal() as portal:
         with Server(peer_argv, env, p.workdir, SERVER_CORE, None) as peer:
             portal_me = me_requests(p.sign_in(portal, 20))
@@ -112,14 +119,20 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
                 lambda: p.drive("portal_me", portal.url + "/graphql", portal_me, '"me":{"id":"', 32, t),
                 lambda: p.drive("peer_me", peer.url + "/users/me", peer_me, '"email":"bench', 32, t),
             )
-    names = ("portal_login", "peer_login", "plain", "portal_me", "peer_me")
+            # The portal's answers wait out its 50-ms floor: more connections keep its core busy meanwhile.
+            p.alternate(
+                lambda: p.drive("insert", base.url + "/insert", _insert(), '"inserted":', 32, t),
+                lambda: p.drive("portal_reset", portal.url + "/graphql", portal_reset, "ResetRequested", 128, t),
+                lambda: p.drive("peer_reset", peer.url + "/auth/forgot-password", peer_reset, "null", 32, t),
+            )
+    names = ("portal_login", "peer_login", "plain", "portal_me", "peer_me", "insert", "portal_reset", "peer_reset")
     p.combine(*names)
     figures = {name: p.results[name].ok_per_cpu_second for name in names}
     failed = {name: p.results[name].bad + p.results[name].socket_errors for name in names}
     if any(failed.values()):
         raise RuntimeError(f"wrong answers or socket errors: {failed}")
     figures["argon2_verify"] = p.rates["argon2_verify"]
-    for name in ("argon2_verify", "plain"):
+    for name in ("argon2_verify", "plain", "insert"):
         figures[name + "_spread"] = p.spread(name, lambda r: r.ok_per_cpu_second) or 0.0
     return figures
 
@@ -132,6 +145,10 @@ _LOGIN = (
 
 def _plain() -> list[wrk.Request]:
     return [wrk.Request(address(i), body(ME), "x" * 43) for i in range(ACCOUNTS)]
+
+
+def _insert() -> list[wrk.Request]:
+    return [wrk.Request(address(i), body("mutation { insert }")) for i in range(ACCOUNTS)]
 
 
 def _peer_tokens(url: str) -> list[str]:
@@ -153,8 +170,13 @@ def table(db: str, f: dict[str, float]) -> list[str]:
         rows.append(
             f"| {who} | {db} | {login / verify:.2f} | {beyond:.2f} ms | {me:,.0f} /cpu-s | {me / f['plain']:.3f} |"
         )
+        reset = f[f"{who}_reset"]
+        rows[-1] += f" {reset:,.0f} /cpu-s | {reset / f['insert']:.2f} |"
     ahead = f["portal_me"] / f["peer_me"]
-    rows.append(f"| portal / peer | {db} | {f['portal_login'] / f['peer_login']:.2f}× | | | {ahead:.2f}× |")
+    rows.append(
+        f"| portal / peer | {db} | {f['portal_login'] / f['peer_login']:.2f}× | | | {ahead:.2f}× | | "
+        f"{f['portal_reset'] / f['peer_reset']:.2f}× |"
+    )
     return rows
 
 
@@ -176,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = loadavg()
     lines = [
         "| server | db | sign-ins / Argon2 verifies | CPU per sign-in beyond the hash | `me` per CPU-s "
-        "| `me` / plain JSON |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| `me` / plain JSON | reset requests per CPU-s | reset requests / bare insert |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes = []
     for kind in (d.strip() for d in args.databases.split(",") if d.strip()):
@@ -200,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
             lines.extend(table(database.name, figures))
             notes.append(
-                f"{database.name}: the baselines moved {figures['argon2_verify_spread']:.0%} (Argon2) and "
-                f"{figures['plain_spread']:.0%} (plain JSON) between their rounds"
+                f"{database.name}: the baselines moved {figures['argon2_verify_spread']:.0%} (Argon2), "
+                f"{figures['plain_spread']:.0%} (plain JSON) and {figures['insert_spread']:.0%} (bare insert) "
+                "between their rounds"
             )
     print(conditions(load_at_start))
     print("\n".join(lines))

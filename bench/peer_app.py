@@ -3,7 +3,8 @@
 Runs only under the peer's interpreter (`bench.peer` installs fastapi-users there); nothing of the portal is
 imported. Accounts sign in with e-mail and password (`POST /auth/login`, a form, as fastapi-users takes it) and
 get a bearer token kept in the database (`DatabaseStrategy`: like the portal's sessions, a token a sign-out or
-a revocation ends at once); `GET /users/me` reads it back with the account. The password hash is the one the
+a revocation ends at once); `GET /users/me` reads it back with the account; `POST /auth/forgot-password` is the
+reset request. The password hash is the one the
 portal's bench seeds (Argon2id with the portal's parameters), verified by pwdlib's Argon2 hasher set to the same
 parameters, so neither side rehashes.
 
@@ -102,6 +103,7 @@ fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])
 
 app = FastAPI()
 app.include_router(fastapi_users.get_auth_router(backend), prefix="/auth")
+app.include_router(fastapi_users.get_reset_password_router(), prefix="/auth")  # POST /auth/forgot-password
 app.include_router(fastapi_users.get_users_router(schemas.BaseUser[uuid.UUID], schemas.BaseUserUpdate), prefix="/users")
 
 
