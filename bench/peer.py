@@ -32,7 +32,6 @@ import httpx
 from bench import wrk
 from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, log, machine, postgres_database
 from bench.run import (
-    ME,
     PASSWORD,
     ROUNDS,
     SERVER_CORE,
@@ -40,9 +39,10 @@ from bench.run import (
     Pass,
     Server,
     address,
-    body,
+    insert_requests,
     known_reset_requests,
     me_requests,
+    plain_requests,
     unwind_on_sigterm,
 )
 from bench.seed import email
@@ -94,15 +94,16 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
     peer_argv = [str(python), "-m", "uvicorn", "peer_app:app", "--host", "127.0.0.1", "--port", "{port}",
                  "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
     t = max(2.0, p.seconds / ROUNDS)
-    portal_login = [wrk.Request(address(i), body(_LOGIN, {"i": email(i), "p": PASSWORD})) for i in range(ACCOUNTS)]
+    portal_login = p.login_requests()
     peer_login = [
         wrk.Request(address(i), urlencode({"username": email(i), "password": PASSWORD}),
                     content_type="application/x-www-form-urlencoded")
         for i in range(ACCOUNTS)
     ]
     portal_reset = known_reset_requests(ACCOUNTS)
-    # fastapi-users answers 202 with `null` whether or not the account exists; it makes a token and hands it to
-    # `on_after_forgot_password`, which sends nothing unless the application writes it to.
+    # fastapi-users answers 202 with `null` whether or not the account exists. For a known one it makes a token
+    # (carrying an Argon2 hash of the stored hash) and hands it to `on_after_forgot_password`, which sends nothing
+    # unless the application overrides it: no letter is written.
     peer_reset = [wrk.Request(address(i), json.dumps({"email": email(i)})) for i in range(ACCOUNTS)]
     with p.baseline_server() as base, p.portal() as portal:
         with Server(peer_argv, env, p.workdir, SERVER_CORE, None) as peer:
@@ -115,13 +116,13 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
                 lambda: p.drive("peer_login", peer.url + "/auth/login", peer_login, '"access_token"', 8, t),
             )
             p.alternate(
-                lambda: p.drive("plain", base.url + "/plain", _plain(), '"me":{"id":"', 32, t),
+                lambda: p.drive("plain", base.url + "/plain", plain_requests(), '"me":{"id":"', 32, t),
                 lambda: p.drive("portal_me", portal.url + "/graphql", portal_me, '"me":{"id":"', 32, t),
                 lambda: p.drive("peer_me", peer.url + "/users/me", peer_me, '"email":"bench', 32, t),
             )
             # The portal's answers wait out its 50-ms floor: more connections keep its core busy meanwhile.
             p.alternate(
-                lambda: p.drive("insert", base.url + "/insert", _insert(), '"inserted":', 32, t),
+                lambda: p.drive("insert", base.url + "/insert", insert_requests(), '"inserted":', 32, t),
                 lambda: p.drive("portal_reset", portal.url + "/graphql", portal_reset, "ResetRequested", 128, t),
                 lambda: p.drive("peer_reset", peer.url + "/auth/forgot-password", peer_reset, "null", 32, t),
             )
@@ -135,20 +136,6 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
     for name in ("argon2_verify", "plain", "insert"):
         figures[name + "_spread"] = p.spread(name, lambda r: r.ok_per_cpu_second) or 0.0
     return figures
-
-
-_LOGIN = (
-    "mutation Login($i: String!, $p: String!) { login(identifier: $i, password: $p) { __typename "
-    "... on LoginSuccess { session { accessToken } } ... on Error { message } } }"
-)
-
-
-def _plain() -> list[wrk.Request]:
-    return [wrk.Request(address(i), body(ME), "x" * 43) for i in range(ACCOUNTS)]
-
-
-def _insert() -> list[wrk.Request]:
-    return [wrk.Request(address(i), body("mutation { insert }")) for i in range(ACCOUNTS)]
 
 
 def _peer_tokens(url: str) -> list[str]:

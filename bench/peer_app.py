@@ -56,15 +56,10 @@ session_maker = async_sessionmaker(engine, expire_on_commit=False)
 
 
 def password_helper(stored_hash: str) -> PasswordHelper:
+    """pwdlib's Argon2 set to the seeded hash's own parameters: a verify never asks for a rehash."""
     params = extract_parameters(stored_hash)
-    hasher = Argon2Hasher(
-        time_cost=params.time_cost,
-        memory_cost=params.memory_cost,
-        parallelism=params.parallelism,
-        hash_len=params.hash_len,
-        salt_len=params.salt_len,
-    )
-    return PasswordHelper(PasswordHash((hasher,)))
+    same = {name: getattr(params, name) for name in ("time_cost", "memory_cost", "parallelism", "hash_len", "salt_len")}
+    return PasswordHelper(PasswordHash((Argon2Hasher(**same),)))
 
 
 PASSWORDS = password_helper(STORED_HASH) if STORED_HASH else PasswordHelper()  # once, as an app would

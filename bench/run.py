@@ -92,6 +92,16 @@ class Database:
         return self.name == "PostgreSQL"
 
 
+def plain_requests() -> list[wrk.Request]:
+    """For the plain JSON baseline (`bench.baseline`'s `/plain`): `me`'s body and a bearer token it never reads."""
+    return [wrk.Request(address(i), body(ME), "x" * 43) for i in range(1000)]
+
+
+def insert_requests() -> list[wrk.Request]:
+    """For the bare-insert baseline (`bench.baseline`'s `/insert`)."""
+    return [wrk.Request(address(i), body("mutation { insert }")) for i in range(1000)]
+
+
 def me_requests(tokens: list[str]) -> list[wrk.Request]:
     """`me` from 1,000 client addresses, signed in with `tokens` in turn."""
     return [wrk.Request(address(i), body(ME), tokens[i % len(tokens)]) for i in range(1000)]
@@ -476,8 +486,7 @@ class Pass:
             f"(one idle while the other is driven); wrk on core {LOAD_CORE}; {ROUNDS} alternating rounds"
         )
         t = max(2.0, self.seconds / ROUNDS)
-        plain = [wrk.Request(address(i), body(ME), "x" * 43) for i in range(1000)]
-        insert = [wrk.Request(address(i), body("mutation { insert }")) for i in range(1000)]
+        plain, insert = plain_requests(), insert_requests()
         login = self.login_requests()
         ok_login = '"__typename":"LoginSuccess"'
         with self.baseline_server() as base, self.portal() as server:
