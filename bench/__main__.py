@@ -84,6 +84,16 @@ def postgres_database(admin: str) -> Database | None:
     )
 
 
+def database_for(kind: str, workdir: Path, admin: str) -> Database | None:
+    """The benchmark's database of `kind` (`sqlite`: a file in `workdir/data`, which must exist; `postgres`: a new
+    database, None when PostgreSQL does not answer)."""
+    if kind == "sqlite":
+        return Database("SQLite", f"sqlite://{workdir / 'data' / 'portal.sqlite3'}")
+    if kind == "postgres":
+        return postgres_database(admin)
+    raise ValueError(f"unknown database {kind!r}: use sqlite and/or postgres")
+
+
 def add_length(parser: argparse.ArgumentParser, flag: str, variable: str, default: float, what: str) -> None:
     """A length option whose default `variable` overrides: `make bench` passes no arguments to its steps."""
     help_text = f"{what} (default {default:g}; {variable} overrides it)"
@@ -124,12 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         for kind in wanted:
             workdir = Path(tmp) / kind
             (workdir / "data").mkdir(parents=True)
-            if kind == "sqlite":
-                database: Database | None = Database("SQLite", f"sqlite://{workdir / 'data' / 'portal.sqlite3'}")
-            elif kind == "postgres":
-                database = postgres_database(args.postgres)
-            else:
-                log(f"unknown database {kind!r}: use sqlite and/or postgres")
+            try:
+                database = database_for(kind, workdir, args.postgres)
+            except ValueError as unknown:
+                log(str(unknown))
                 return 2
             if database is None:
                 continue

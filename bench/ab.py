@@ -16,10 +16,9 @@ import tempfile
 from pathlib import Path
 
 from bench import wrk
-from bench.__main__ import POSTGRES_ADMIN, postgres_database
+from bench.__main__ import POSTGRES_ADMIN, database_for
 from bench.run import (
     ROOT,
-    Database,
     Pass,
     Server,
     known_reset_requests,
@@ -61,10 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="portal-bench-ab-"))
     (workdir / "data").mkdir()
-    db = postgres_database(args.postgres) if args.database == "postgres" else None
-    if args.database == "postgres" and db is None:
+    db = database_for(args.database, workdir, args.postgres)
+    if db is None:  # PostgreSQL does not answer
         return 1
-    db = db or Database("SQLite", f"sqlite://{workdir}/bench.sqlite3")
     connections, expect = FIGURES[args.figure]
     rates: dict[str, list[float]] = {"before": [], "after": []}
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.__main__ import log
-from bench.run import LOGIN, PASSWORD, Database, Pass, known_reset_requests, thread_cpu, ticket_requests
+from bench.run import LOGIN, PASSWORD, Database, Pass, body, known_reset_requests, thread_cpu, ticket_requests
 from bench.seed import email
 
 EXPECT = {"login": b"LoginSuccess", "reset": b"PasswordResetRequested", "ticket": b"SupportTicketSubmitted"}
@@ -47,15 +47,12 @@ class WaitingPasswords:
 
 def bodies(figure: str, count: int) -> list[bytes]:
     if figure == "login":
-        return [
-            json.dumps({"query": LOGIN, "variables": {"i": email(i % ACCOUNTS), "p": PASSWORD}}).encode()
-            for i in range(count)
-        ]
+        return [body(LOGIN, {"i": email(i % ACCOUNTS), "p": PASSWORD}).encode() for i in range(count)]
     requests = known_reset_requests(ACCOUNTS) if figure == "reset" else ticket_requests(count)
     return [requests[i % len(requests)].body.encode() for i in range(count)]
 
 
-async def call(app: Any, body: bytes, client_address: str) -> bytes:
+async def call(app: Any, payload: bytes, client_address: str) -> bytes:
     """One POST /graphql through the ASGI app, as uvicorn would hand it over."""
     received = False
 
@@ -63,7 +60,7 @@ async def call(app: Any, body: bytes, client_address: str) -> bytes:
         nonlocal received
         if not received:
             received = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": payload, "more_body": False}
         await asyncio.Event().wait()  # the client never disconnects
         return {}
 
@@ -73,7 +70,7 @@ async def call(app: Any, body: bytes, client_address: str) -> bytes:
         answer.append(message.get("body", b""))
 
     headers = [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()), (b"x-forwarded-for", client_address.encode())]
+               (b"content-length", str(len(payload)).encode()), (b"x-forwarded-for", client_address.encode())]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "", "headers": headers,
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
@@ -100,8 +97,8 @@ async def measure(figure: str, count: int, concurrency: int, wait: float | None)
 
         async def worker(n: int) -> None:
             for _ in range(n):
-                i, body = work.pop()
-                answer = await call(app, body, f"10.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}")
+                i, payload = work.pop()
+                answer = await call(app, payload, f"10.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}")
                 if EXPECT[figure] not in answer:
                     raise RuntimeError(f"unexpected answer: {answer[:300]!r}")
 

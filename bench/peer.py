@@ -23,14 +23,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
 from bench import wrk
-from bench.__main__ import POSTGRES_ADMIN, conditions, loadavg, log, machine, postgres_database
+from bench.__main__ import POSTGRES_ADMIN, conditions, database_for, loadavg, log, machine
 from bench.run import (
     PASSWORD,
     ROUNDS,
@@ -105,6 +104,7 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
     # (carrying an Argon2 hash of the stored hash) and hands it to `on_after_forgot_password`, which sends nothing
     # unless the application overrides it: no letter is written.
     peer_reset = [wrk.Request(address(i), json.dumps({"email": email(i)})) for i in range(ACCOUNTS)]
+    plain, insert = plain_requests(), insert_requests()
     with p.baseline_server() as base, p.portal() as portal:
         with Server(peer_argv, env, p.workdir, SERVER_CORE, None) as peer:
             portal_me = me_requests(p.sign_in(portal, 20))
@@ -116,13 +116,13 @@ def measure(p: Pass, python: Path) -> dict[str, float]:
                 lambda: p.drive("peer_login", peer.url + "/auth/login", peer_login, '"access_token"', 8, t),
             )
             p.alternate(
-                lambda: p.drive("plain", base.url + "/plain", plain_requests(), '"me":{"id":"', 32, t),
+                lambda: p.drive("plain", base.url + "/plain", plain, '"me":{"id":"', 32, t),
                 lambda: p.drive("portal_me", portal.url + "/graphql", portal_me, '"me":{"id":"', 32, t),
                 lambda: p.drive("peer_me", peer.url + "/users/me", peer_me, '"email":"bench', 32, t),
             )
             # The portal's answers wait out its 50-ms floor: more connections keep its core busy meanwhile.
             p.alternate(
-                lambda: p.drive("insert", base.url + "/insert", insert_requests(), '"inserted":', 32, t),
+                lambda: p.drive("insert", base.url + "/insert", insert, '"inserted":', 32, t),
                 lambda: p.drive("portal_reset", portal.url + "/graphql", portal_reset, "ResetRequested", 128, t),
                 lambda: p.drive("peer_reset", peer.url + "/auth/forgot-password", peer_reset, "null", 32, t),
             )
@@ -152,13 +152,12 @@ def table(db: str, f: dict[str, float]) -> list[str]:
     verify = f["argon2_verify"]
     rows = []
     for who in ("portal", "peer"):
-        login, me = f[f"{who}_login"], f[f"{who}_me"]
+        login, me, reset = f[f"{who}_login"], f[f"{who}_me"], f[f"{who}_reset"]
         beyond = 1000 / login - 1000 / verify
         rows.append(
-            f"| {who} | {db} | {login / verify:.2f} | {beyond:.2f} ms | {me:,.0f} /cpu-s | {me / f['plain']:.3f} |"
+            f"| {who} | {db} | {login / verify:.2f} | {beyond:.2f} ms | {me:,.0f} /cpu-s | {me / f['plain']:.3f} "
+            f"| {reset:,.0f} /cpu-s | {reset / f['insert']:.2f} |"
         )
-        reset = f[f"{who}_reset"]
-        rows[-1] += f" {reset:,.0f} /cpu-s | {reset / f['insert']:.2f} |"
     ahead = f["portal_me"] / f["peer_me"]
     rows.append(
         f"| portal / peer | {db} | {f['portal_login'] / f['peer_login']:.2f}× | | | {ahead:.2f}× | | "
@@ -189,24 +188,23 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes = []
-    for kind in (d.strip() for d in args.databases.split(",") if d.strip()):
+    for kind in (d.strip().lower() for d in args.databases.split(",") if d.strip()):
         with tempfile.TemporaryDirectory(prefix="portal-bench-peer-") as tmp:
             workdir = Path(tmp)
             (workdir / "data").mkdir()
-            if kind == "postgres":
-                database = postgres_database(args.postgres)
-                if database is None:
-                    log("PostgreSQL does not answer: skipped")
-                    continue
-            else:
-                database = Database("SQLite", f"sqlite://{workdir}/bench.sqlite3")
+            try:
+                database = database_for(kind, workdir, args.postgres)
+            except ValueError as unknown:
+                log(str(unknown))
+                return 2
+            if database is None:  # PostgreSQL does not answer: skipped
+                continue
             try:
                 p = Pass(db=database, workdir=workdir, seconds=args.seconds, accounts=ACCOUNTS, million=False,
                          mutations=set(), log=log)
                 figures = measure(p, python)
             finally:
                 database.cleanup()
-                time.sleep(0.5)
             lines.extend(table(database.name, figures))
             notes.append(
                 f"{database.name}: the baselines moved {figures['argon2_verify_spread']:.0%} (Argon2), "
