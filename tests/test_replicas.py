@@ -5,6 +5,7 @@ Through the balancer: throttling and the sign-in lock are shared; a session revo
 refused on the other at once; a burst of letters is delivered while a worker is killed with SIGKILL;
 a replica killed with SIGKILL under a steady stream of sign-ins and tickets loses nothing accepted,
 duplicates no ticket number, is routed around, and rejoins after a restart.
+The balancer's own log names each request's path but never its query string (reset tokens).
 
 The database is a uniquely named one on the shared PostgreSQL (dropped afterwards); Redis is a private
 `redis-server`. Clients speak from addresses of their own in 127.0.0.0/8 so that the X-Forwarded-For
@@ -30,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
+from portal.core.tokens import new_token
 from portal.identity.signin import SIGNIN_BACKOFF
 from tests.helpers import LOGIN, PASSWORD, ROOT, SUBMIT, form, free_port, need_service, unique
 from tests.helpers import wait_until as poll
@@ -395,9 +397,9 @@ def test_a_replica_killed_under_load_loses_nothing_and_rejoins(cluster, account)
 
     failed = [r for r in results if r[2] != 200]
     # Only what was in flight on the dying replica may fail; the balancer routes around it at once.
-    assert len(failed) <= 4, failed
+    assert len(failed) <= 4, (failed, cluster.tail("haproxy"))
     settled = [r for r in results if killed_at + 2.5 < r[0] < before_restart]
-    assert settled and all(r[2] == 200 for r in settled), settled
+    assert settled and all(r[2] == 200 for r in settled), (settled, cluster.tail("haproxy"))
     assert any(r[0] > restarted_at for r in results)
     logins = [r for r in results if r[1] == "login" and r[2] == 200]
     assert logins and all(r[3]["data"]["login"]["__typename"] == "LoginSuccess" for r in logins)
@@ -409,3 +411,15 @@ def test_a_replica_killed_under_load_loses_nothing_and_rejoins(cluster, account)
     numbers = ",".join(f"'{n}'" for n in accepted)
     stored = psql(f"SELECT count(DISTINCT number) FROM support_tickets WHERE number IN ({numbers})", database)
     assert int(stored) == len(accepted), "an accepted ticket is missing from the database"
+
+
+def test_the_balancer_logs_each_request_without_its_query_string(cluster):
+    """docs/security.md #51 at the balancer: a mailed link's token never reaches HAProxy's log."""
+    token = new_token()
+    request_id = uuid.uuid4().hex
+    with client("127.0.6.1", cluster=cluster) as http:
+        http.get("/reset-password", params={"token": token}, headers={"X-Request-ID": request_id})
+    assert wait_until(lambda: request_id in cluster.tail("haproxy"), 10), cluster.tail("haproxy")
+    line = next(line for line in cluster.tail("haproxy").splitlines() if request_id in line)
+    assert '"GET" "/reset-password"' in line
+    assert token not in cluster.tail("haproxy") and "token=" not in line
