@@ -5,7 +5,8 @@ Through the balancer: throttling and the sign-in lock are shared; a session revo
 refused on the other at once; a burst of letters is delivered while a worker is killed with SIGKILL;
 a replica killed with SIGKILL under a steady stream of sign-ins and tickets loses nothing accepted,
 duplicates no ticket number, is routed around, and rejoins after a restart.
-The balancer's own log names each request's path but never its query string (reset tokens).
+The balancer's own log names each request's path but never its query string (reset tokens), and a
+caller's request id only when it is sane.
 
 The database is a uniquely named one on the shared PostgreSQL (dropped afterwards); Redis is a private
 `redis-server`. Clients speak from addresses of their own in 127.0.0.0/8 so that the X-Forwarded-For
@@ -15,6 +16,7 @@ chain (HAProxy adds the peer; the replicas trust only 127.0.0.1) names a distinc
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -423,3 +425,24 @@ def test_the_balancer_logs_each_request_without_its_query_string(cluster):
     line = next(line for line in cluster.tail("haproxy").splitlines() if request_id in line)
     assert '"GET" "/reset-password"' in line
     assert token not in cluster.tail("haproxy") and "token=" not in line
+
+
+@pytest.mark.parametrize("offered", [b'ab"c] d\x01e', b"x" * 65, b"one\r\nX-Request-ID: two"])
+def test_the_balancer_keeps_only_a_sane_request_id_of_the_callers(cluster, offered):
+    """A caller's X-Request-ID reaches the balancer's log line and every replica's: only one the portal
+    itself would accept is kept, anything else is replaced before it is written anywhere."""
+    host, port = cluster.url.removeprefix("http://").split(":")
+    path = "/healthz?" + uuid.uuid4().hex
+    with socket.create_connection((host, int(port)), timeout=10, source_address=("127.0.6.2", 0)) as raw:
+        raw.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: portal\r\nX-Request-ID: " + offered
+                    + b"\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    assert head.startswith("http/1.1 200"), head
+    given = next(line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.startswith("x-request-id:"))
+    assert re.fullmatch(r"[0-9a-f-]{36}", given), given  # HAProxy's own uuid(), not the caller's
+    assert wait_until(lambda: given in cluster.tail("haproxy"), 10), cluster.tail("haproxy")
+    line = next(line for line in cluster.tail("haproxy").splitlines() if given in line)
+    assert line.isprintable() and f'"{given}" "GET" "/healthz"' in line, line
