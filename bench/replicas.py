@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{rate_two / rate_one:.2f}x | >= 1.6x |")
         print(f"| sign-in p99 while a replica is killed | {killed.p99_ms:.0f} ms | steady two replicas: "
               f"{steady_p99:.0f} ms | {killed.p99_ms / steady_p99:.2f}x | |")
-        # A request in flight on the killed replica gets the balancer's 502 (its log shows the same count) and
+        # A request in flight on the killed replica gets the balancer's 502 (one line each in its log) and
         # the balancer then closes that client's connection, which wrk counts again as a read error when its
         # next request meets the close. The two are printed apart so one failure is not reported twice.
         print(f"| answers that failed during that run | {killed.bad} of {killed.requests} | | | |")
