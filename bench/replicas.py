@@ -77,6 +77,7 @@ class Deployment:
             "PORTAL_LB_BIND": f"127.0.0.1:{port}",
             "PORTAL_APP1": f"127.0.0.1:{first}",
             "PORTAL_APP2": f"127.0.0.1:{second}",
+            "PORTAL_LB_METRICS_BIND": f"127.0.0.1:{free_port()}",  # two balancers run at once
         }
         haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
         process = self.spawn(f"haproxy-{port}", [haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy.cfg")], extra)

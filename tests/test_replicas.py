@@ -101,6 +101,7 @@ class Cluster:
         self.app_ports = [free_port(), free_port()]
         self.metrics_ports = [free_port(), free_port()]
         self.lb_port = free_port()
+        self.lb_metrics_port = free_port()
         self.url = f"http://127.0.0.1:{self.lb_port}"
         self.replicas: list[subprocess.Popen[bytes] | None] = [None, None]
         self.workers: list[subprocess.Popen[bytes] | None] = [None, None]
@@ -145,6 +146,7 @@ class Cluster:
             "PORTAL_LB_BIND": f"127.0.0.1:{self.lb_port}",
             "PORTAL_APP1": f"127.0.0.1:{self.app_ports[0]}",
             "PORTAL_APP2": f"127.0.0.1:{self.app_ports[1]}",
+            "PORTAL_LB_METRICS_BIND": f"127.0.0.1:{self.lb_metrics_port}",
         }
         haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
         self.haproxy = self._spawn("haproxy", [haproxy, "-db", "-f", str(ROOT / "deploy" / "haproxy.cfg")], extra)
@@ -154,6 +156,9 @@ class Cluster:
 
     def metrics(self, n: int) -> str:
         return httpx.get(f"http://127.0.0.1:{self.metrics_ports[n]}/metrics", timeout=5).text
+
+    def balancer_metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.lb_metrics_port}/metrics", timeout=5).text
 
     def tail(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
@@ -380,6 +385,11 @@ def test_a_replica_killed_under_load_loses_nothing_and_rejoins(cluster, account)
             for http in clients.values():
                 http.close()
 
+    def balancer(name: str, **labels: str) -> float:
+        return metric(cluster.balancer_metrics(), name, proxy="portal", server="app1", **labels)
+
+    went_down = balancer("haproxy_server_check_up_down_total")
+    redispatched = balancer("haproxy_server_redispatch_warnings_total")
     runner = threading.Thread(target=stream)
     runner.start()
     try:
@@ -413,6 +423,11 @@ def test_a_replica_killed_under_load_loses_nothing_and_rejoins(cluster, account)
     numbers = ",".join(f"'{n}'" for n in accepted)
     stored = psql(f"SELECT count(DISTINCT number) FROM support_tickets WHERE number IN ({numbers})", database)
     assert int(stored) == len(accepted), "an accepted ticket is missing from the database"
+    # What an operator sees on the balancer's own metrics: the replica went down once, requests that met
+    # its refused connections were sent elsewhere, and it is back.
+    assert balancer("haproxy_server_check_up_down_total") == went_down + 1
+    assert balancer("haproxy_server_redispatch_warnings_total") > redispatched
+    assert wait_until(lambda: balancer("haproxy_server_status", state="UP") == 1, 10)
 
 
 def test_the_balancer_logs_each_request_without_its_query_string(cluster):
