@@ -160,6 +160,11 @@ class Cluster:
     def balancer_metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.lb_metrics_port}/metrics", timeout=5).text
 
+    def balancer_log_line(self, request_id: str) -> str:
+        """The balancer's log line of the request with this id (written when the request ends)."""
+        assert wait_until(lambda: request_id in self.tail("haproxy"), 10), self.tail("haproxy")
+        return next(line for line in self.tail("haproxy").splitlines() if request_id in line)
+
     def tail(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
@@ -436,8 +441,7 @@ def test_the_balancer_logs_each_request_without_its_query_string(cluster):
     request_id = uuid.uuid4().hex
     with client("127.0.6.1", cluster=cluster) as http:
         http.get("/reset-password", params={"token": token}, headers={"X-Request-ID": request_id})
-    assert wait_until(lambda: request_id in cluster.tail("haproxy"), 10), cluster.tail("haproxy")
-    line = next(line for line in cluster.tail("haproxy").splitlines() if request_id in line)
+    line = cluster.balancer_log_line(request_id)
     assert '"GET" "/reset-password"' in line
     assert token not in cluster.tail("haproxy") and "token=" not in line
 
@@ -457,6 +461,5 @@ def test_the_balancer_keeps_only_a_sane_request_id_of_the_callers(cluster, offer
     assert head.startswith("http/1.1 200"), head
     given = next(line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.startswith("x-request-id:"))
     assert re.fullmatch(r"[0-9a-f-]{36}", given), given  # HAProxy's own uuid(), not the caller's
-    assert wait_until(lambda: given in cluster.tail("haproxy"), 10), cluster.tail("haproxy")
-    line = next(line for line in cluster.tail("haproxy").splitlines() if given in line)
+    line = cluster.balancer_log_line(given)
     assert line.isprintable() and f'"{given}" "GET" "/healthz"' in line, line
